@@ -1,0 +1,2 @@
+//! The `pcscale-lambda` handler.
+fn main() {}

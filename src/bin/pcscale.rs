@@ -1,0 +1,2 @@
+//! The `pcscale` command line.
+fn main() {}

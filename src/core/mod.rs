@@ -1,0 +1,16 @@
+//! The pure decision core: no I/O, no clock reads, no async.
+//!
+//! * [`policy`]: the user's policy item and its validation (all problems at once);
+//! * [`schedule`]: `at()` / `cron()` / `rate()` schedules and the effective band at `now`;
+//! * [`decide`]: the scaling decision and its structured reason;
+//! * [`state`]: what pcscale persists between ticks (cooldown bookkeeping).
+
+pub mod decide;
+pub mod policy;
+pub mod schedule;
+pub mod state;
+
+pub use decide::{Action, Decision, Demand, Limits, Observation, Reason, decide};
+pub use policy::{Policy, ResourceId};
+pub use schedule::{Band, effective_band};
+pub use state::State;

@@ -1,0 +1,210 @@
+//! The ports a tick needs from the world. The AWS adapters ([`crate::aws`])
+//! and the simulator ([`crate::sim`]) implement them; [`crate::tick`] uses them.
+//!
+//! Methods return `impl Future + Send` so that implementations may be plain
+//! `async fn`s and the Lambda runtime can drive the tick on a multi-threaded
+//! executor.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::core::decide::{CurrentPc, Demand};
+use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
+use crate::core::state::State;
+
+/// What kind of failure a port call met; drives retry and reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// 429 / ThrottlingException / ProvisionedThroughputExceeded (after retries).
+    Throttled,
+    /// The resource (function, alias, config, table) does not exist.
+    NotFound,
+    /// 409 ResourceConflictException (e.g. an update in progress).
+    Conflict,
+    /// The call did not answer in time.
+    Timeout,
+    /// 5xx or a body that could not be read.
+    Service,
+    /// The request was refused as invalid (4xx other than the above).
+    Invalid,
+    /// Credentials or permissions.
+    AccessDenied,
+}
+
+/// A failed port call, with the operation and the resource it concerned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{operation}{}: {kind:?}: {message}", resource.as_deref().map(|r| format!(" on {r}")).unwrap_or_default())]
+pub struct PortError {
+    /// The API operation, e.g. `PutProvisionedConcurrencyConfig`.
+    pub operation: String,
+    /// The resource concerned, when there is one.
+    pub resource: Option<String>,
+    /// The kind of failure.
+    pub kind: ErrorKind,
+    /// The service's message.
+    pub message: String,
+}
+
+impl PortError {
+    /// A new error.
+    pub fn new(
+        operation: impl Into<String>,
+        resource: Option<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        PortError {
+            operation: operation.into(),
+            resource: resource.map(Into::into),
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A parallel-scan slice of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// This worker's segment, `0 <= index < total`.
+    pub index: u32,
+    /// Total segments.
+    pub total: u32,
+}
+
+/// One resource as loaded: its policy (or why it is invalid) and its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    /// The item's `pk` as written (may be malformed, hence a string).
+    pub key: String,
+    /// The validated policy, or every problem with it.
+    pub policy: Result<Policy, InvalidPolicy>,
+    /// The persisted state (`State::default()` when none yet).
+    pub state: State,
+}
+
+/// The outcome of a conditional state write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written: the version matched.
+    Written,
+    /// Another writer got there first; nothing was written.
+    Conflict,
+}
+
+/// One activity record (`sk = "activity#<RFC 3339>"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// The resource key.
+    pub resource: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Capacity before.
+    pub from: Option<u32>,
+    /// Capacity after (or wanted, when it failed or was a dry run).
+    pub to: Option<u32>,
+    /// `ScaleOut`, `ScaleIn`, `Delete`, `Error`, ...
+    pub action: String,
+    /// Which rule and which numbers.
+    pub cause: String,
+    /// `applied`, `dry-run`, `failed: ...`, `invalid policy`, ...
+    pub outcome: String,
+    /// The structured reason, when there was a decision.
+    pub detail: Option<serde_json::Value>,
+}
+
+/// Where policies and state live (DynamoDB in production).
+pub trait PolicyStore: Send + Sync {
+    /// Every policy item (or one scan segment) with its state.
+    fn load(
+        &self,
+        segment: Option<Segment>,
+    ) -> impl Future<Output = Result<Vec<StoredResource>, PortError>> + Send;
+
+    /// Writes `next` for `resource` if the stored version is still
+    /// `expected_version` (`0` = no state item yet).
+    fn write_state(
+        &self,
+        resource: &str,
+        expected_version: u64,
+        next: &State,
+    ) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send;
+
+    /// Appends an activity record.
+    fn record(&self, activity: &Activity) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// One metric series wanted for one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MetricQuery {
+    /// The resource.
+    pub resource: ResourceId,
+    /// Which metric.
+    pub metric: MetricKind,
+    /// Minutes of history, ending at the latest complete minute.
+    pub minutes: u32,
+}
+
+/// The answers to a batch of [`MetricQuery`]s: one [`Demand`] per query
+/// (`Unknown` where that query, or the whole call, failed).
+pub type MetricAnswers = HashMap<MetricQuery, Demand>;
+
+/// Where metrics come from (CloudWatch in production).
+pub trait MetricsSource: Send + Sync {
+    /// Answers every query; batching and pagination are the source's business.
+    /// A failed call yields `Demand::Unknown` for the queries it covered.
+    fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = MetricAnswers> + Send;
+}
+
+/// The Lambda provisioned-concurrency control plane.
+pub trait ConcurrencyApi: Send + Sync {
+    /// The current config, `None` when there is none.
+    fn get_config(
+        &self,
+        resource: &ResourceId,
+    ) -> impl Future<Output = Result<Option<CurrentPc>, PortError>> + Send;
+
+    /// `PutProvisionedConcurrencyConfig`.
+    fn put_config(
+        &self,
+        resource: &ResourceId,
+        capacity: u32,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// `DeleteProvisionedConcurrencyConfig` (absent config: Ok).
+    fn delete_config(
+        &self,
+        resource: &ResourceId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The function's reserved concurrency, `None` when unset.
+    fn reserved_concurrency(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Option<u32>, PortError>> + Send;
+
+    /// The account's `UnreservedConcurrentExecutions`.
+    fn unreserved_concurrency(&self) -> impl Future<Output = Result<u32, PortError>> + Send;
+}
+
+/// The time source. Only drivers read it; the core is handed `now`.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,752 @@
+//! One pass over every policy: load -> observe -> decide -> claim -> apply ->
+//! record. The Lambda handler, `pcscale tick` and the simulator all call
+//! [`run_tick`]; only the ports differ.
+//!
+//! Claiming: before calling Lambda, the tick writes the next state with a
+//! `Pending` step, conditional on the `Version` it read. Of two overlapping
+//! ticks only one wins that write; the other skips the resource. After the
+//! call, the state is committed (cooldowns advance) or released (they do not).
+//! A claim left behind by a tick that died is reconciled from what Lambda
+//! reports once it is older than [`TickOptions::claim_lease_secs`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tracing::{Instrument, info_span, warn};
+
+use crate::core::decide::{
+    Action, Decision, Demand, Limits, Observation, decide, lookback_minutes,
+};
+use crate::core::policy::{MetricKind, Policy};
+use crate::core::state::State;
+use crate::ports::{
+    Activity, ConcurrencyApi, MetricAnswers, MetricQuery, MetricsSource, PolicyStore, PortError,
+    Segment, StoredResource, WriteOutcome,
+};
+
+/// Options of one tick (from flags, the event and the environment).
+#[derive(Debug, Clone)]
+pub struct TickOptions {
+    /// Never call the Lambda write APIs (`PCSCALE_DRY_RUN`, `--dry-run`).
+    pub dry_run: bool,
+    /// Only this scan segment.
+    pub segment: Option<Segment>,
+    /// `PCSCALE_MAX_PER_FUNCTION`.
+    pub max_per_function: Option<u32>,
+    /// `PCSCALE_ALLOWED_FUNCTIONS` globs; `None` allows every function.
+    pub allowed_functions: Option<Vec<String>>,
+    /// Resources worked on at once.
+    pub concurrency: usize,
+    /// Stop starting new resources after this long (the Lambda timeout minus a margin).
+    pub deadline: Option<Duration>,
+    /// A claim older than this is considered abandoned and reconciled.
+    pub claim_lease_secs: i64,
+}
+
+impl Default for TickOptions {
+    fn default() -> Self {
+        TickOptions {
+            dry_run: false,
+            segment: None,
+            max_per_function: None,
+            allowed_functions: None,
+            concurrency: 8,
+            deadline: None,
+            claim_lease_secs: 120,
+        }
+    }
+}
+
+/// The tick could not run at all (the CLI exits 1).
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// The policies could not be loaded.
+    #[error("could not load policies: {0}")]
+    Load(#[source] PortError),
+}
+
+/// What happened to one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceOutcome {
+    /// The resource key (`pk`).
+    pub resource: String,
+    /// Capacity before.
+    pub from: Option<u32>,
+    /// Capacity decided.
+    pub to: Option<u32>,
+    /// `Hold`, `ScaleOut`, `ScaleIn`, `Delete`, `Skip`, `Error`.
+    pub action: String,
+    /// Why, in one line.
+    pub reason: String,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// Whether a Lambda write call succeeded for it.
+    pub applied: bool,
+    /// Whether it ran in dry-run.
+    pub dry_run: bool,
+    /// The full decision, when one was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Resources loaded.
+    pub resources: usize,
+    /// Capacity changes applied (or recorded, in dry-run).
+    pub changed: usize,
+    /// Resources with an error (invalid policy included).
+    pub errors: usize,
+    /// Resources skipped (disabled, in progress, claimed elsewhere, deadline).
+    pub skipped: usize,
+}
+
+/// Port calls made by this tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCalls {
+    /// Metric queries asked of the metrics source.
+    pub metric_queries: usize,
+    /// `GetProvisionedConcurrencyConfig`.
+    pub get_config: usize,
+    /// `PutProvisionedConcurrencyConfig`.
+    pub put_config: usize,
+    /// `DeleteProvisionedConcurrencyConfig`.
+    pub delete_config: usize,
+    /// `GetFunctionConcurrency` + `GetAccountSettings`.
+    pub limits: usize,
+    /// State and activity writes.
+    pub store_writes: usize,
+}
+
+impl ApiCalls {
+    fn add(&mut self, other: &ApiCalls) {
+        self.metric_queries += other.metric_queries;
+        self.get_config += other.get_config;
+        self.put_config += other.put_config;
+        self.delete_config += other.delete_config;
+        self.limits += other.limits;
+        self.store_writes += other.store_writes;
+    }
+}
+
+/// The result of one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickSummary {
+    /// The tick's `now`.
+    pub now: DateTime<Utc>,
+    /// Wall time spent.
+    pub duration_ms: u64,
+    /// Global dry-run.
+    pub dry_run: bool,
+    /// One entry per resource, in key order.
+    pub resources: Vec<ResourceOutcome>,
+    /// Counts.
+    pub totals: Totals,
+    /// Port calls.
+    pub api_calls: ApiCalls,
+}
+
+/// The three ports a tick drives.
+#[derive(Debug)]
+pub struct Ports<'a, S, M, C> {
+    /// Policies and state.
+    pub store: &'a S,
+    /// Metrics.
+    pub metrics: &'a M,
+    /// The Lambda control plane.
+    pub lambda: &'a C,
+}
+
+/// Runs one tick at `now`.
+pub async fn run_tick<S, M, C>(
+    ports: Ports<'_, S, M, C>,
+    now: DateTime<Utc>,
+    opts: &TickOptions,
+) -> Result<TickSummary, TickError>
+where
+    S: PolicyStore,
+    M: MetricsSource,
+    C: ConcurrencyApi,
+{
+    let started = Instant::now();
+    let mut loaded = ports
+        .store
+        .load(opts.segment)
+        .await
+        .map_err(TickError::Load)?;
+    loaded.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut calls = ApiCalls::default();
+
+    // Observe: one batched metrics fetch for every policy that will be decided.
+    let queries: Vec<MetricQuery> = loaded
+        .iter()
+        .filter_map(|r| r.policy.as_ref().ok())
+        .filter(|p| p.enabled && allowed(opts, &p.resource.function))
+        .flat_map(queries_for)
+        .collect();
+    calls.metric_queries = queries.len();
+    let answers = if queries.is_empty() {
+        MetricAnswers::new()
+    } else {
+        ports.metrics.fetch(&queries, now).await
+    };
+    let unreserved = if queries.is_empty() {
+        None
+    } else {
+        calls.limits += 1;
+        match ports.lambda.unreserved_concurrency().await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                warn!(error = %e, "account settings unavailable; scale-outs limited to the band");
+                None
+            }
+        }
+    };
+
+    let ctx = Ctx {
+        ports: &ports,
+        now,
+        opts,
+        answers: &answers,
+        unreserved,
+    };
+    let mut results: Vec<(ResourceOutcome, ApiCalls)> = futures::stream::iter(loaded)
+        .map(|res| {
+            let span = info_span!("resource", resource = %res.key);
+            let ctx = &ctx;
+            async move {
+                if opts.deadline.is_some_and(|d| started.elapsed() >= d) {
+                    let outcome = outcome_without_decision(
+                        &res.key,
+                        "Skip",
+                        "tick deadline reached before this resource".into(),
+                        None,
+                        opts.dry_run,
+                    );
+                    return (outcome, ApiCalls::default());
+                }
+                ctx.process(res).instrument(span).await
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    results.sort_by(|a, b| a.0.resource.cmp(&b.0.resource));
+
+    let mut totals = Totals {
+        resources: results.len(),
+        ..Totals::default()
+    };
+    let mut resources = Vec::with_capacity(results.len());
+    for (outcome, c) in results {
+        calls.add(&c);
+        if outcome.error.is_some() {
+            totals.errors += 1;
+        } else if outcome.action == "Skip" {
+            totals.skipped += 1;
+        } else if outcome.action != "Hold" {
+            totals.changed += 1;
+        }
+        resources.push(outcome);
+    }
+    Ok(TickSummary {
+        now,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        dry_run: opts.dry_run,
+        resources,
+        totals,
+        api_calls: calls,
+    })
+}
+
+/// The metric queries a policy's decision needs.
+pub fn queries_for(policy: &Policy) -> Vec<MetricQuery> {
+    let minutes = lookback_minutes(policy);
+    let mut q = vec![MetricQuery {
+        resource: policy.resource.clone(),
+        metric: MetricKind::ConcurrentExecutions,
+        minutes,
+    }];
+    if policy
+        .target_tracking
+        .as_ref()
+        .is_some_and(|tt| tt.metric == MetricKind::ProvisionedConcurrencyUtilization)
+    {
+        q.push(MetricQuery {
+            resource: policy.resource.clone(),
+            metric: MetricKind::ProvisionedConcurrencyUtilization,
+            minutes,
+        });
+    }
+    q
+}
+
+/// Whether `PCSCALE_ALLOWED_FUNCTIONS` lets pcscale touch `function`.
+pub fn allowed(opts: &TickOptions, function: &str) -> bool {
+    opts.allowed_functions.as_ref().is_none_or(|globs| {
+        globs
+            .iter()
+            .any(|g| wildmatch::WildMatch::new(g.trim()).matches(function))
+    })
+}
+
+fn outcome_without_decision(
+    key: &str,
+    action: &str,
+    reason: String,
+    error: Option<String>,
+    dry_run: bool,
+) -> ResourceOutcome {
+    ResourceOutcome {
+        resource: key.to_owned(),
+        from: None,
+        to: None,
+        action: action.to_owned(),
+        reason,
+        error,
+        applied: false,
+        dry_run,
+        decision: None,
+    }
+}
+
+struct Ctx<'a, 'p, S, M, C> {
+    ports: &'a Ports<'p, S, M, C>,
+    now: DateTime<Utc>,
+    opts: &'a TickOptions,
+    answers: &'a MetricAnswers,
+    unreserved: Option<u32>,
+}
+
+impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
+    async fn process(&self, res: StoredResource) -> (ResourceOutcome, ApiCalls) {
+        let mut calls = ApiCalls::default();
+        let outcome = self.process_inner(res, &mut calls).await;
+        (outcome, calls)
+    }
+
+    async fn process_inner(&self, res: StoredResource, calls: &mut ApiCalls) -> ResourceOutcome {
+        let now = self.now;
+        let policy = match res.policy {
+            Ok(p) => p,
+            Err(invalid) => {
+                let msg = invalid.to_string();
+                warn!(error = %msg, "invalid policy skipped");
+                // Record once per distinct problem, not every minute.
+                if res.state.last_reason.as_deref() != Some(msg.as_str()) {
+                    self.record_error(
+                        &res.key,
+                        &res.state,
+                        None,
+                        None,
+                        "InvalidPolicy",
+                        &msg,
+                        calls,
+                    )
+                    .await;
+                    let next = res.state.released(now, &msg);
+                    self.write_state(&res.key, res.state.version, &next, calls)
+                        .await
+                        .ok();
+                }
+                return outcome_without_decision(
+                    &res.key,
+                    "Error",
+                    "invalid policy".into(),
+                    Some(msg),
+                    self.opts.dry_run,
+                );
+            }
+        };
+        if !policy.enabled {
+            return outcome_without_decision(
+                &res.key,
+                "Skip",
+                "policy disabled".into(),
+                None,
+                self.opts.dry_run,
+            );
+        }
+        if !allowed(self.opts, &policy.resource.function) {
+            let msg = format!(
+                "function {} is not in PCSCALE_ALLOWED_FUNCTIONS; refused",
+                policy.resource.function
+            );
+            return outcome_without_decision(
+                &res.key,
+                "Error",
+                "refused by allow-list".into(),
+                Some(msg),
+                self.opts.dry_run,
+            );
+        }
+        let dry_run = self.opts.dry_run || policy.dry_run;
+
+        calls.get_config += 1;
+        let current = match self.ports.lambda.get_config(&policy.resource).await {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = e.to_string();
+                self.record_error(&res.key, &res.state, None, None, "Error", &msg, calls)
+                    .await;
+                return outcome_without_decision(
+                    &res.key,
+                    "Error",
+                    "could not read the current config".into(),
+                    Some(msg),
+                    dry_run,
+                );
+            }
+        };
+
+        let mut state = res.state.clone();
+        // A claim in flight elsewhere, or one abandoned by a tick that died.
+        if let Some(p) = &state.pending {
+            let age = (now - p.claimed_at).num_seconds();
+            if age < self.opts.claim_lease_secs {
+                return outcome_without_decision(
+                    &res.key,
+                    "Skip",
+                    format!("another tick claimed this resource {age}s ago"),
+                    None,
+                    dry_run,
+                );
+            }
+            state = self
+                .reconcile(
+                    &res.key,
+                    &state,
+                    current.as_ref().map_or(0, |c| c.requested),
+                    calls,
+                )
+                .await;
+        }
+
+        let obs = Observation {
+            demand: self.answer(&policy, MetricKind::ConcurrentExecutions),
+            utilization: policy
+                .target_tracking
+                .as_ref()
+                .filter(|tt| tt.metric == MetricKind::ProvisionedConcurrencyUtilization)
+                .map(|_| self.answer(&policy, MetricKind::ProvisionedConcurrencyUtilization)),
+            current,
+            limits: Limits {
+                guard_rail: self.opts.max_per_function,
+                reserved: None,
+                unreserved: self.unreserved,
+            },
+        };
+        let mut decision = decide(&policy, &state, &obs, now);
+        // Reserved concurrency only caps increases: read it only then, to stay
+        // well inside the 15 requests/s control-plane quota.
+        if decision.to > decision.from {
+            calls.limits += 1;
+            match self
+                .ports
+                .lambda
+                .reserved_concurrency(&policy.resource.function)
+                .await
+            {
+                Ok(reserved) if reserved.is_some() => {
+                    let obs = Observation {
+                        limits: Limits {
+                            reserved,
+                            ..obs.limits.clone()
+                        },
+                        ..obs
+                    };
+                    decision = decide(&policy, &state, &obs, now);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let msg = e.to_string();
+                    self.record_error(
+                        &res.key,
+                        &state,
+                        Some(decision.from),
+                        Some(decision.to),
+                        "Error",
+                        &msg,
+                        calls,
+                    )
+                    .await;
+                    return decided(&res.key, &decision, "Error", Some(msg), false, dry_run);
+                }
+            }
+        }
+
+        if !decision.action.changes_capacity() {
+            return decided(
+                &res.key,
+                &decision,
+                action_name(decision.action),
+                None,
+                false,
+                dry_run,
+            );
+        }
+        if dry_run {
+            // Record a dry-run step once, not every minute it stays wanted.
+            if state.capacity != Some(decision.to) {
+                let next = state.committed(&decision, now);
+                if matches!(
+                    self.write_state(&res.key, state.version, &next, calls)
+                        .await,
+                    Ok(WriteOutcome::Written)
+                ) {
+                    self.record(&res.key, &decision, "dry-run", calls).await;
+                }
+            }
+            return decided(
+                &res.key,
+                &decision,
+                action_name(decision.action),
+                None,
+                false,
+                true,
+            );
+        }
+
+        // Claim, apply, commit.
+        let claimed = state.claimed(&decision, now);
+        match self
+            .write_state(&res.key, state.version, &claimed, calls)
+            .await
+        {
+            Ok(WriteOutcome::Written) => {}
+            Ok(WriteOutcome::Conflict) => {
+                return decided(&res.key, &decision, "Skip", None, false, dry_run)
+                    .with_reason("another tick claimed this resource first");
+            }
+            Err(e) => {
+                let msg = format!("could not claim: {e}");
+                return decided(&res.key, &decision, "Error", Some(msg), false, dry_run);
+            }
+        }
+        let applied = if decision.action == Action::Delete {
+            calls.delete_config += 1;
+            self.ports.lambda.delete_config(&policy.resource).await
+        } else {
+            calls.put_config += 1;
+            self.ports
+                .lambda
+                .put_config(&policy.resource, decision.to)
+                .await
+        };
+        match applied {
+            Ok(()) => {
+                let next = claimed.committed(&decision, now);
+                let error = match self
+                    .write_state(&res.key, claimed.version, &next, calls)
+                    .await
+                {
+                    Ok(WriteOutcome::Written) => None,
+                    Ok(WriteOutcome::Conflict) => {
+                        Some("state changed during apply; the next tick reconciles it".to_owned())
+                    }
+                    Err(e) => Some(format!(
+                        "applied, but the state write failed ({e}); the next tick reconciles it"
+                    )),
+                };
+                self.record(&res.key, &decision, "applied", calls).await;
+                decided(
+                    &res.key,
+                    &decision,
+                    action_name(decision.action),
+                    error,
+                    true,
+                    dry_run,
+                )
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                let next = claimed.released(now, &msg);
+                self.write_state(&res.key, claimed.version, &next, calls)
+                    .await
+                    .ok();
+                self.record_error(
+                    &res.key,
+                    &state,
+                    Some(decision.from),
+                    Some(decision.to),
+                    "Error",
+                    &msg,
+                    calls,
+                )
+                .await;
+                decided(&res.key, &decision, "Error", Some(msg), false, dry_run)
+            }
+        }
+    }
+
+    /// Settles a claim abandoned by a tick that died: if Lambda shows the
+    /// claimed capacity, the step happened (cooldowns advance from the claim
+    /// time); otherwise it did not.
+    async fn reconcile(
+        &self,
+        key: &str,
+        state: &State,
+        observed: u32,
+        calls: &mut ApiCalls,
+    ) -> State {
+        let Some(p) = state.pending.clone() else {
+            return state.clone();
+        };
+        let next = if observed == p.to && p.to != p.from {
+            let action = if p.to > p.from {
+                Action::ScaleOut
+            } else if p.to == 0 {
+                Action::Delete
+            } else {
+                Action::ScaleIn
+            };
+            let mut s = state.clone();
+            s.pending = None;
+            s.version += 1;
+            s.capacity = Some(p.to);
+            match action {
+                Action::ScaleOut => s.last_scale_out_at = Some(p.claimed_at),
+                _ => s.last_scale_in_at = Some(p.claimed_at),
+            }
+            s.last_reason = Some(format!(
+                "reconciled: step {} -> {} claimed at {} was applied",
+                p.from, p.to, p.claimed_at
+            ));
+            s
+        } else {
+            state.released(
+                self.now,
+                &format!(
+                    "reconciled: step {} -> {} claimed at {} was not applied",
+                    p.from, p.to, p.claimed_at
+                ),
+            )
+        };
+        match self.write_state(key, state.version, &next, calls).await {
+            Ok(WriteOutcome::Written) => next,
+            _ => state.clone(),
+        }
+    }
+
+    fn answer(&self, policy: &Policy, metric: MetricKind) -> Demand {
+        let q = MetricQuery {
+            resource: policy.resource.clone(),
+            metric,
+            minutes: lookback_minutes(policy),
+        };
+        self.answers
+            .get(&q)
+            .cloned()
+            .unwrap_or_else(|| Demand::Unknown(format!("no answer for {}", metric.as_str())))
+    }
+
+    async fn write_state(
+        &self,
+        key: &str,
+        expected: u64,
+        next: &State,
+        calls: &mut ApiCalls,
+    ) -> Result<WriteOutcome, PortError> {
+        calls.store_writes += 1;
+        let r = self.ports.store.write_state(key, expected, next).await;
+        if let Err(e) = &r {
+            warn!(error = %e, "state write failed");
+        }
+        r
+    }
+
+    async fn record(&self, key: &str, d: &Decision, outcome: &str, calls: &mut ApiCalls) {
+        let activity = Activity {
+            resource: key.to_owned(),
+            at: self.now,
+            from: Some(d.from),
+            to: Some(d.to),
+            action: action_name(d.action).to_owned(),
+            cause: d.reason.summary.clone(),
+            outcome: outcome.to_owned(),
+            detail: serde_json::to_value(&d.reason).ok(),
+        };
+        calls.store_writes += 1;
+        if let Err(e) = self.ports.store.record(&activity).await {
+            warn!(error = %e, "activity write failed");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_error(
+        &self,
+        key: &str,
+        _state: &State,
+        from: Option<u32>,
+        to: Option<u32>,
+        action: &str,
+        msg: &str,
+        calls: &mut ApiCalls,
+    ) {
+        let activity = Activity {
+            resource: key.to_owned(),
+            at: self.now,
+            from,
+            to,
+            action: action.to_owned(),
+            cause: msg.to_owned(),
+            outcome: format!("failed: {msg}"),
+            detail: None,
+        };
+        calls.store_writes += 1;
+        if let Err(e) = self.ports.store.record(&activity).await {
+            warn!(error = %e, "activity write failed");
+        }
+    }
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Hold => "Hold",
+        Action::ScaleOut => "ScaleOut",
+        Action::ScaleIn => "ScaleIn",
+        Action::Delete => "Delete",
+        Action::Skip => "Skip",
+    }
+}
+
+fn decided(
+    key: &str,
+    d: &Decision,
+    action: &str,
+    error: Option<String>,
+    applied: bool,
+    dry_run: bool,
+) -> ResourceOutcome {
+    ResourceOutcome {
+        resource: key.to_owned(),
+        from: Some(d.from),
+        to: Some(d.to),
+        action: action.to_owned(),
+        reason: d.reason.summary.clone(),
+        error,
+        applied,
+        dry_run,
+        decision: Some(d.clone()),
+    }
+}
+
+impl ResourceOutcome {
+    fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = reason.to_owned();
+        self
+    }
+}
+
+/// Index of outcomes by resource key (handy for drivers and tests).
+pub fn by_resource(summary: &TickSummary) -> HashMap<&str, &ResourceOutcome> {
+    summary
+        .resources
+        .iter()
+        .map(|r| (r.resource.as_str(), r))
+        .collect()
+}
