@@ -1,1 +1,554 @@
-//! placeholder
+//! `pcscale simulate`: replay real traces through the same tick as the
+//! Lambda, side by side with other autoscalers, on identical arrivals.
+//!
+//! * [`trace`]: loaders for the Azure Functions 2019 / 2021 layouts and a
+//!   plain `timestamp,concurrency` CSV; the bundled real day;
+//! * [`workload`]: from counts to invocations (seeded), demand statistics;
+//! * [`platform`]: the simulated Lambda (PC preparation, spill-over, warm
+//!   on-demand environments, cold starts), CloudWatch and the bill;
+//! * [`ports`]: the tick's ports in memory, so pcscale's policy runs through
+//!   [`crate::tick::run_tick`] and [`crate::core`] unchanged;
+//! * [`baselines`]: no PC, static p99, AWS target tracking (Average and
+//!   Maximum), Tencent, Alibaba and an oracle;
+//! * [`pricing`], [`report`] (table, JSON, timeline CSV), [`plot`] (SVG).
+//!
+//! Functions are simulated one at a time per worker thread (each with its
+//! own policy, platform and state), so memory grows with the number of
+//! functions being reported, not with invocations; results are merged in
+//! trace order, so the numbers for a seed do not depend on the thread count.
+
+pub mod baselines;
+pub mod platform;
+pub mod plot;
+pub mod ports;
+pub mod pricing;
+pub mod report;
+pub mod trace;
+pub mod workload;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::core::policy::{InvalidPolicy, Policy, ResourceId, from_dynamodb_json, parse_policy};
+use baselines::{
+    Alibaba, AwsTargetTracking, Controller, NoPc, Oracle, StaticPc, Statistic, Tencent,
+};
+use platform::{MinuteRecord, Platform, PlatformConfig, RunStats};
+use ports::Pcscale;
+use pricing::billed_memory_gb;
+use trace::{FunctionTrace, Trace, TraceError};
+use workload::{DemandProfile, Workload};
+
+/// The bundled example policy (`policies/default.json`), used by default.
+pub const DEFAULT_POLICY_JSON: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/policies/default.json"
+));
+
+/// The policies a simulation can compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PolicyKind {
+    /// On-demand only.
+    NoPc,
+    /// Fixed PC at the function's p99 per-second concurrency.
+    StaticP99,
+    /// AWS target tracking on utilisation, Average statistic.
+    AwsAverage,
+    /// AWS target tracking on utilisation, Maximum statistic.
+    AwsMaximum,
+    /// Tencent SCF dynamic provisioned concurrency.
+    Tencent,
+    /// Alibaba FC metric tracking.
+    Alibaba,
+    /// pcscale with the user's policy, through the real tick.
+    Pcscale,
+    /// Knows the future; zero cold starts.
+    Oracle,
+}
+
+impl PolicyKind {
+    /// Every policy, in table order.
+    pub const ALL: [PolicyKind; 8] = [
+        PolicyKind::NoPc,
+        PolicyKind::StaticP99,
+        PolicyKind::AwsAverage,
+        PolicyKind::AwsMaximum,
+        PolicyKind::Tencent,
+        PolicyKind::Alibaba,
+        PolicyKind::Pcscale,
+        PolicyKind::Oracle,
+    ];
+
+    /// The short name used in tables, JSON and CSV columns.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::NoPc => "no-pc",
+            PolicyKind::StaticP99 => "static-p99",
+            PolicyKind::AwsAverage => "aws-tt-avg",
+            PolicyKind::AwsMaximum => "aws-tt-max",
+            PolicyKind::Tencent => "tencent",
+            PolicyKind::Alibaba => "alibaba",
+            PolicyKind::Pcscale => "pcscale",
+            PolicyKind::Oracle => "oracle",
+        }
+    }
+
+    /// One line about what it is.
+    pub fn description(self) -> &'static str {
+        match self {
+            PolicyKind::NoPc => "on-demand only",
+            PolicyKind::StaticP99 => "fixed PC at the function's p99 per-second concurrency",
+            PolicyKind::AwsAverage => {
+                "AWS target tracking, ProvisionedConcurrencyUtilization Average, target 0.7, min 1"
+            }
+            PolicyKind::AwsMaximum => {
+                "AWS target tracking, ProvisionedConcurrencyUtilization Maximum, target 0.7, min 1"
+            }
+            PolicyKind::Tencent => {
+                "Tencent dynamic PC: concurrency / 0.7, 10-minute scale-in window"
+            }
+            PolicyKind::Alibaba => {
+                "Alibaba metric tracking: utilisation target 0.7, scale-in factor 0.5"
+            }
+            PolicyKind::Pcscale => "pcscale with the given policy, through the real tick and core",
+            PolicyKind::Oracle => "knows each minute's demand in advance; zero cold starts",
+        }
+    }
+
+    /// Parses a name (see [`PolicyKind::name`]).
+    pub fn parse(s: &str) -> Option<PolicyKind> {
+        let s = s.trim().to_ascii_lowercase();
+        PolicyKind::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .or(match s.as_str() {
+                "aws" => Some(PolicyKind::AwsAverage),
+                "static" => Some(PolicyKind::StaticP99),
+                "none" | "on-demand" => Some(PolicyKind::NoPc),
+                _ => None,
+            })
+    }
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The trace could not be read.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The policy file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy file is not JSON.
+    #[error("{path}: not JSON: {message}")]
+    Json {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The policy is invalid.
+    #[error("{path}: {source}")]
+    Policy {
+        /// The file.
+        path: String,
+        /// Every problem.
+        #[source]
+        source: InvalidPolicy,
+    },
+    /// An output could not be written.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// Nothing to simulate.
+    #[error("{0}")]
+    Empty(String),
+}
+
+/// Parses a policy item given as plain JSON or DynamoDB JSON.
+pub fn parse_policy_text(path: &str, text: &str) -> Result<Policy, SimError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| SimError::Json {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    // DynamoDB JSON wraps every value in a type map: {"MinCapacity": {"N": "1"}}.
+    let is_ddb = value
+        .get("MinCapacity")
+        .or_else(|| value.get("pk"))
+        .is_some_and(|v| v.is_object());
+    let value = if is_ddb {
+        from_dynamodb_json(&value).map_err(|source| SimError::Policy {
+            path: path.to_owned(),
+            source,
+        })?
+    } else {
+        value
+    };
+    parse_policy(&value).map_err(|source| SimError::Policy {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The bundled example policy.
+pub fn default_policy() -> Result<Policy, SimError> {
+    parse_policy_text("policies/default.json (bundled)", DEFAULT_POLICY_JSON)
+}
+
+/// Reads a policy file.
+pub fn load_policy(path: &Path) -> Result<Policy, SimError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_policy_text(&path.display().to_string(), &text)
+}
+
+/// What to simulate and how.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Seed of the arrival and duration draws.
+    pub seed: u64,
+    /// Only functions whose peak concurrency reaches this are evaluated.
+    pub min_peak: u32,
+    /// Platform and accounting parameters (its prices must be `arch`'s).
+    pub platform: PlatformConfig,
+    /// The price list in use, for the report.
+    pub arch: pricing::Arch,
+    /// The policies to run (no-PC is always run: it is the reference).
+    pub policies: Vec<PolicyKind>,
+    /// Only the first N functions of the trace.
+    pub max_functions: Option<usize>,
+    /// Only this function (trace id or Lambda name).
+    pub only_function: Option<String>,
+    /// Keep this function's minute-by-minute records for a plot (trace id or
+    /// name; `Some("")`: the busiest function).
+    pub plot_function: Option<String>,
+    /// Keep every evaluated function's records (for `--timeline`).
+    pub timeline: bool,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+    /// Show a progress bar on stderr when it is a terminal.
+    pub progress: bool,
+    /// Wall-clock time of minute 0 of the day (the trace's `start_minute` is added).
+    pub epoch: DateTime<Utc>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            seed: 1,
+            min_peak: 3,
+            platform: PlatformConfig::default(),
+            arch: pricing::Arch::X86_64,
+            policies: PolicyKind::ALL.to_vec(),
+            max_functions: None,
+            only_function: None,
+            plot_function: None,
+            timeline: false,
+            threads: 0,
+            progress: true,
+            // The Azure 2019 trace was collected in July 2019; the day itself is not published.
+            epoch: Utc
+                .with_ymd_and_hms(2019, 7, 15, 0, 0, 0)
+                .single()
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        }
+    }
+}
+
+/// One function's results.
+#[derive(Debug, Clone)]
+pub struct FunctionOutcome {
+    /// Position in the trace.
+    pub index: usize,
+    /// Trace id.
+    pub id: String,
+    /// Lambda name used in the resource id.
+    pub name: String,
+    /// Billed memory, GB.
+    pub memory_gb: f64,
+    /// Peak concurrency.
+    pub peak_concurrency: u32,
+    /// Whether it counts in the statistics (peak >= min-peak).
+    pub evaluated: bool,
+    /// Per policy, in [`SimOptions::policies`] order (no-PC first).
+    pub runs: Vec<(PolicyKind, RunStats)>,
+    /// Minute records per policy, when kept.
+    pub timelines: Option<Vec<(PolicyKind, Vec<MinuteRecord>)>>,
+    /// pcscale's tick errors (invalid policy, failed calls).
+    pub pcscale_errors: u64,
+}
+
+/// Runs `controller` over `workload` on a fresh platform.
+pub fn run_policy(
+    controller: &mut dyn Controller,
+    workload: &Workload,
+    cfg: &PlatformConfig,
+    memory_gb: f64,
+    keep_timeline: bool,
+    reaction_secs: f64,
+) -> (RunStats, Option<Vec<MinuteRecord>>) {
+    let minutes = workload.minutes;
+    let mut p = Platform::new(cfg, memory_gb, minutes, keep_timeline);
+    p.set_reaction_time(reaction_secs);
+    let inv = &workload.invocations;
+    let mut i = 0;
+    for m in 0..minutes {
+        if m > 0 {
+            p.close_minute();
+        }
+        controller.tick(&mut p);
+        let end = f64::from(m + 1) * 60.0;
+        while i < inv.len() && inv[i].start < end {
+            p.arrive(&inv[i]);
+            i += 1;
+        }
+    }
+    // Arrivals past the last full minute (exact traces) still count.
+    while i < inv.len() {
+        p.arrive(&inv[i]);
+        i += 1;
+    }
+    p.close_minute();
+    let (stats, _, timeline) = p.finish(f64::from(minutes) * 60.0);
+    (stats, timeline)
+}
+
+/// The controller of a baseline (`None` for [`PolicyKind::Pcscale`],
+/// which needs a policy: see [`ports::Pcscale`]).
+pub fn controller_for(
+    kind: PolicyKind,
+    profile: &DemandProfile,
+    cfg: &PlatformConfig,
+) -> Option<Box<dyn Controller>> {
+    Some(match kind {
+        PolicyKind::NoPc => Box::new(NoPc),
+        PolicyKind::StaticP99 => Box::new(StaticPc {
+            level: profile.p99_concurrency,
+        }),
+        PolicyKind::AwsAverage => Box::new(AwsTargetTracking::new(Statistic::Average)),
+        PolicyKind::AwsMaximum => Box::new(AwsTargetTracking::new(Statistic::Maximum)),
+        PolicyKind::Tencent => Box::new(Tencent::default()),
+        PolicyKind::Alibaba => Box::new(Alibaba::default()),
+        PolicyKind::Oracle => Box::new(Oracle::new(profile, cfg)),
+        PolicyKind::Pcscale => return None,
+    })
+}
+
+struct Job<'a> {
+    trace: &'a Trace,
+    policy: &'a Policy,
+    opts: &'a SimOptions,
+    kinds: Vec<PolicyKind>,
+    plot_index: Option<usize>,
+    epoch: DateTime<Utc>,
+}
+
+impl Job<'_> {
+    fn run_one(&self, index: usize, f: &FunctionTrace) -> FunctionOutcome {
+        let cfg = &self.opts.platform;
+        let w = workload::build(f, self.trace.minutes, self.opts.seed);
+        let evaluated = w.peak_concurrency >= self.opts.min_peak;
+        let keep = self.opts.timeline && evaluated || self.plot_index == Some(index);
+        let memory_gb = billed_memory_gb(f.memory_mb);
+        let mut out = FunctionOutcome {
+            index,
+            id: f.id.clone(),
+            name: f.name.clone(),
+            memory_gb,
+            peak_concurrency: w.peak_concurrency,
+            evaluated,
+            runs: Vec::new(),
+            timelines: keep.then(Vec::new),
+            pcscale_errors: 0,
+        };
+        if !evaluated && !keep {
+            return out;
+        }
+        let profile = w.profile();
+        // The first datapoint is seen `lag` minutes after its minute; the
+        // first unit of PC is usable a preparation delay after that.
+        let reaction = profile.first_active_minute.map_or(0.0, |m| {
+            f64::from(m + cfg.metric_lag_minutes) * 60.0 + cfg.ready_after(1)
+        });
+        for &kind in &self.kinds {
+            let (stats, timeline) = match controller_for(kind, &profile, cfg) {
+                Some(mut ctl) => run_policy(ctl.as_mut(), &w, cfg, memory_gb, keep, reaction),
+                None => {
+                    let mut p = self.policy.clone();
+                    p.resource = ResourceId {
+                        function: f.name.clone(),
+                        qualifier: self.policy.resource.qualifier.clone(),
+                    };
+                    let mut ctl = Pcscale::new(p, self.epoch);
+                    let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
+                    out.pcscale_errors += ctl.errors + ctl.failed_ticks;
+                    r
+                }
+            };
+            out.runs.push((kind, stats));
+            if let (Some(tls), Some(tl)) = (&mut out.timelines, timeline) {
+                tls.push((kind, tl));
+            }
+        }
+        out
+    }
+}
+
+/// The outcome of a simulation, as printed and as `--output json`.
+pub use report::SimReport;
+
+/// Replays `trace` under every policy of `opts`. `on_function` sees each
+/// function's outcome in trace order (to stream `--timeline` rows); the
+/// report aggregates the evaluated functions.
+pub fn simulate(
+    trace: &Trace,
+    policy: &Policy,
+    opts: &SimOptions,
+    mut on_function: impl FnMut(&FunctionOutcome) -> Result<(), SimError>,
+) -> Result<SimReport, SimError> {
+    let started = Instant::now();
+    let mut selected: Vec<usize> = (0..trace.functions.len()).collect();
+    if let Some(n) = opts.max_functions {
+        selected.truncate(n);
+    }
+    if let Some(only) = &opts.only_function {
+        selected.retain(|&i| {
+            let f = &trace.functions[i];
+            f.id == *only || f.name == *only || f.id.starts_with(only.as_str())
+        });
+        if selected.is_empty() {
+            return Err(SimError::Empty(format!(
+                "no function {only:?} in the trace"
+            )));
+        }
+    }
+    if selected.is_empty() {
+        return Err(SimError::Empty("the trace has no functions".into()));
+    }
+    let plot_index = opts.plot_function.as_ref().and_then(|want| {
+        if want.is_empty() {
+            selected
+                .iter()
+                .copied()
+                .max_by_key(|&i| (trace.functions[i].invocation_count(), std::cmp::Reverse(i)))
+        } else {
+            selected.iter().copied().find(|&i| {
+                let f = &trace.functions[i];
+                f.id == *want || f.name == *want || f.id.starts_with(want.as_str())
+            })
+        }
+    });
+    if let (Some(want), None) = (&opts.plot_function, plot_index)
+        && !want.is_empty()
+    {
+        return Err(SimError::Empty(format!("no function {want:?} to plot")));
+    }
+    let mut kinds = vec![PolicyKind::NoPc];
+    for &k in &opts.policies {
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    let job = Job {
+        trace,
+        policy,
+        opts,
+        kinds: kinds.clone(),
+        plot_index,
+        epoch: opts.epoch + TimeDelta::minutes(i64::from(trace.start_minute)),
+    };
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    } else {
+        opts.threads
+    }
+    .min(selected.len())
+    .max(1);
+
+    let bar = progress_bar(selected.len() as u64, opts.progress);
+    let next = AtomicUsize::new(0);
+    let mut agg = report::Aggregate::new(&kinds);
+    let mut plot_outcome: Option<FunctionOutcome> = None;
+    let mut sink_error: Option<SimError> = None;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<(usize, FunctionOutcome)>();
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (job, next, selected) = (&job, &next, &selected);
+            scope.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = selected.get(k) else { break };
+                    let out = job.run_one(i, &trace.functions[i]);
+                    if tx.send((k, out)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Merge in trace order: sums of floats then do not depend on timing.
+        let mut pending: BTreeMap<usize, FunctionOutcome> = BTreeMap::new();
+        let mut want = 0usize;
+        for (k, out) in rx {
+            bar.inc(1);
+            pending.insert(k, out);
+            while let Some(out) = pending.remove(&want) {
+                want += 1;
+                if sink_error.is_none()
+                    && let Err(e) = on_function(&out)
+                {
+                    sink_error = Some(e);
+                }
+                agg.add(&out);
+                if Some(out.index) == plot_index {
+                    plot_outcome = Some(out);
+                }
+            }
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = sink_error {
+        return Err(e);
+    }
+    let mut report = agg.into_report(trace, opts, &kinds, policy);
+    report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report.threads = threads;
+    report.plot = plot_outcome.map(|o| report::PlotData::from_outcome(&o, trace));
+    Ok(report)
+}
+
+fn progress_bar(len: u64, wanted: bool) -> indicatif::ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() || len < 50 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "simulating {bar:40} {pos}/{len} functions ({elapsed})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

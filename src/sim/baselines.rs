@@ -1,0 +1,330 @@
+//! The policies pcscale is compared with. They live beside the simulator,
+//! not in the core: they are emulations of other vendors' autoscalers (and
+//! two bounds), driven by the same simulated platform and metrics.
+//!
+//! Every controller is called once per simulated minute, at the minute's
+//! start, like pcscale's EventBridge schedule, and sees only what the
+//! platform has published by then ([`Platform::visible_metrics`]).
+
+use super::platform::Platform;
+use super::workload::DemandProfile;
+
+/// One autoscaler, called at every tick.
+pub trait Controller {
+    /// Decides at the platform's current time and applies the change through
+    /// [`Platform::set_pc`].
+    fn tick(&mut self, platform: &mut Platform<'_>);
+}
+
+/// `ceil` that ignores floating-point dust (0.7 x 10 / 0.7 = 10.000000000000002).
+fn ceil(x: f64) -> u32 {
+    let c = (x - 1e-9).ceil();
+    if c <= 0.0 {
+        0
+    } else {
+        c.min(f64::from(u32::MAX)) as u32
+    }
+}
+
+/// On-demand only: never configures PC.
+#[derive(Debug, Default, Clone)]
+pub struct NoPc;
+
+impl Controller for NoPc {
+    fn tick(&mut self, _platform: &mut Platform<'_>) {}
+}
+
+/// A fixed PC level (the function's p99 per-second concurrency), configured
+/// at the first tick and never changed.
+#[derive(Debug, Clone)]
+pub struct StaticPc {
+    /// The level.
+    pub level: u32,
+}
+
+impl Controller for StaticPc {
+    fn tick(&mut self, platform: &mut Platform<'_>) {
+        if platform.pc().requested != self.level {
+            platform.set_pc(self.level);
+        }
+    }
+}
+
+/// Which CloudWatch statistic of `ProvisionedConcurrencyUtilization` the
+/// AWS policy tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statistic {
+    /// `Average`: the predefined `LambdaProvisionedConcurrencyUtilization` metric.
+    Average,
+    /// `Maximum`: a customised metric specification, a common recommendation
+    /// for bursty functions.
+    Maximum,
+}
+
+/// AWS Application Auto Scaling target tracking on
+/// `ProvisionedConcurrencyUtilization`, emulated as pinned down here:
+///
+/// * The scalable target is registered with `MinCapacity` (1 by default),
+///   which Application Auto Scaling enforces at once; `MaxCapacity` 1000;
+///   `TargetValue` 0.7; the Lambda default cooldowns of 0
+///   (<https://docs.aws.amazon.com/autoscaling/application/userguide/target-tracking-scaling-policy-overview.html>).
+/// * Target tracking creates two CloudWatch alarms on 1-minute datapoints:
+///   the high alarm fires when the **last 3** datapoints are all above the
+///   target, the low alarm when the **last 15** are all below 90 % of it.
+///   A missing datapoint (no invocations, or no PC) leaves the alarm in
+///   `INSUFFICIENT_DATA`: the run of breaching datapoints is broken and
+///   nothing happens. Hence it never scales out from 0 (there is no
+///   utilisation without PC) and never scales in without traffic.
+/// * While an alarm stays in `ALARM`, the scaling policy is invoked again
+///   every minute ("Except for Auto Scaling actions, the actions happen only
+///   on state transitions",
+///   <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-actions.html>),
+///   but not while the previous scaling activity is still in progress (the
+///   PC config is `IN_PROGRESS`): cooldowns count from an activity's
+///   completion.
+/// * Scale-out goes to `max(current + 1, ceil(current x U / target))` with
+///   `U` the latest datapoint; scale-in to `ceil(current x mean(U) / target)`
+///   with the mean of the 15 datapoints; both within [Min, Max].
+#[derive(Debug, Clone)]
+pub struct AwsTargetTracking {
+    /// `TargetValue`.
+    pub target: f64,
+    /// `MinCapacity` of the scalable target.
+    pub min: u32,
+    /// `MaxCapacity` of the scalable target.
+    pub max: u32,
+    /// The statistic tracked.
+    pub statistic: Statistic,
+    /// Datapoints for the high alarm.
+    pub scale_out_points: usize,
+    /// Datapoints for the low alarm.
+    pub scale_in_points: usize,
+}
+
+impl AwsTargetTracking {
+    /// The defaults described above with `statistic`.
+    pub fn new(statistic: Statistic) -> Self {
+        AwsTargetTracking {
+            target: 0.7,
+            min: 1,
+            max: 1000,
+            statistic,
+            scale_out_points: 3,
+            scale_in_points: 15,
+        }
+    }
+
+    /// The last `n` datapoints if all are present (`None`: INSUFFICIENT_DATA).
+    fn last(&self, platform: &Platform<'_>, n: usize) -> Option<Vec<f64>> {
+        let m = platform.visible_metrics();
+        if m.len() < n {
+            return None;
+        }
+        m[m.len() - n..]
+            .iter()
+            .map(|d| match self.statistic {
+                Statistic::Average => d.utilization_avg,
+                Statistic::Maximum => d.utilization_max,
+            })
+            .collect()
+    }
+}
+
+impl Controller for AwsTargetTracking {
+    fn tick(&mut self, platform: &mut Platform<'_>) {
+        let pc = platform.pc();
+        if pc.in_progress {
+            return;
+        }
+        let cur = pc.requested;
+        if cur < self.min {
+            platform.set_pc(self.min);
+            return;
+        }
+        if let Some(points) = self.last(platform, self.scale_out_points)
+            && points.iter().all(|&u| u > self.target)
+        {
+            let u = points.last().copied().unwrap_or(0.0);
+            let want = (cur + 1).max(ceil(f64::from(cur) * u / self.target));
+            let want = want.min(self.max).max(self.min);
+            if want > cur {
+                platform.set_pc(want);
+            }
+            return;
+        }
+        if let Some(points) = self.last(platform, self.scale_in_points)
+            && points.iter().all(|&u| u < 0.9 * self.target)
+        {
+            let mean = points.iter().sum::<f64>() / points.len() as f64;
+            let want = ceil(f64::from(cur) * mean / self.target)
+                .max(self.min)
+                .min(self.max);
+            if want < cur {
+                platform.set_pc(want);
+            }
+        }
+    }
+}
+
+/// Tencent Cloud SCF dynamic provisioned concurrency
+/// (<https://www.tencentcloud.com/document/product/583/45785>): it follows
+/// the function's actual concurrency with a target usage; scale-out at once
+/// to `ceil(concurrency / usage)`, scale-in conservatively, at most once per
+/// 10-minute window, to what the window's peak needs. Tencent collects
+/// concurrency itself (every 10 s); on AWS the same information is the
+/// `ConcurrentExecutions` Maximum, seen each tick with the platform's lag.
+#[derive(Debug, Clone)]
+pub struct Tencent {
+    /// Target concurrency usage (0.7, as for the other policies).
+    pub usage: f64,
+    /// Minimum concurrency (0: it sees demand without PC).
+    pub min: u32,
+    /// Maximum concurrency.
+    pub max: u32,
+    /// The scale-in window.
+    pub window_minutes: usize,
+    last_change_minute: Option<u32>,
+}
+
+impl Default for Tencent {
+    fn default() -> Self {
+        Tencent {
+            usage: 0.7,
+            min: 0,
+            max: 1000,
+            window_minutes: 10,
+            last_change_minute: None,
+        }
+    }
+}
+
+impl Controller for Tencent {
+    fn tick(&mut self, platform: &mut Platform<'_>) {
+        let minute = platform.minute();
+        let cur = platform.pc().requested;
+        let m = platform.visible_metrics();
+        let latest = m.last().and_then(|d| d.concurrency_max).unwrap_or(0);
+        let out = ceil(f64::from(latest) / self.usage).clamp(self.min, self.max);
+        if out > cur {
+            platform.set_pc(out);
+            self.last_change_minute = Some(minute);
+            return;
+        }
+        let quiet = self
+            .last_change_minute
+            .is_none_or(|c| minute >= c + self.window_minutes as u32);
+        if quiet && m.len() >= self.window_minutes {
+            let peak = m[m.len() - self.window_minutes..]
+                .iter()
+                .filter_map(|d| d.concurrency_max)
+                .max()
+                .unwrap_or(0);
+            let want = ceil(f64::from(peak) / self.usage).clamp(self.min, self.max);
+            if want < cur {
+                platform.set_pc(want);
+                self.last_change_minute = Some(minute);
+            }
+        }
+    }
+}
+
+/// Alibaba Cloud Function Compute metric tracking of provisioned instances
+/// (`TargetTrackingPolicies` on `ProvisionedConcurrencyUtilization`,
+/// <https://www.alibabacloud.com/help/en/functioncompute/fc-2-0/developer-reference/api-fc-open-2021-04-06-struct-targettrackingpolicies>):
+/// scale out quickly to `ceil(current x U / target)`, scale in slowly,
+/// removing half of the excess per step. Like AWS it only sees utilisation
+/// of provisioned instances (blind above 100 % and at 0); an idle minute
+/// with PC counts as utilisation 0. Waits while a change is in progress.
+#[derive(Debug, Clone)]
+pub struct Alibaba {
+    /// `metricTarget` (0.7, as for the other policies).
+    pub target: f64,
+    /// `minCapacity`.
+    pub min: u32,
+    /// `maxCapacity`.
+    pub max: u32,
+    /// Fraction of the excess removed per scale-in step.
+    pub scale_in_factor: f64,
+}
+
+impl Default for Alibaba {
+    fn default() -> Self {
+        Alibaba {
+            target: 0.7,
+            min: 1,
+            max: 1000,
+            scale_in_factor: 0.5,
+        }
+    }
+}
+
+impl Controller for Alibaba {
+    fn tick(&mut self, platform: &mut Platform<'_>) {
+        let pc = platform.pc();
+        if pc.in_progress {
+            return;
+        }
+        let cur = pc.requested;
+        if cur < self.min {
+            platform.set_pc(self.min);
+            return;
+        }
+        if cur == 0 {
+            return;
+        }
+        let Some(latest) = platform.visible_metrics().last().copied() else {
+            return;
+        };
+        let u = latest.utilization_avg.unwrap_or(0.0);
+        let want = ceil(f64::from(cur) * u / self.target);
+        if want > cur {
+            platform.set_pc(want.min(self.max));
+        } else if want < cur {
+            let remove = ceil(f64::from(cur - want) * self.scale_in_factor);
+            platform.set_pc(cur.saturating_sub(remove).max(self.min));
+        }
+    }
+}
+
+/// An oracle that knows each minute's demand in advance and pays the
+/// preparation delay: at the tick of minute `k` it requests the largest
+/// level needed in minutes `k ..= k + lead`, where `lead` minutes cover the
+/// preparation and allocation time, so every unit needed in a minute is
+/// ready when the minute starts. The level of a minute is its peak
+/// concurrency, raised so that `10 x PC` covers its busiest second. It has
+/// no cold starts and no spill-over after its first `lead` minutes; it is
+/// the price of "no cold starts at all" at minute granularity (a lower
+/// bound for any policy with zero cold starts that changes PC once a
+/// minute; policies that accept cold starts can be cheaper).
+#[derive(Debug, Clone)]
+pub struct Oracle {
+    levels: Vec<u32>,
+    lead: usize,
+}
+
+impl Oracle {
+    /// The oracle for a function's demand `profile`.
+    pub fn new(profile: &DemandProfile, platform: &super::platform::PlatformConfig) -> Oracle {
+        let levels: Vec<u32> = profile
+            .minute_peak
+            .iter()
+            .zip(&profile.minute_max_rps)
+            .map(|(&p, &r)| p.max(r.div_ceil(platform.rps_per_pc.max(1))))
+            .collect();
+        let top = levels.iter().copied().max().unwrap_or(0);
+        let lead = (platform.ready_after(top) / 60.0).ceil() as usize;
+        Oracle { levels, lead }
+    }
+}
+
+impl Controller for Oracle {
+    fn tick(&mut self, platform: &mut Platform<'_>) {
+        let k = platform.minute() as usize;
+        let end = (k + self.lead + 1).min(self.levels.len());
+        let want = self
+            .levels
+            .get(k..end)
+            .map_or(0, |w| w.iter().copied().max().unwrap_or(0));
+        platform.set_pc(want);
+    }
+}

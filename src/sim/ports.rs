@@ -1,0 +1,270 @@
+//! In-memory implementations of the tick's ports over the simulated
+//! platform, so that pcscale's policy runs through the very same
+//! [`crate::tick::run_tick`] and [`crate::core`] as the Lambda:
+//!
+//! * [`PolicyStore`]: one policy item and its state item, with the
+//!   conditional (`Version`) write DynamoDB does;
+//! * [`MetricsSource`]: CloudWatch as the platform publishes it (per-minute
+//!   `ConcurrentExecutions` Maximum and `ProvisionedConcurrencyUtilization`
+//!   Average, missing datapoints as gaps, the publication lag);
+//! * [`ConcurrencyApi`]: the PC config of the simulated function
+//!   (`IN_PROGRESS` while an increase is being prepared).
+//!
+//! The simulated account has no reserved concurrency on the function and a
+//! large unreserved pool (each function is simulated as if alone), so that
+//! only the policy's band limits it.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::baselines::Controller;
+use super::platform::Platform;
+use crate::core::decide::{CurrentPc, Demand, PcStatus, Series};
+use crate::core::policy::{MetricKind, Policy, ResourceId};
+use crate::core::state::State;
+use crate::ports::{
+    Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
+    PortError, Segment, StoredResource, WriteOutcome,
+};
+use crate::tick::{Ports, TickOptions, run_tick};
+
+/// The account's unreserved concurrency as the simulated Lambda reports it.
+pub const SIM_UNRESERVED_CONCURRENCY: u32 = 1_000_000;
+
+/// Recovers the data of a poisoned lock: the simulator's critical sections
+/// cannot leave the data half-written (they do not panic midway).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The simulated AWS world of one function, as the tick's three ports.
+pub struct SimWorld<'p, 'c> {
+    platform: Mutex<&'p mut Platform<'c>>,
+    policy: Policy,
+    state: Mutex<State>,
+    activities: AtomicU64,
+}
+
+impl<'p, 'c> SimWorld<'p, 'c> {
+    /// A world around `platform` with one policy and its state.
+    pub fn new(platform: &'p mut Platform<'c>, policy: Policy, state: State) -> Self {
+        SimWorld {
+            platform: Mutex::new(platform),
+            policy,
+            state: Mutex::new(state),
+            activities: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns the policy, the state and the number of activity records written.
+    pub fn into_parts(self) -> (Policy, State, u64) {
+        let state = self
+            .state
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (self.policy, state, self.activities.into_inner())
+    }
+
+    fn series(&self, metric: MetricKind, minutes: u32) -> Series {
+        let p = lock(&self.platform);
+        let visible = p.visible_metrics();
+        let n = minutes as usize;
+        let have = visible.len().min(n);
+        let mut out = Vec::with_capacity(n);
+        // Minutes before the trace started have no datapoint.
+        out.resize(n - have, None);
+        for d in &visible[visible.len() - have..] {
+            out.push(match metric {
+                MetricKind::ConcurrentExecutions => d.concurrency_max.map(f64::from),
+                MetricKind::ProvisionedConcurrencyUtilization => d.utilization_avg,
+            });
+        }
+        Series { minutes: out }
+    }
+
+    fn check(&self, op: &str, resource: &ResourceId) -> Result<(), PortError> {
+        if *resource == self.policy.resource {
+            Ok(())
+        } else {
+            Err(PortError::new(
+                op,
+                Some(resource.to_string()),
+                ErrorKind::NotFound,
+                "no such function in the simulation",
+            ))
+        }
+    }
+}
+
+impl PolicyStore for SimWorld<'_, '_> {
+    async fn load(&self, _segment: Option<Segment>) -> Result<Vec<StoredResource>, PortError> {
+        Ok(vec![StoredResource {
+            key: self.policy.resource.to_string(),
+            policy: Ok(self.policy.clone()),
+            state: lock(&self.state).clone(),
+        }])
+    }
+
+    async fn write_state(
+        &self,
+        resource: &str,
+        expected_version: u64,
+        next: &State,
+    ) -> Result<WriteOutcome, PortError> {
+        if resource != self.policy.resource.to_string() {
+            return Err(PortError::new(
+                "UpdateItem",
+                Some(resource.to_owned()),
+                ErrorKind::NotFound,
+                "no such resource",
+            ));
+        }
+        let mut s = lock(&self.state);
+        if s.version != expected_version {
+            return Ok(WriteOutcome::Conflict);
+        }
+        *s = next.clone();
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn record(&self, _activity: &Activity) -> Result<(), PortError> {
+        // Counted, not kept: a day of activity for thousands of functions
+        // would make memory grow with the trace's length.
+        self.activities.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl MetricsSource for SimWorld<'_, '_> {
+    async fn fetch(&self, queries: &[MetricQuery], _now: DateTime<Utc>) -> MetricAnswers {
+        queries
+            .iter()
+            .map(|q| {
+                let answer = if q.resource == self.policy.resource {
+                    Demand::Known(self.series(q.metric, q.minutes))
+                } else {
+                    Demand::Unknown(format!("no metrics for {}", q.resource))
+                };
+                (q.clone(), answer)
+            })
+            .collect()
+    }
+}
+
+impl ConcurrencyApi for SimWorld<'_, '_> {
+    async fn get_config(&self, resource: &ResourceId) -> Result<Option<CurrentPc>, PortError> {
+        self.check("GetProvisionedConcurrencyConfig", resource)?;
+        let pc = lock(&self.platform).pc();
+        Ok((pc.requested > 0).then_some(CurrentPc {
+            requested: pc.requested,
+            allocated: pc.allocated,
+            status: if pc.in_progress {
+                PcStatus::InProgress
+            } else {
+                PcStatus::Ready
+            },
+            status_reason: None,
+        }))
+    }
+
+    async fn put_config(&self, resource: &ResourceId, capacity: u32) -> Result<(), PortError> {
+        self.check("PutProvisionedConcurrencyConfig", resource)?;
+        if capacity == 0 {
+            return Err(PortError::new(
+                "PutProvisionedConcurrencyConfig",
+                Some(resource.to_string()),
+                ErrorKind::Invalid,
+                "ProvisionedConcurrentExecutions must be at least 1",
+            ));
+        }
+        lock(&self.platform).set_pc(capacity);
+        Ok(())
+    }
+
+    async fn delete_config(&self, resource: &ResourceId) -> Result<(), PortError> {
+        self.check("DeleteProvisionedConcurrencyConfig", resource)?;
+        lock(&self.platform).set_pc(0);
+        Ok(())
+    }
+
+    async fn reserved_concurrency(&self, _function: &str) -> Result<Option<u32>, PortError> {
+        Ok(None)
+    }
+
+    async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
+        Ok(SIM_UNRESERVED_CONCURRENCY)
+    }
+}
+
+/// pcscale's policy as a [`Controller`]: every tick is a real
+/// [`run_tick`] over a [`SimWorld`].
+pub struct Pcscale {
+    policy: Option<Policy>,
+    state: State,
+    opts: TickOptions,
+    /// Simulated wall-clock time of the trace's minute 0.
+    pub epoch: DateTime<Utc>,
+    /// Activity records written.
+    pub activities: u64,
+    /// Resource errors reported by ticks (each one a line in the activity log).
+    pub errors: u64,
+    /// Ticks that could not run at all.
+    pub failed_ticks: u64,
+}
+
+impl Pcscale {
+    /// pcscale with `policy` (its resource already set to the simulated
+    /// function's), starting with no state, at `epoch`.
+    pub fn new(policy: Policy, epoch: DateTime<Utc>) -> Self {
+        Pcscale {
+            policy: Some(policy),
+            state: State::default(),
+            opts: TickOptions {
+                concurrency: 1,
+                ..TickOptions::default()
+            },
+            epoch,
+            activities: 0,
+            errors: 0,
+            failed_ticks: 0,
+        }
+    }
+
+    /// The persisted state after the last tick.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+impl Controller for Pcscale {
+    fn tick(&mut self, platform: &mut Platform<'_>) {
+        let Some(policy) = self.policy.take() else {
+            return;
+        };
+        let now = self.epoch + TimeDelta::minutes(i64::from(platform.minute()));
+        let counted = platform.now() >= platform.config().warmup_secs;
+        let world = SimWorld::new(platform, policy, std::mem::take(&mut self.state));
+        let ports = Ports {
+            store: &world,
+            metrics: &world,
+            lambda: &world,
+        };
+        let result = futures::executor::block_on(run_tick(ports, now, &self.opts));
+        let (policy, state, activities) = world.into_parts();
+        self.policy = Some(policy);
+        self.state = state;
+        self.activities += activities;
+        match result {
+            Ok(summary) => {
+                self.errors += summary.totals.errors as u64;
+                if counted {
+                    let c = &summary.api_calls;
+                    platform.count_reads((c.get_config + c.limits) as u64);
+                }
+            }
+            Err(_) => self.failed_ticks += 1,
+        }
+    }
+}
