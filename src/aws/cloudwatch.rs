@@ -1,0 +1,387 @@
+//! The CloudWatch metrics source: every query of a tick in as few
+//! `GetMetricData` calls as the API allows (500 queries per call, following
+//! `NextToken`), one per-minute series per query.
+//!
+//! * `ConcurrentExecutions`, statistic **Maximum**: the metric AWS says to
+//!   view with MAX ("Monitoring concurrency",
+//!   <https://docs.aws.amazon.com/lambda/latest/dg/monitoring-concurrency.html>);
+//!   the true peak demand of the minute, spill-over included.
+//! * `ProvisionedConcurrencyUtilization`, statistic **Average**: the same
+//!   page suggests MAX for dashboards, but Application Auto Scaling's target
+//!   tracking alarms on this metric "use the average statistic by default"
+//!   (<https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html>),
+//!   and this mode exists to reproduce AWS's behaviour.
+//!
+//! Both use the dimensions `FunctionName=<fn>` and `Resource=<fn>:<qualifier>`
+//! (Lambda publishes per-alias/version metrics under that pair), period 60 s,
+//! over a window ending at the start of the current minute.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
+};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use futures::StreamExt;
+use tracing::{Instrument, info_span, warn};
+
+use super::port_error;
+use crate::core::decide::{Demand, Series};
+use crate::core::policy::MetricKind;
+use crate::ports::{MetricAnswers, MetricQuery, MetricsSource};
+
+/// `GetMetricData` accepts at most 500 `MetricDataQuery` structures per call
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html>).
+pub const MAX_QUERIES_PER_CALL: usize = 500;
+
+/// Batches fetched at once (each batch is one paginated `GetMetricData` call).
+const PARALLEL_BATCHES: usize = 4;
+
+/// The metrics source over CloudWatch.
+#[derive(Debug, Clone)]
+pub struct CloudWatchMetrics {
+    client: Client,
+    calls: Arc<AtomicU64>,
+}
+
+impl CloudWatchMetrics {
+    /// A source over `client`.
+    pub fn new(client: Client) -> Self {
+        CloudWatchMetrics {
+            client,
+            calls: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// `GetMetricData` requests sent so far by this source and its clones
+    /// (every page counts).
+    pub fn get_metric_data_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Answers one batch of at most 500 queries with one paginated call.
+    async fn fetch_batch(
+        &self,
+        batch: &[MetricQuery],
+        end: DateTime<Utc>,
+    ) -> Vec<(MetricQuery, Demand)> {
+        let window = batch.iter().map(|q| q.minutes.max(1)).max().unwrap_or(1);
+        let start = end - TimeDelta::minutes(i64::from(window));
+        let queries: Vec<MetricDataQuery> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, q)| data_query(i, q))
+            .collect();
+        let mut pages: Vec<MetricDataResult> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let sent = self
+                .client
+                .get_metric_data()
+                .start_time(SmithyDateTime::from_secs(start.timestamp()))
+                .end_time(SmithyDateTime::from_secs(end.timestamp()))
+                .set_metric_data_queries(Some(queries.clone()))
+                .scan_by(ScanBy::TimestampAscending)
+                .set_next_token(token.take())
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    for m in out.messages() {
+                        warn!(code = ?m.code(), message = ?m.value(), "GetMetricData message");
+                    }
+                    token = out.next_token().map(str::to_owned);
+                    pages.extend(out.metric_data_results.unwrap_or_default());
+                    if token.is_none() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // A failed call is "unknown" for every query it carried:
+                    // unknown never scales in (DESIGN.md §3).
+                    let err = port_error("GetMetricData", None, &e);
+                    warn!(error = %err, queries = batch.len(), "metrics unavailable");
+                    return batch
+                        .iter()
+                        .map(|q| (q.clone(), Demand::Unknown(err.to_string())))
+                        .collect();
+                }
+            }
+        }
+        answers(batch, &pages, start)
+    }
+}
+
+impl MetricsSource for CloudWatchMetrics {
+    async fn fetch(&self, queries: &[MetricQuery], now: DateTime<Utc>) -> MetricAnswers {
+        let end = minute_start(now);
+        let span = info_span!("cloudwatch.fetch", queries = queries.len(), end = %end);
+        async {
+            // Owned batches: borrowing chunks into the stream trips rustc's
+            // higher-ranked lifetime check on the `Send` future.
+            let batches: Vec<Vec<MetricQuery>> = queries
+                .chunks(MAX_QUERIES_PER_CALL)
+                .map(<[MetricQuery]>::to_vec)
+                .collect();
+            futures::stream::iter(batches)
+                .map(|batch| async move { self.fetch_batch(&batch, end).await })
+                .buffer_unordered(PARALLEL_BATCHES)
+                .flat_map(futures::stream::iter)
+                .collect::<MetricAnswers>()
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The start of the minute containing `now`: the end (exclusive) of the window.
+pub fn minute_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now)
+}
+
+/// The `MetricDataQuery` for query number `i` of a batch (`Id` = `m<i>`).
+fn data_query(i: usize, q: &MetricQuery) -> MetricDataQuery {
+    let stat = match q.metric {
+        MetricKind::ConcurrentExecutions => "Maximum",
+        MetricKind::ProvisionedConcurrencyUtilization => "Average",
+    };
+    let metric = Metric::builder()
+        .namespace("AWS/Lambda")
+        .metric_name(q.metric.as_str())
+        .dimensions(
+            Dimension::builder()
+                .name("FunctionName")
+                .value(&q.resource.function)
+                .build(),
+        )
+        .dimensions(
+            Dimension::builder()
+                .name("Resource")
+                .value(format!("{}:{}", q.resource.function, q.resource.qualifier))
+                .build(),
+        )
+        .build();
+    MetricDataQuery::builder()
+        .id(format!("m{i}"))
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(60)
+                .stat(stat)
+                .build(),
+        )
+        .return_data(true)
+        .build()
+}
+
+/// Turns the results of every page into one answer per query. A query's
+/// datapoints may be spread over pages (status `PartialData` until the last);
+/// its final status decides: `Complete` is known (missing minutes are `None`,
+/// i.e. no invocations), anything else, or any message, is unknown for that
+/// query only.
+fn answers(
+    batch: &[MetricQuery],
+    pages: &[MetricDataResult],
+    start: DateTime<Utc>,
+) -> Vec<(MetricQuery, Demand)> {
+    let window = batch.iter().map(|q| q.minutes.max(1)).max().unwrap_or(1);
+    struct Acc<'a> {
+        points: Vec<(i64, f64)>,
+        status: Option<&'a StatusCode>,
+        messages: Vec<String>,
+    }
+    let mut by_id: HashMap<&str, Acc<'_>> = HashMap::new();
+    for r in pages {
+        let Some(id) = r.id() else { continue };
+        let acc = by_id.entry(id).or_insert_with(|| Acc {
+            points: Vec::new(),
+            status: None,
+            messages: Vec::new(),
+        });
+        acc.points.extend(
+            r.timestamps()
+                .iter()
+                .map(SmithyDateTime::secs)
+                .zip(r.values().iter().copied()),
+        );
+        acc.status = r.status_code();
+        acc.messages.extend(r.messages().iter().map(|m| {
+            format!(
+                "{}: {}",
+                m.code().unwrap_or("message"),
+                m.value().unwrap_or("")
+            )
+        }));
+    }
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let id = format!("m{i}");
+            let demand = match by_id.get(id.as_str()) {
+                None => Demand::Unknown(format!(
+                    "GetMetricData returned no result for {} of {}",
+                    q.metric.as_str(),
+                    q.resource
+                )),
+                Some(acc) if !acc.messages.is_empty() => Demand::Unknown(format!(
+                    "GetMetricData {} of {}: {}",
+                    q.metric.as_str(),
+                    q.resource,
+                    acc.messages.join("; ")
+                )),
+                Some(acc) if acc.status == Some(&StatusCode::Complete) => {
+                    Demand::Known(align(start, window, q.minutes.max(1), &acc.points))
+                }
+                Some(acc) => Demand::Unknown(format!(
+                    "GetMetricData {} of {}: status {}",
+                    q.metric.as_str(),
+                    q.resource,
+                    acc.status.map_or("missing", |s| s.as_str())
+                )),
+            };
+            (q.clone(), demand)
+        })
+        .collect()
+}
+
+/// The last `minutes` one-minute slots of the `window`-minute window that
+/// starts at `start`, oldest first, `None` where no datapoint fell. Points
+/// outside the window are dropped; two in one slot keep the larger (only
+/// possible if a service split a period oddly).
+fn align(start: DateTime<Utc>, window: u32, minutes: u32, points: &[(i64, f64)]) -> Series {
+    let window = usize::try_from(window).unwrap_or(usize::MAX).min(100_800);
+    let mut slots: Vec<Option<f64>> = vec![None; window];
+    let start = start.timestamp();
+    for &(t, v) in points {
+        let Ok(idx) = usize::try_from((t - start).div_euclid(60)) else {
+            continue;
+        };
+        if let Some(slot) = slots.get_mut(idx) {
+            *slot = Some(slot.map_or(v, |old| old.max(v)));
+        }
+    }
+    let keep = usize::try_from(minutes).unwrap_or(usize::MAX).min(window);
+    Series {
+        minutes: slots.split_off(window - keep),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::policy::ResourceId;
+    use chrono::TimeZone;
+
+    fn q(minutes: u32) -> MetricQuery {
+        MetricQuery {
+            resource: "function:f:live".parse::<ResourceId>().unwrap(),
+            metric: MetricKind::ConcurrentExecutions,
+            minutes,
+        }
+    }
+
+    fn result(id: &str, points: &[(i64, f64)], status: StatusCode) -> MetricDataResult {
+        let mut b = MetricDataResult::builder().id(id).status_code(status);
+        for &(t, v) in points {
+            b = b.timestamps(SmithyDateTime::from_secs(t)).values(v);
+        }
+        b.build()
+    }
+
+    #[test]
+    fn the_window_ends_at_the_start_of_the_current_minute() {
+        let now = Utc.with_ymd_and_hms(2025, 3, 1, 10, 7, 42).unwrap();
+        assert_eq!(
+            minute_start(now),
+            Utc.with_ymd_and_hms(2025, 3, 1, 10, 7, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn datapoints_align_to_minutes_with_none_where_missing() {
+        let start = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
+        let t0 = start.timestamp();
+        let s = align(start, 4, 4, &[(t0, 3.0), (t0 + 180, 9.0), (t0 + 240, 1.0)]);
+        assert_eq!(s.minutes, vec![Some(3.0), None, None, Some(9.0)]);
+        // A shorter query over the same window keeps the latest minutes.
+        let s = align(start, 4, 2, &[(t0, 3.0), (t0 + 180, 9.0)]);
+        assert_eq!(s.minutes, vec![None, Some(9.0)]);
+    }
+
+    #[test]
+    fn results_split_over_pages_are_merged_and_the_final_status_decides() {
+        let start = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
+        let t0 = start.timestamp();
+        let batch = vec![q(3), q(3), q(3)];
+        let pages = vec![
+            result("m0", &[(t0, 1.0)], StatusCode::PartialData),
+            result("m1", &[], StatusCode::InternalError),
+            result("m0", &[(t0 + 120, 5.0)], StatusCode::Complete),
+            result("m2", &[], StatusCode::Complete),
+        ];
+        let got = answers(&batch, &pages, start);
+        assert_eq!(
+            got[0].1,
+            Demand::Known(Series {
+                minutes: vec![Some(1.0), None, Some(5.0)]
+            })
+        );
+        assert!(matches!(&got[1].1, Demand::Unknown(m) if m.contains("InternalError")));
+        // No datapoints at all is a known demand of zero, not unknown.
+        assert_eq!(
+            got[2].1,
+            Demand::Known(Series {
+                minutes: vec![None, None, None]
+            })
+        );
+    }
+
+    #[test]
+    fn a_query_missing_from_the_response_or_with_messages_is_unknown() {
+        let start = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
+        let batch = vec![q(1), q(1)];
+        let with_msg = MetricDataResult::builder()
+            .id("m0")
+            .status_code(StatusCode::Complete)
+            .messages(
+                aws_sdk_cloudwatch::types::MessageData::builder()
+                    .code("ArithmeticError")
+                    .value("boom")
+                    .build(),
+            )
+            .build();
+        let got = answers(&batch, &[with_msg], start);
+        assert!(matches!(&got[0].1, Demand::Unknown(m) if m.contains("ArithmeticError")));
+        assert!(matches!(&got[1].1, Demand::Unknown(m) if m.contains("no result")));
+    }
+
+    #[test]
+    fn queries_use_maximum_for_demand_and_average_for_utilisation() {
+        let mut util = q(1);
+        util.metric = MetricKind::ProvisionedConcurrencyUtilization;
+        let dq = data_query(7, &util);
+        assert_eq!(dq.id(), Some("m7"));
+        let stat = dq.metric_stat().unwrap();
+        assert_eq!(stat.stat(), Some("Average"));
+        assert_eq!(stat.period(), Some(60));
+        let dims: Vec<_> = stat
+            .metric()
+            .unwrap()
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap(), d.value().unwrap()))
+            .collect();
+        assert_eq!(dims, vec![("FunctionName", "f"), ("Resource", "f:live")]);
+        assert_eq!(
+            data_query(0, &q(1)).metric_stat().unwrap().stat(),
+            Some("Maximum")
+        );
+    }
+}

@@ -1,0 +1,770 @@
+//! The DynamoDB policy store (DESIGN.md §2): one table, `pk` = the resource
+//! (`function:<name>:<qualifier>`), `sk` = `policy` (written by users),
+//! `state` (written only by pcscale, every write conditional on `Version`)
+//! or `activity#<RFC 3339 UTC>#<suffix>` (one per change or error, expiring
+//! after 30 days through the table's TTL on `ExpiresAt`).
+//!
+//! Besides the [`PolicyStore`] port, [`DynamoStore`] carries the item
+//! helpers the CLI verbs need (`policy put/get/list/delete`, `activity`,
+//! `explain`), so every DynamoDB access lives in this file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{Map, Number, Value};
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::port_error;
+use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
+use crate::core::state::{Pending, State};
+use crate::ports::{
+    Activity, ErrorKind, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
+};
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// `sk` of a policy item.
+pub const SK_POLICY: &str = "policy";
+/// `sk` of a state item.
+pub const SK_STATE: &str = "state";
+/// Prefix of the `sk` of activity items.
+pub const SK_ACTIVITY_PREFIX: &str = "activity#";
+/// How long activity items live (DESIGN.md §2.3), through the TTL on `ExpiresAt`.
+pub const ACTIVITY_TTL: TimeDelta = TimeDelta::days(30);
+
+/// The policy store over one DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store over `table`.
+    pub fn new(client: Client, table: &str) -> Self {
+        DynamoStore {
+            client,
+            table: table.to_owned(),
+        }
+    }
+
+    /// The same client on another table.
+    pub fn with_table(mut self, table: &str) -> Self {
+        table.clone_into(&mut self.table);
+        self
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The underlying SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Every item with `sk` in `sks`, following `LastEvaluatedKey`, in one
+    /// parallel-scan segment when given. Consistent reads: the state's
+    /// `Version` must be the latest for the claim to have a chance.
+    async fn scan_items(
+        &self,
+        sks: &[&str],
+        segment: Option<Segment>,
+    ) -> Result<Vec<Item>, PortError> {
+        if let Some(s) = segment {
+            // DynamoDB: TotalSegments 1..=1,000,000 and 0 <= Segment < TotalSegments.
+            if s.total == 0 || s.total > 1_000_000 || s.index >= s.total {
+                return Err(PortError::new(
+                    "Scan",
+                    None,
+                    ErrorKind::Invalid,
+                    format!(
+                        "segment {} of {} is out of range (0 <= segment < segments <= 1000000)",
+                        s.index, s.total
+                    ),
+                ));
+            }
+        }
+        let placeholders: Vec<String> = (0..sks.len()).map(|i| format!(":sk{i}")).collect();
+        let filter = format!("sk IN ({})", placeholders.join(", "));
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression(&filter)
+                .set_exclusive_start_key(start.take());
+            for (p, sk) in placeholders.iter().zip(sks) {
+                req = req.expression_attribute_values(p, AttributeValue::S((*sk).to_owned()));
+            }
+            if let Some(s) = segment {
+                // Scan segments split by partition key, so a resource's policy
+                // and state items always fall in the same segment.
+                req = req
+                    .segment(i32::try_from(s.index).unwrap_or(i32::MAX))
+                    .total_segments(i32::try_from(s.total).unwrap_or(i32::MAX));
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| port_error("Scan", Some(&self.table), &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// The policy and state of one resource (`Query pk = :pk AND sk >= "policy"`:
+    /// `policy` < `state` and the activity items sort before both).
+    /// `None` when there is no policy item.
+    pub async fn load_resource(&self, resource: &str) -> Result<Option<StoredResource>, PortError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk >= :policy")
+                .expression_attribute_values(":pk", AttributeValue::S(resource.to_owned()))
+                .expression_attribute_values(":policy", AttributeValue::S(SK_POLICY.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("Query", Some(resource), &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(group(items).into_iter().next())
+    }
+
+    /// The policy item of `resource` as plain JSON (`{"pk": .., "MinCapacity": 1, ..}`),
+    /// exactly as stored (not validated). `None` when absent.
+    pub async fn get_policy_item(&self, resource: &str) -> Result<Option<Value>, PortError> {
+        Ok(self
+            .get_item(resource, SK_POLICY)
+            .await?
+            .map(|i| item_to_json(&i)))
+    }
+
+    /// The persisted state of `resource`, `None` when pcscale never wrote one.
+    pub async fn get_state(&self, resource: &str) -> Result<Option<State>, PortError> {
+        match self.get_item(resource, SK_STATE).await? {
+            None => Ok(None),
+            Some(i) => state_from_item(&i).map(Some).map_err(|why| {
+                PortError::new(
+                    "GetItem",
+                    Some(resource.to_owned()),
+                    ErrorKind::Invalid,
+                    why,
+                )
+            }),
+        }
+    }
+
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .send()
+            .await
+            .map_err(|e| port_error("GetItem", Some(pk), &e))?;
+        Ok(out.item)
+    }
+
+    /// Every policy item as plain JSON, sorted by `pk` (not validated: the
+    /// caller decides how to show invalid ones).
+    pub async fn list_policy_items(&self) -> Result<Vec<Value>, PortError> {
+        let mut items: Vec<Value> = self
+            .scan_items(&[SK_POLICY], None)
+            .await?
+            .iter()
+            .map(item_to_json)
+            .collect();
+        items.sort_by(|a, b| {
+            let pk = |v: &Value| v.get("pk").and_then(Value::as_str).unwrap_or("").to_owned();
+            pk(a).cmp(&pk(b))
+        });
+        Ok(items)
+    }
+
+    /// Writes a policy item given as plain JSON (an object with a string `pk`;
+    /// `sk` is set to `policy`). The caller validates it first
+    /// (`crate::core::policy::parse_policy`); this overwrites the user's
+    /// previous policy item for that resource and never touches its state.
+    pub async fn put_policy_item(&self, item: &Value) -> Result<(), PortError> {
+        let Some(obj) = item.as_object() else {
+            return Err(PortError::new(
+                "PutItem",
+                None,
+                ErrorKind::Invalid,
+                "a policy item must be a JSON object",
+            ));
+        };
+        let Some(pk) = obj.get("pk").and_then(Value::as_str) else {
+            return Err(PortError::new(
+                "PutItem",
+                None,
+                ErrorKind::Invalid,
+                "a policy item needs a string pk (function:<FunctionName>:<Qualifier>)",
+            ));
+        };
+        let mut attrs: Item = obj
+            .iter()
+            .map(|(k, v)| (k.clone(), json_to_attr(v)))
+            .collect();
+        attrs.insert("sk".into(), AttributeValue::S(SK_POLICY.into()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attrs))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", Some(pk), &e))?;
+        Ok(())
+    }
+
+    /// Deletes the policy item of `resource`; `true` if there was one. The
+    /// state and activity items stay (a state without a policy is ignored;
+    /// activity expires), and the PC config is left as it is.
+    pub async fn delete_policy(&self, resource: &str) -> Result<bool, PortError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(resource.to_owned()))
+            .key("sk", AttributeValue::S(SK_POLICY.to_owned()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| port_error("DeleteItem", Some(resource), &e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    /// The activity of `resource`, newest first, at most `limit` records
+    /// (`None`: all of them, up to the 30 days the TTL keeps).
+    pub async fn activities(
+        &self,
+        resource: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<Activity>, PortError> {
+        let mut out_items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let remaining = limit.map(|l| l.saturating_sub(out_items.len()));
+            if remaining == Some(0) {
+                break;
+            }
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
+                .expression_attribute_values(":pk", AttributeValue::S(resource.to_owned()))
+                .expression_attribute_values(":a", AttributeValue::S(SK_ACTIVITY_PREFIX.into()))
+                .scan_index_forward(false)
+                .select(Select::AllAttributes)
+                .set_limit(remaining.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("Query", Some(resource), &e))?;
+            out_items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        if let Some(l) = limit {
+            out_items.truncate(l);
+        }
+        Ok(out_items.iter().filter_map(activity_from_item).collect())
+    }
+}
+
+impl PolicyStore for DynamoStore {
+    async fn load(&self, segment: Option<Segment>) -> Result<Vec<StoredResource>, PortError> {
+        let span = info_span!("dynamodb.load", table = %self.table, segment = ?segment);
+        async {
+            let items = self.scan_items(&[SK_POLICY, SK_STATE], segment).await?;
+            let loaded = group(items);
+            debug!(resources = loaded.len(), "policies loaded");
+            Ok(loaded)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn write_state(
+        &self,
+        resource: &str,
+        expected_version: u64,
+        next: &State,
+    ) -> Result<WriteOutcome, PortError> {
+        let span = info_span!("dynamodb.write_state", resource, expected_version);
+        async {
+            let mut req = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(state_to_item(resource, next)));
+            req = if expected_version == 0 {
+                req.condition_expression("attribute_not_exists(pk)")
+            } else {
+                req.condition_expression("#v = :v")
+                    .expression_attribute_names("#v", "Version")
+                    .expression_attribute_values(":v", n(expected_version))
+            };
+            match req.send().await {
+                Ok(_) => Ok(WriteOutcome::Written),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(WriteOutcome::Conflict)
+                }
+                Err(e) => Err(port_error("PutItem", Some(resource), &e)),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn record(&self, activity: &Activity) -> Result<(), PortError> {
+        let span = info_span!("dynamodb.record", resource = %activity.resource);
+        async {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(activity_to_item(activity, rand::random::<u32>())))
+                .send()
+                .await
+                .map_err(|e| port_error("PutItem", Some(&activity.resource), &e))?;
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Groups policy and state items by `pk` into resources, in key order. A
+/// state item without a policy item (the policy was deleted) is ignored.
+fn group(items: Vec<Item>) -> Vec<StoredResource> {
+    let mut by_pk: BTreeMap<String, (Option<Item>, Option<Item>)> = BTreeMap::new();
+    for item in items {
+        let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+            (item.get("pk"), item.get("sk"))
+        else {
+            warn!("item without a string pk/sk ignored");
+            continue;
+        };
+        let pk = pk.clone();
+        let slot = by_pk.entry(pk).or_default();
+        match sk.as_str() {
+            SK_POLICY => slot.0 = Some(item),
+            SK_STATE => slot.1 = Some(item),
+            _ => {}
+        }
+    }
+    by_pk
+        .into_iter()
+        .filter_map(|(key, (policy, state))| {
+            let Some(policy) = policy else {
+                debug!(resource = %key, "state without a policy ignored");
+                return None;
+            };
+            let mut parsed = parse_policy(&item_to_json(&policy));
+            let state = match state.as_ref().map(state_from_item) {
+                None => State::default(),
+                Some(Ok(s)) => s,
+                Some(Err(why)) => {
+                    // Without a readable Version no write can be conditioned
+                    // safely: report the resource instead of acting on it.
+                    let problem = Problem {
+                        path: "state.Version".into(),
+                        message: why,
+                    };
+                    parsed = Err(match parsed {
+                        Err(mut inv) => {
+                            inv.problems.push(problem);
+                            inv
+                        }
+                        Ok(_) => InvalidPolicy {
+                            resource: Some(key.clone()),
+                            problems: vec![problem],
+                        },
+                    });
+                    State::default()
+                }
+            };
+            Some(StoredResource {
+                key,
+                policy: parsed,
+                state,
+            })
+        })
+        .collect()
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// RFC 3339 UTC, sub-second digits only when present (round-trips exactly).
+fn ts(t: DateTime<Utc>) -> AttributeValue {
+    s(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// The state item of `resource` (DESIGN.md §2.2). Attribute names:
+/// `Version`, `Capacity`, `LastScaleOutAt`, `LastScaleInAt`,
+/// `LastDecisionAt`, `LastReason`, `Pending` (`From`, `To`, `ClaimedAt`).
+pub fn state_to_item(resource: &str, state: &State) -> Item {
+    let mut item = Item::new();
+    item.insert("pk".into(), s(resource));
+    item.insert("sk".into(), s(SK_STATE));
+    item.insert("Version".into(), n(state.version));
+    if let Some(c) = state.capacity {
+        item.insert("Capacity".into(), n(c));
+    }
+    if let Some(t) = state.last_scale_out_at {
+        item.insert("LastScaleOutAt".into(), ts(t));
+    }
+    if let Some(t) = state.last_scale_in_at {
+        item.insert("LastScaleInAt".into(), ts(t));
+    }
+    if let Some(t) = state.last_decision_at {
+        item.insert("LastDecisionAt".into(), ts(t));
+    }
+    if let Some(r) = &state.last_reason {
+        item.insert("LastReason".into(), s(r.as_str()));
+    }
+    if let Some(p) = &state.pending {
+        let pending = HashMap::from([
+            ("From".to_owned(), n(p.from)),
+            ("To".to_owned(), n(p.to)),
+            ("ClaimedAt".to_owned(), ts(p.claimed_at)),
+        ]);
+        item.insert("Pending".into(), AttributeValue::M(pending));
+    }
+    item
+}
+
+/// Reads a state item. `Version` must be readable (every write is
+/// conditioned on it); other unreadable attributes are dropped with a warning.
+pub fn state_from_item(item: &Item) -> Result<State, String> {
+    let version = match item.get("Version") {
+        Some(AttributeValue::N(v)) => v
+            .parse::<u64>()
+            .map_err(|_| format!("Version {v:?} is not a non-negative integer"))?,
+        Some(_) => return Err("Version is not a number".into()),
+        None => return Err("the state item has no Version".into()),
+    };
+    let get_u32 = |name: &str, m: &Item| -> Option<u32> {
+        match m.get(name) {
+            Some(AttributeValue::N(v)) => v.parse().ok().or_else(|| {
+                warn!(attribute = name, value = %v, "unreadable state attribute ignored");
+                None
+            }),
+            _ => None,
+        }
+    };
+    let get_ts = |name: &str, m: &Item| -> Option<DateTime<Utc>> {
+        match m.get(name) {
+            Some(AttributeValue::S(v)) => DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .ok()
+                .or_else(|| {
+                    warn!(attribute = name, value = %v, "unreadable state timestamp ignored");
+                    None
+                }),
+            _ => None,
+        }
+    };
+    let pending = match item.get("Pending") {
+        Some(AttributeValue::M(m)) => {
+            match (get_u32("From", m), get_u32("To", m), get_ts("ClaimedAt", m)) {
+                (Some(from), Some(to), Some(claimed_at)) => Some(Pending {
+                    from,
+                    to,
+                    claimed_at,
+                }),
+                _ => {
+                    warn!("unreadable Pending claim ignored");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(State {
+        version,
+        capacity: get_u32("Capacity", item),
+        last_scale_out_at: get_ts("LastScaleOutAt", item),
+        last_scale_in_at: get_ts("LastScaleInAt", item),
+        last_decision_at: get_ts("LastDecisionAt", item),
+        last_reason: match item.get("LastReason") {
+            Some(AttributeValue::S(r)) => Some(r.clone()),
+            _ => None,
+        },
+        pending,
+    })
+}
+
+/// The `sk` of an activity item: `activity#<RFC 3339 UTC, millis>#<8 hex>`.
+/// Fixed-width millis keep the sort order chronological; the random suffix
+/// keeps two records of the same millisecond (one tick's error and change,
+/// or two overlapping ticks) from overwriting each other.
+pub fn activity_sk(at: DateTime<Utc>, suffix: u32) -> String {
+    format!(
+        "{SK_ACTIVITY_PREFIX}{}#{suffix:08x}",
+        at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    )
+}
+
+/// The activity item for `a` (attributes `At`, `From`, `To`, `Action`,
+/// `Cause`, `Outcome`, `Detail`, `ExpiresAt` in epoch seconds).
+pub fn activity_to_item(a: &Activity, suffix: u32) -> Item {
+    let mut item = Item::new();
+    item.insert("pk".into(), s(a.resource.as_str()));
+    item.insert("sk".into(), s(activity_sk(a.at, suffix)));
+    item.insert("At".into(), ts(a.at));
+    if let Some(f) = a.from {
+        item.insert("From".into(), n(f));
+    }
+    if let Some(t) = a.to {
+        item.insert("To".into(), n(t));
+    }
+    item.insert("Action".into(), s(a.action.as_str()));
+    item.insert("Cause".into(), s(a.cause.as_str()));
+    item.insert("Outcome".into(), s(a.outcome.as_str()));
+    if let Some(d) = &a.detail {
+        item.insert("Detail".into(), json_to_attr(d));
+    }
+    item.insert(
+        "ExpiresAt".into(),
+        n((a.at + ACTIVITY_TTL).timestamp().max(0)),
+    );
+    item
+}
+
+/// Reads an activity item back; `None` (with a warning) if it is not one.
+pub fn activity_from_item(item: &Item) -> Option<Activity> {
+    let str_of = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let u32_of = |k: &str| match item.get(k) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    };
+    let resource = str_of("pk")?;
+    let at = str_of("At")
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let Some(at) = at else {
+        warn!(resource, "activity item without a readable At ignored");
+        return None;
+    };
+    Some(Activity {
+        resource,
+        at,
+        from: u32_of("From"),
+        to: u32_of("To"),
+        action: str_of("Action").unwrap_or_default(),
+        cause: str_of("Cause").unwrap_or_default(),
+        outcome: str_of("Outcome").unwrap_or_default(),
+        detail: item.get("Detail").map(attr_to_json),
+    })
+}
+
+/// An item as plain JSON (the shape `parse_policy` reads).
+pub fn item_to_json(item: &Item) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attr_to_json(v)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// One attribute value as plain JSON: `N` becomes a JSON number (integer
+/// when it is one), sets become arrays, `NULL` null. Binary values, which no
+/// pcscale attribute uses, become a string naming their size so that the
+/// validator reports them as a wrong type instead of failing silently.
+pub fn attr_to_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::L(l) => Value::Array(l.iter().map(attr_to_json).collect()),
+        AttributeValue::M(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), attr_to_json(v)))
+                .collect(),
+        ),
+        AttributeValue::Ss(ss) => Value::Array(ss.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ns(ns) => Value::Array(ns.iter().map(|n| number(n)).collect()),
+        AttributeValue::B(b) => Value::String(format!("<binary, {} bytes>", b.as_ref().len())),
+        AttributeValue::Bs(bs) => Value::Array(
+            bs.iter()
+                .map(|b| Value::String(format!("<binary, {} bytes>", b.as_ref().len())))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+fn number(text: &str) -> Value {
+    let t = text.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Value::Number(i.into());
+    }
+    if let Ok(u) = t.parse::<u64>() {
+        return Value::Number(u.into());
+    }
+    t.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or_else(|| Value::String(t.to_owned()), Value::Number)
+}
+
+/// Plain JSON as an attribute value (numbers keep their text).
+pub fn json_to_attr(v: &Value) -> AttributeValue {
+    match v {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(x) => AttributeValue::N(x.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(json_to_attr).collect()),
+        Value::Object(o) => AttributeValue::M(
+            o.iter()
+                .map(|(k, v)| (k.clone(), json_to_attr(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn state_round_trips_through_its_item() {
+        let state = State {
+            version: 7,
+            capacity: Some(12),
+            last_scale_out_at: Some(t("2025-03-01T10:00:00Z")),
+            last_scale_in_at: Some(t("2025-03-01T09:00:00.250Z")),
+            last_decision_at: Some(t("2025-03-01T10:05:00Z")),
+            last_reason: Some("scale out: demand 8 / 0.7".into()),
+            pending: Some(Pending {
+                from: 12,
+                to: 14,
+                claimed_at: t("2025-03-01T10:05:00Z"),
+            }),
+        };
+        let item = state_to_item("function:f:live", &state);
+        assert_eq!(item["sk"], AttributeValue::S("state".into()));
+        assert_eq!(
+            item["LastScaleOutAt"],
+            AttributeValue::S("2025-03-01T10:00:00Z".into())
+        );
+        assert_eq!(state_from_item(&item).unwrap(), state);
+    }
+
+    #[test]
+    fn a_state_item_without_version_is_refused() {
+        let mut item = state_to_item("function:f:live", &State::default());
+        item.remove("Version");
+        assert!(state_from_item(&item).unwrap_err().contains("Version"));
+    }
+
+    #[test]
+    fn activity_items_expire_after_thirty_days_and_sort_by_time() {
+        let at = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
+        let a = Activity {
+            resource: "function:f:live".into(),
+            at,
+            from: Some(1),
+            to: Some(3),
+            action: "ScaleOut".into(),
+            cause: "demand".into(),
+            outcome: "applied".into(),
+            detail: Some(json!({"wanted": 3, "clamps": []})),
+        };
+        let item = activity_to_item(&a, 0xab);
+        assert_eq!(
+            item["sk"],
+            AttributeValue::S("activity#2025-03-01T10:00:00.000Z#000000ab".into())
+        );
+        assert_eq!(
+            item["ExpiresAt"],
+            AttributeValue::N((at.timestamp() + 30 * 86_400).to_string())
+        );
+        assert_eq!(activity_from_item(&item).unwrap(), a);
+        let later = activity_sk(at + TimeDelta::milliseconds(5), 0);
+        assert!(later > activity_sk(at, u32::MAX));
+    }
+
+    #[test]
+    fn attribute_values_convert_to_plain_json_and_back() {
+        let v = json!({
+            "pk": "function:f:live",
+            "MinCapacity": 1,
+            "TargetTracking": {"TargetValue": 0.7, "DisableScaleIn": false},
+            "ScheduledActions": [{"Name": "a", "MaxCapacity": 5}],
+            "Description": null
+        });
+        let attr = json_to_attr(&v);
+        let AttributeValue::M(m) = &attr else {
+            panic!("object must become a map")
+        };
+        assert_eq!(m["MinCapacity"], AttributeValue::N("1".into()));
+        assert_eq!(attr_to_json(&attr), v);
+        assert_eq!(
+            attr_to_json(&AttributeValue::Ns(vec!["1".into(), "2.5".into()])),
+            json!([1, 2.5])
+        );
+    }
+
+    #[test]
+    fn state_items_without_policy_are_ignored_and_policies_get_default_state() {
+        let policy: Item = HashMap::from([
+            ("pk".to_owned(), s("function:a:live")),
+            ("sk".to_owned(), s("policy")),
+        ]);
+        let orphan = state_to_item("function:b:live", &State::default());
+        let loaded = group(vec![orphan, policy]);
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].key, "function:a:live");
+        assert_eq!(loaded[0].state, State::default());
+    }
+}
