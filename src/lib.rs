@@ -15,6 +15,7 @@
 pub mod aws;
 pub mod cli;
 pub mod core;
+pub mod import;
 pub mod lambda;
 pub mod ports;
 pub mod sim;
