@@ -160,6 +160,13 @@ pub trait MetricsSource: Send + Sync {
         queries: &[MetricQuery],
         now: DateTime<Utc>,
     ) -> impl Future<Output = MetricAnswers> + Send;
+
+    /// Requests this source has sent to its backend so far (CloudWatch:
+    /// `GetMetricData` calls, every page counted), when it counts them. The
+    /// tick reports the difference across its fetch.
+    fn requests_sent(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The Lambda provisioned-concurrency control plane.

@@ -110,6 +110,10 @@ pub struct Totals {
 pub struct ApiCalls {
     /// Metric queries asked of the metrics source.
     pub metric_queries: usize,
+    /// Requests the metrics source sent for them (`GetMetricData` calls:
+    /// `ceil(metric_queries / 500)` plus any extra pages), when it counts them.
+    #[serde(default)]
+    pub metric_requests: usize,
     /// `GetProvisionedConcurrencyConfig`.
     pub get_config: usize,
     /// `PutProvisionedConcurrencyConfig`.
@@ -125,6 +129,7 @@ pub struct ApiCalls {
 impl ApiCalls {
     fn add(&mut self, other: &ApiCalls) {
         self.metric_queries += other.metric_queries;
+        self.metric_requests += other.metric_requests;
         self.get_config += other.get_config;
         self.put_config += other.put_config;
         self.delete_config += other.delete_config;
@@ -192,7 +197,12 @@ where
     let answers = if queries.is_empty() {
         MetricAnswers::new()
     } else {
-        ports.metrics.fetch(&queries, now).await
+        let before = ports.metrics.requests_sent();
+        let answers = ports.metrics.fetch(&queries, now).await;
+        if let (Some(b), Some(a)) = (before, ports.metrics.requests_sent()) {
+            calls.metric_requests = usize::try_from(a.saturating_sub(b)).unwrap_or(usize::MAX);
+        }
+        answers
     };
     let unreserved = if queries.is_empty() {
         None

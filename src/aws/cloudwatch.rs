@@ -138,6 +138,10 @@ impl MetricsSource for CloudWatchMetrics {
         .instrument(span)
         .await
     }
+
+    fn requests_sent(&self) -> Option<u64> {
+        Some(self.get_metric_data_calls())
+    }
 }
 
 /// The start of the minute containing `now`: the end (exclusive) of the window.

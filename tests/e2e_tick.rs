@@ -1,0 +1,587 @@
+//! End-to-end: the real tick, the real AWS SDK clients and the `pcscale`
+//! binary against real emulators (moto for DynamoDB, LocalStack for
+//! CloudWatch and the Lambda provisioned-concurrency API; see
+//! tests/support). Every scenario asserts on what the emulators hold
+//! afterwards: LocalStack's PC configs and the DynamoDB items.
+//!
+//! Time: each test picks `t0`, the start of a minute half an hour ago, seeds
+//! `ConcurrentExecutions` datapoints for minutes after it and runs ticks at
+//! chosen `now`s (`run_tick(.., now, ..)` or the hidden `--now` flag), so
+//! cooldowns and schedules are exercised without waiting for the clock.
+
+mod support;
+
+use std::process::Output;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, TimeDelta, Utc};
+use pcscale::aws::cloudwatch::minute_start;
+use pcscale::aws::dynamodb::Item;
+use pcscale::aws::{AwsPorts, DynamoStore};
+use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary, by_resource, run_tick};
+use serde_json::{Value, json};
+use support::{Clients, Seed};
+
+/// One test's world: clients, its own table, helpers.
+struct World {
+    c: Clients,
+    table: String,
+    t0: DateTime<Utc>,
+}
+
+impl World {
+    async fn new(prefix: &str) -> World {
+        let c = support::clients().await;
+        let table = support::unique(prefix);
+        support::create_table(&c.dynamodb, &table).await;
+        World {
+            c,
+            table,
+            t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
+        }
+    }
+
+    /// Fresh adapters for every tick: nothing survives in memory between
+    /// ticks, as between two Lambda invocations.
+    fn ports(&self) -> AwsPorts {
+        support::ports(&self.c, &self.table, None)
+    }
+
+    fn store(&self) -> DynamoStore {
+        self.ports().store
+    }
+
+    /// `t0 + minutes`, plus `secs`.
+    fn at(&self, minutes: i64, secs: i64) -> DateTime<Utc> {
+        self.t0 + TimeDelta::minutes(minutes) + TimeDelta::seconds(secs)
+    }
+
+    /// A new function with alias `live`; returns its name.
+    async fn function(&self, prefix: &str) -> String {
+        let name = support::unique(prefix);
+        support::create_function(&self.c.lambda, &name, "live").await;
+        name
+    }
+
+    /// Seeds `ConcurrentExecutions` = `value` in minute `t0 + m` for each `m`.
+    async fn demand(&self, function: &str, minutes: &[i64], value: f64) {
+        let points: Vec<_> = minutes.iter().map(|m| (self.at(*m, 10), value)).collect();
+        support::put_metric(
+            &self.c.cloudwatch,
+            function,
+            "live",
+            Seed::Concurrency,
+            &points,
+        )
+        .await;
+    }
+
+    async fn put_policy(&self, policy: Value) {
+        self.store()
+            .put_policy_item(&policy)
+            .await
+            .expect("put policy item");
+    }
+
+    async fn tick(&self, now: DateTime<Utc>) -> TickSummary {
+        self.tick_with(now, &TickOptions::default()).await
+    }
+
+    async fn tick_with(&self, now: DateTime<Utc>, opts: &TickOptions) -> TickSummary {
+        let ports = self.ports();
+        run_tick(ports.ports(), now, opts)
+            .await
+            .expect("the tick runs")
+    }
+
+    async fn pc(&self, function: &str) -> Option<(i32, String)> {
+        support::pc_config(&self.c.lambda, function, "live").await
+    }
+
+    async fn wait_ready(&self, function: &str) -> i32 {
+        support::wait_ready(&self.c.lambda, function, "live").await
+    }
+
+    async fn item(&self, pk: &str, sk: &str) -> Option<Item> {
+        self.c
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+    }
+
+    /// Runs `pcscale <args> --output json` with the emulators in the
+    /// standard `AWS_ENDPOINT_URL_*` variables.
+    async fn cli(&self, args: &[&str]) -> (Output, Value) {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"));
+        cmd.args(args)
+            .args(["--output", "json"])
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .envs(support::cli_env(&self.table));
+        let out = cmd.output().await.expect("pcscale runs");
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, json)
+    }
+}
+
+fn pk(function: &str) -> String {
+    format!("function:{function}:live")
+}
+
+fn outcome<'a>(s: &'a TickSummary, function: &str) -> &'a ResourceOutcome {
+    by_resource(s)
+        .get(pk(function).as_str())
+        .copied()
+        .unwrap_or_else(|| panic!("no outcome for {function} in {s:#?}"))
+}
+
+fn n(item: &Item, attr: &str) -> Option<i64> {
+    match item.get(attr) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn s(item: &Item, attr: &str) -> Option<String> {
+    match item.get(attr) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn ts(item: &Item, attr: &str) -> Option<DateTime<Utc>> {
+    s(item, attr).and_then(|t| {
+        DateTime::parse_from_rfc3339(&t)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// Target tracking on true demand: target 0.5, so demand D wants 2 x D.
+fn tracking_policy(function: &str, min: u32, max: u32, scale_in_cooldown: u32) -> Value {
+    json!({
+        "pk": pk(function),
+        "MinCapacity": min,
+        "MaxCapacity": max,
+        "TargetTracking": {
+            "TargetValue": 0.5,
+            "ScaleOutCooldown": 0,
+            "ScaleInCooldown": scale_in_cooldown,
+        },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_scales_out_on_the_next_tick_through_the_binary() {
+    let w = World::new("burst").await;
+    let f = w.function("burst").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+
+    // Quiet: nothing to do, no config created.
+    let now1 = w.at(1, 5).to_rfc3339();
+    let (out, json) = w.cli(&["tick", "--now", &now1]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["resources"][0]["action"], "Hold", "{json:#}");
+    assert_eq!(w.pc(&f).await, None);
+
+    // A burst of 10 concurrent executions in minute 1: the tick at minute 2
+    // sees it and provisions ceil(10 / 0.5) = 20 at once.
+    w.demand(&f, &[1], 10.0).await;
+    let now2 = w.at(2, 5);
+    let (out, json) = w.cli(&["tick", "--now", &now2.to_rfc3339()]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = &json["resources"][0];
+    assert_eq!(r["resource"], pk(&f));
+    assert_eq!(
+        (r["action"].as_str(), r["from"].as_u64(), r["to"].as_u64()),
+        (Some("ScaleOut"), Some(0), Some(20)),
+        "{json:#}"
+    );
+    assert_eq!(r["applied"], true);
+    assert_eq!(r["error"], Value::Null);
+    assert_eq!(json["totals"]["changed"], 1);
+    assert_eq!(json["api_calls"]["put_config"], 1);
+    // One GetMetricData call for the one query.
+    assert_eq!(json["api_calls"]["metric_requests"], 1, "{json:#}");
+
+    assert_eq!(w.wait_ready(&f).await, 20);
+    let state = w.item(&pk(&f), "state").await.expect("state item written");
+    assert_eq!(n(&state, "Capacity"), Some(20));
+    assert_eq!(ts(&state, "LastScaleOutAt"), Some(now2));
+    assert_eq!(n(&state, "Version"), Some(2), "claim then commit");
+    assert!(state.get("Pending").is_none(), "the claim is cleared");
+    let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+    assert_eq!(acts.len(), 1, "{acts:#?}");
+    assert_eq!(
+        (acts[0].action.as_str(), acts[0].from, acts[0].to),
+        ("ScaleOut", Some(0), Some(20))
+    );
+    assert_eq!(acts[0].outcome, "applied");
+    // The user's policy item is untouched.
+    let policy = w.item(&pk(&f), "policy").await.expect("policy item");
+    assert_eq!(n(&policy, "MaxCapacity"), Some(50));
+    assert!(policy.get("Version").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_in_waits_for_the_persisted_cooldown_across_ticks() {
+    let w = World::new("cooldown").await;
+    let f = w.function("cooldown").await;
+    // ScaleInCooldown 600 s: also a 10-minute demand window.
+    w.put_policy(tracking_policy(&f, 1, 50, 600)).await;
+    w.demand(&f, &[0], 10.0).await;
+    w.demand(&f, &(1..=13).collect::<Vec<_>>(), 2.0).await;
+
+    let out = w.tick(w.at(1, 5)).await;
+    assert_eq!(outcome(&out, &f).to, Some(20));
+    assert_eq!(w.wait_ready(&f).await, 20);
+
+    // 9 min 55 s after the scale-out the window no longer holds the burst
+    // (need ceil(2 / 0.5) = 4), but the cooldown, read back from DynamoDB by
+    // a tick that remembers nothing, still holds.
+    let held = w.tick(w.at(11, 0)).await;
+    let r = outcome(&held, &f);
+    assert_eq!(r.action, "Hold", "{r:#?}");
+    let d = r.decision.as_ref().expect("a decision");
+    assert_eq!(d.reason.cooldown_remaining_secs, Some(5), "{d:#?}");
+    assert_eq!(w.pc(&f).await.map(|c| c.0), Some(20));
+
+    let now = w.at(12, 0);
+    let scaled = w.tick(now).await;
+    let r = outcome(&scaled, &f);
+    assert_eq!(
+        (r.action.as_str(), r.from, r.to),
+        ("ScaleIn", Some(20), Some(4)),
+        "{r:#?}"
+    );
+    assert_eq!(w.wait_ready(&f).await, 4);
+    let state = w.item(&pk(&f), "state").await.expect("state");
+    assert_eq!(ts(&state, "LastScaleInAt"), Some(now));
+    assert_eq!(ts(&state, "LastScaleOutAt"), Some(w.at(1, 5)));
+    assert_eq!(n(&state, "Capacity"), Some(4));
+    assert_eq!(n(&state, "Version"), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_in_is_gradual_with_a_scale_in_factor_of_one_half() {
+    let w = World::new("gradual").await;
+    let f = w.function("gradual").await;
+    let mut policy = tracking_policy(&f, 0, 50, 60);
+    policy["TargetTracking"]["ScaleInFactor"] = json!(0.5);
+    w.put_policy(policy).await;
+    w.demand(&f, &[0], 10.0).await;
+    w.demand(&f, &(1..=8).collect::<Vec<_>>(), 2.0).await;
+
+    let mut seen = vec![];
+    for minute in [1, 3, 5, 7] {
+        let out = w.tick(w.at(minute, 5)).await;
+        let r = outcome(&out, &f);
+        assert!(r.applied, "tick at minute {minute}: {r:#?}");
+        seen.push(w.wait_ready(&f).await);
+    }
+    // Need 4: 20, then half the excess each step (rounded up): 16 -> 8 removed,
+    // 8 -> 4, 4 -> 2.
+    assert_eq!(seen, vec![20, 12, 8, 6]);
+    let acts = w
+        .store()
+        .activities(&pk(&f), Some(3))
+        .await
+        .expect("activity");
+    let steps: Vec<_> = acts
+        .iter()
+        .map(|a| (a.action.as_str(), a.from, a.to))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("ScaleIn", Some(8), Some(6)),
+            ("ScaleIn", Some(12), Some(8)),
+            ("ScaleIn", Some(20), Some(12))
+        ],
+        "newest first, limited to 3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_action_raises_the_band_at_its_local_time_in_kolkata() {
+    let w = World::new("sched").await;
+    let f = w.function("sched").await;
+    // Fires at t0 + 3 min, written in Kolkata wall-clock time (UTC+05:30):
+    // read as UTC it would be five and a half hours off and never fire here.
+    let fire = w.at(3, 0);
+    let local = fire
+        .with_timezone(&chrono_tz::Asia::Kolkata)
+        .format("%Y-%m-%dT%H:%M:%S");
+    w.put_policy(json!({
+        "pk": pk(&f),
+        "MinCapacity": 0,
+        "MaxCapacity": 20,
+        "ScheduledActions": [{
+            "Name": "morning-rush",
+            "Schedule": format!("at({local})"),
+            "Timezone": "Asia/Kolkata",
+            "MinCapacity": 5,
+        }],
+    }))
+    .await;
+
+    let before = w.tick(w.at(2, 59)).await;
+    assert_eq!(outcome(&before, &f).action, "Hold");
+    assert_eq!(w.pc(&f).await, None);
+
+    let after = w.tick(fire).await;
+    let r = outcome(&after, &f);
+    assert_eq!((r.action.as_str(), r.to), ("ScaleOut", Some(5)), "{r:#?}");
+    let band = &r.decision.as_ref().expect("decision").band;
+    assert_eq!(band.min, 5);
+    assert_eq!(w.wait_ready(&f).await, 5);
+    // Stateless band: a tick an hour later (none in between) still sees it.
+    let later = w.tick(w.at(63, 0)).await;
+    assert_eq!(outcome(&later, &f).action, "Hold");
+    assert_eq!(w.pc(&f).await.map(|c| c.0), Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_band_lowered_to_zero_deletes_the_config() {
+    let w = World::new("bandzero").await;
+    let f = w.function("bandzero").await;
+    let mut policy = tracking_policy(&f, 1, 20, 600);
+    policy["ScheduledActions"] = json!([{
+        "Name": "night",
+        "Schedule": format!("at({})", w.at(4, 0).format("%Y-%m-%dT%H:%M:%S")),
+        "MinCapacity": 0,
+        "MaxCapacity": 0,
+    }]);
+    w.put_policy(policy).await;
+    w.demand(&f, &(0..=5).collect::<Vec<_>>(), 3.0).await;
+
+    let out = w.tick(w.at(1, 5)).await;
+    assert_eq!(outcome(&out, &f).to, Some(6));
+    assert_eq!(w.wait_ready(&f).await, 6);
+
+    // The night band's ceiling 0 wins over live demand and the cooldown.
+    let out = w.tick(w.at(4, 5)).await;
+    let r = outcome(&out, &f);
+    assert_eq!(
+        (r.action.as_str(), r.from, r.to),
+        ("Delete", Some(6), Some(0)),
+        "{r:#?}"
+    );
+    assert!(r.applied);
+    assert_eq!(w.pc(&f).await, None, "the config is deleted in LocalStack");
+    let state = w.item(&pk(&f), "state").await.expect("state");
+    assert_eq!(n(&state, "Capacity"), Some(0));
+    assert_eq!(ts(&state, "LastScaleInAt"), Some(w.at(4, 5)));
+
+    // Deleted stays deleted: the next tick holds at 0 without calling Lambda.
+    let out = w.tick(w.at(5, 5)).await;
+    assert_eq!(outcome(&out, &f).action, "Hold");
+    assert_eq!(out.api_calls.delete_config, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demand_reappearing_at_zero_recreates_the_config() {
+    let w = World::new("reappear").await;
+    let f = w.function("reappear").await;
+    w.put_policy(tracking_policy(&f, 0, 20, 60)).await;
+    w.demand(&f, &[0], 2.0).await;
+
+    assert_eq!(outcome(&w.tick(w.at(1, 5)).await, &f).to, Some(4));
+    assert_eq!(w.wait_ready(&f).await, 4);
+
+    // No invocations (no datapoints) in minute 2: demand 0, MinCapacity 0.
+    let gone = w.tick(w.at(3, 5)).await;
+    assert_eq!(outcome(&gone, &f).action, "Delete", "{gone:#?}");
+    assert_eq!(w.pc(&f).await, None);
+
+    // Demand comes back in minute 4: the config is created again at once.
+    w.demand(&f, &[4], 3.0).await;
+    let back = w.tick(w.at(5, 5)).await;
+    let r = outcome(&back, &f);
+    assert_eq!(
+        (r.action.as_str(), r.from, r.to),
+        ("ScaleOut", Some(0), Some(6)),
+        "{r:#?}"
+    );
+    assert_eq!(w.wait_ready(&f).await, 6);
+    let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+    let kinds: Vec<_> = acts.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(kinds, vec!["ScaleOut", "Delete", "ScaleOut"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_records_activity_but_never_touches_provisioned_concurrency() {
+    let w = World::new("dryrun").await;
+    let f = w.function("dryrun").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+
+    let now = w.at(2, 5).to_rfc3339();
+    let (out, json) = w.cli(&["tick", "--dry-run", "--now", &now]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["dry_run"], true);
+    let r = &json["resources"][0];
+    assert_eq!(
+        (r["action"].as_str(), r["to"].as_u64()),
+        (Some("ScaleOut"), Some(20)),
+        "{json:#}"
+    );
+    assert_eq!(
+        (r["applied"].as_bool(), r["dry_run"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(json["api_calls"]["put_config"], 0);
+
+    assert_eq!(w.pc(&f).await, None, "no PC config in dry-run");
+    let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+    assert_eq!(acts.len(), 1, "{acts:#?}");
+    assert_eq!(
+        (
+            acts[0].action.as_str(),
+            acts[0].outcome.as_str(),
+            acts[0].to
+        ),
+        ("ScaleOut", "dry-run", Some(20))
+    );
+
+    // A second dry-run tick wanting the same does not record it again.
+    let now = w.at(3, 5).to_rfc3339();
+    w.demand(&f, &[2], 10.0).await;
+    let (out, _) = w.cli(&["tick", "--dry-run", "--now", &now]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        w.store()
+            .activities(&pk(&f), None)
+            .await
+            .expect("activity")
+            .len(),
+        1
+    );
+    assert_eq!(w.pc(&f).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_policy_is_reported_while_the_valid_one_still_scales() {
+    let w = World::new("invalid").await;
+    let good = w.function("good").await;
+    let bad = w.function("bad").await;
+    w.put_policy(tracking_policy(&good, 0, 50, 600)).await;
+    // A typo users make: MaxCapcity.
+    w.put_policy(json!({"pk": pk(&bad), "MinCapacity": 1, "MaxCapcity": 5}))
+        .await;
+    w.demand(&good, &[1], 4.0).await;
+    w.demand(&bad, &[1], 4.0).await;
+
+    let now = w.at(2, 5).to_rfc3339();
+    let (out, json) = w.cli(&["tick", "--now", &now]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "per-policy errors still exit 0: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["totals"]["resources"], 2, "{json:#}");
+    assert_eq!(json["totals"]["errors"], 1);
+    let rows = json["resources"].as_array().expect("resources");
+    let row = |f: &str| {
+        rows.iter()
+            .find(|r| r["resource"] == pk(f))
+            .cloned()
+            .expect("row")
+    };
+    let g = row(&good);
+    assert_eq!(
+        (g["action"].as_str(), g["to"].as_u64()),
+        (Some("ScaleOut"), Some(8))
+    );
+    let b = row(&bad);
+    assert_eq!(b["action"], "Error");
+    let err = b["error"].as_str().expect("the error is listed");
+    assert!(err.contains("MaxCapcity"), "{err}");
+
+    assert_eq!(w.wait_ready(&good).await, 8);
+    assert_eq!(w.pc(&bad).await, None);
+    let acts = w
+        .store()
+        .activities(&pk(&bad), None)
+        .await
+        .expect("activity");
+    assert_eq!(acts.len(), 1, "{acts:#?}");
+    assert_eq!(acts[0].action, "InvalidPolicy");
+    assert!(
+        acts[0].outcome.starts_with("failed:") && acts[0].cause.contains("MaxCapcity"),
+        "{:#?}",
+        acts[0]
+    );
+    // The activity item expires 30 days after the tick (DynamoDB TTL).
+    let items =
+        w.c.dynamodb
+            .query()
+            .table_name(&w.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk(&bad)))
+            .expression_attribute_values(":a", AttributeValue::S("activity#".into()))
+            .send()
+            .await
+            .expect("Query")
+            .items
+            .unwrap_or_default();
+    assert_eq!(items.len(), 1);
+    let at = w.at(2, 5);
+    assert_eq!(
+        n(&items[0], "ExpiresAt"),
+        Some((at + TimeDelta::days(30)).timestamp())
+    );
+    let sk = s(&items[0], "sk").expect("sk");
+    assert!(
+        sk.starts_with(&format!(
+            "activity#{}#",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )),
+        "{sk}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_exits_1_when_the_table_does_not_exist() {
+    let c = support::clients().await;
+    let w = World {
+        c,
+        table: support::unique("missing"),
+        t0: minute_start(Utc::now()),
+    };
+    let (out, _) = w.cli(&["tick"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("could not load policies") && stderr.contains("ResourceNotFound"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
