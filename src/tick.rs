@@ -452,8 +452,16 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         };
         let mut decision = decide(&policy, &state, &obs, now);
         // Reserved concurrency only caps increases: read it only then, to stay
-        // well inside the 15 requests/s control-plane quota.
-        if decision.to > decision.from {
+        // well inside the 15 requests/s control-plane quota. A function with
+        // reserved concurrency draws PC from its reservation, not from the
+        // account pool, so a step held back by the account headroom must be
+        // re-decided once the reservation is known.
+        let headroom_cut = decision
+            .reason
+            .clamps
+            .iter()
+            .any(|c| c.by == "account-headroom");
+        if decision.to > decision.from || headroom_cut {
             calls.limits += 1;
             match self
                 .ports
