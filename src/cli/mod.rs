@@ -1,1 +1,289 @@
-//! placeholder
+//! The `pcscale` command line (DESIGN.md §4): the whole command tree, the
+//! global options, the error type and the exit codes.
+//!
+//! # How a verb is wired (read this before adding one)
+//!
+//! * Each verb group has its own file with its own clap `Args` struct and one
+//!   handler: [`tick`], [`policy`], [`import`] (`policy import`),
+//!   [`activity`] (`activity` and `explain`), [`simulate`]. Add flags to the
+//!   `Args` struct in *that* file; this file only names the verbs.
+//! * A handler has the signature
+//!   `pub async fn run(args: &XArgs, global: &GlobalOpts) -> Result<Exit, CliError>`.
+//!   It prints its own result (human text, or JSON when
+//!   `global.output == OutputFormat::Json`) on stdout, and returns:
+//!   - `Ok(Exit::Success)` (0) when it did its job;
+//!   - `Ok(Exit::InvalidInput)` (2) when it has already printed the problems
+//!     with the user's input (one line per problem, `<path>: <message>`);
+//!   - `Err(CliError)` when it could not run: `main` prints `error: <e>` on
+//!     stderr and exits with [`CliError::exit`] (1, or 2 for
+//!     [`CliError::InvalidInput`]).
+//! * Logs (`tracing`) go to stderr, filtered by `RUST_LOG` (default `warn`),
+//!   so stdout stays machine-readable.
+//!
+//! Exit codes (users' scripts rely on them): 0 ok, 1 could not run,
+//! 2 invalid input (including command-line usage errors, which clap reports).
+
+pub mod activity;
+pub mod import;
+pub mod policy;
+pub mod simulate;
+pub mod tick;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::ports::PortError;
+
+/// `pcscale`: autoscaling for AWS Lambda provisioned concurrency.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pcscale", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options every verb takes.
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    /// The verb.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every verb takes (`pcscale --table t policy list` and
+/// `pcscale policy list --table t` both work).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOpts {
+    /// The DynamoDB table holding policies, state and activity.
+    #[arg(long, global = true, env = "PCSCALE_TABLE", default_value = "pcscale")]
+    pub table: String,
+    /// Human text, or JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// The verbs of DESIGN.md §4.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// One pass over every policy: the same code as the Lambda handler.
+    Tick(tick::TickArgs),
+    /// Validate, store, show and import policies.
+    Policy(policy::PolicyArgs),
+    /// Recent scaling activity of a resource.
+    Activity(activity::ActivityArgs),
+    /// Why a resource has the capacity it has: policy, band, state, last decision.
+    Explain(activity::ExplainArgs),
+    /// Replay a demand trace through the real tick against a simulated Lambda.
+    Simulate(Box<simulate::SimulateArgs>),
+}
+
+/// How the process ends. The numbers are part of the user contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// 0: the command did its job.
+    Success = 0,
+    /// 1: the command could not run (AWS unreachable, file unreadable, ...).
+    CouldNotRun = 1,
+    /// 2: the input (file, arguments) is invalid; the problems were printed.
+    InvalidInput = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Why a command could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The verb exists in the command tree but its handler is not written yet.
+    #[error("`pcscale {0}` is not built yet")]
+    NotBuiltYet(&'static str),
+    /// A file (or stdin) could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file, or `-` for stdin.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file (or stdout) could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file, or `stdout`.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The user's input is invalid (exit 2) and the handler did not print
+    /// the problems itself.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// An AWS (or emulator) call failed.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// Anything else that stops the command, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    /// The exit code for this error: 2 for invalid input, 1 otherwise.
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::InvalidInput(_) => Exit::InvalidInput,
+            _ => Exit::CouldNotRun,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: &Cli) -> Result<Exit, CliError> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Tick(args) => tick::run(args, global).await,
+        Command::Policy(args) => policy::run(args, global).await,
+        Command::Activity(args) => activity::run_activity(args, global).await,
+        Command::Explain(args) => activity::run_explain(args, global).await,
+        Command::Simulate(args) => simulate::run(args, global).await,
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`), so stdout stays
+/// clean for `--output json`. Safe to call twice (the second call is a no-op).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // An error here means a subscriber is already installed: keep it.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Writes `text` (plus a newline) to stdout. A closed pipe
+/// (`pcscale ... | head -1`) is not an error.
+pub fn print_line(text: &str) -> Result<(), CliError> {
+    write_stdout(format_args!("{text}\n"))
+}
+
+/// Writes `value` to stdout as pretty JSON, followed by a newline.
+pub fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Other(format!("cannot render JSON: {e}")))?;
+    write_stdout(format_args!("{text}\n"))
+}
+
+fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(source) => Err(CliError::Write {
+            path: "stdout".into(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pcscale").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn every_verb_of_the_design_parses() {
+        let lines: &[&[&str]] = &[
+            &["tick"],
+            &["tick", "--dry-run", "--segment", "0", "--segments", "4"],
+            &["policy", "validate", "p.json"],
+            &["policy", "put", "p.json"],
+            &["policy", "put", "-"],
+            &["policy", "get", "function:checkout:live"],
+            &["policy", "list"],
+            &["policy", "delete", "function:checkout:live"],
+            &["policy", "import", "--from", "aws", "x.json"],
+            &["policy", "import", "--from", "alibaba", "x.json"],
+            &["policy", "import", "--from", "tencent", "x.json"],
+            &["policy", "schema"],
+            &["activity", "function:checkout:live", "--limit", "5"],
+            &["explain", "function:checkout:live"],
+            &["simulate"],
+            &[
+                "simulate",
+                "--trace",
+                "t.csv",
+                "--policy",
+                "p.json",
+                "--compare",
+                "all",
+                "--plot",
+                "o.svg",
+                "--timeline",
+                "o.csv",
+            ],
+        ];
+        for line in lines {
+            assert!(
+                parse(line).is_ok(),
+                "pcscale {} did not parse",
+                line.join(" ")
+            );
+        }
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_verb() {
+        let a = parse(&["--table", "t1", "--output", "json", "policy", "list"]).expect("parses");
+        assert_eq!(a.global.table, "t1");
+        assert_eq!(a.global.output, OutputFormat::Json);
+        let b = parse(&["policy", "list", "--table", "t2", "--output", "json"]).expect("parses");
+        assert_eq!(b.global.table, "t2");
+        assert_eq!(b.global.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn segment_needs_segments() {
+        assert!(parse(&["tick", "--segment", "1"]).is_err());
+        assert!(parse(&["tick", "--segments", "4"]).is_err());
+    }
+
+    #[test]
+    fn unknown_vendor_and_output_are_usage_errors() {
+        assert!(parse(&["policy", "import", "--from", "gcp", "x.json"]).is_err());
+        assert!(parse(&["--output", "yaml", "policy", "list"]).is_err());
+    }
+
+    #[test]
+    fn exit_codes_match_the_contract() {
+        assert_eq!(Exit::Success as u8, 0);
+        assert_eq!(Exit::CouldNotRun as u8, 1);
+        assert_eq!(Exit::InvalidInput as u8, 2);
+        assert_eq!(CliError::NotBuiltYet("tick").exit(), Exit::CouldNotRun);
+        assert_eq!(
+            CliError::InvalidInput("x".into()).exit(),
+            Exit::InvalidInput
+        );
+    }
+}

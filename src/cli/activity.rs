@@ -1,0 +1,484 @@
+//! `pcscale activity RESOURCE [--limit N]` and `pcscale explain RESOURCE`
+//! (DESIGN.md §4): the 3 a.m. tools.
+//!
+//! * `activity` prints what pcscale recorded (one record per change and per
+//!   error, DESIGN.md §2.3), newest first.
+//! * `explain` answers "what will the next tick do, and why?" without doing
+//!   it: it loads the policy and state, observes exactly what a tick observes
+//!   (the same metric queries, current config and limits), and runs the real
+//!   [`crate::core::decide`] on them. The rules live only in the core; this
+//!   file gathers inputs and prints the decision's own reason (band in force
+//!   and which scheduled action set it, demand series, target, cooldown
+//!   remaining, guard-rails that cut the step). It writes nothing and calls
+//!   no Lambda write API.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::policy::{aws_ports, next_scheduled, render_table, resource_arg, tick_settings};
+use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use crate::core::decide::{
+    Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, Series, decide,
+};
+use crate::core::policy::{MetricKind, Policy};
+use crate::core::schedule::BandSource;
+use crate::core::state::State;
+use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
+use crate::tick::{allowed, queries_for};
+
+/// Arguments of `pcscale activity`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ActivityArgs {
+    /// The resource, e.g. function:checkout:live.
+    #[arg(value_name = "RESOURCE")]
+    pub resource: String,
+    /// At most this many records, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: u32,
+}
+
+/// Arguments of `pcscale explain`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExplainArgs {
+    /// The resource, e.g. function:checkout:live.
+    #[arg(value_name = "RESOURCE")]
+    pub resource: String,
+    /// Explain as of this instant instead of the clock (RFC 3339). For tests
+    /// and for replaying "what did it think at 03:12?".
+    #[arg(long, value_name = "RFC3339", hide = true, value_parser = parse_now)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Runs `pcscale activity`.
+pub async fn run_activity(args: &ActivityArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
+    let resource = resource_arg(&args.resource)?.to_string();
+    let ports = aws_ports(global).await?;
+    let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let records = ports.store.activities(&resource, Some(limit)).await?;
+    match global.output {
+        OutputFormat::Json => print_json(&json!({
+            "resource": resource,
+            "activity": records,
+        }))?,
+        OutputFormat::Text => {
+            if records.is_empty() {
+                print_line(&format!(
+                    "no activity recorded for {resource} (records are kept 30 days)"
+                ))?;
+                return Ok(Exit::Success);
+            }
+            let fmt = |c: Option<u32>| c.map_or_else(|| "-".to_owned(), |c| c.to_string());
+            let rows: Vec<Vec<String>> = records
+                .iter()
+                .map(|a| {
+                    vec![
+                        rfc3339(a.at),
+                        a.action.clone(),
+                        format!("{} -> {}", fmt(a.from), fmt(a.to)),
+                        a.outcome.clone(),
+                        a.cause.clone(),
+                    ]
+                })
+                .collect();
+            for line in render_table(
+                &["AT (UTC)", "ACTION", "FROM -> TO", "OUTCOME", "CAUSE"],
+                &rows,
+            ) {
+                print_line(&line)?;
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// What `explain` found: every input of the decision and the decision.
+struct Explanation {
+    now: DateTime<Utc>,
+    policy: Policy,
+    state: State,
+    /// Why the tick would not decide at all (allow-list, claim in flight, ...).
+    skip: Option<String>,
+    dry_run: bool,
+    observation: Option<Observation>,
+    decision: Option<Decision>,
+    /// Errors a tick would meet while observing (it records them as activity).
+    errors: Vec<String>,
+}
+
+/// Runs `pcscale explain`.
+pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
+    let resource = resource_arg(&args.resource)?.to_string();
+    let settings = tick_settings()?;
+    let ports = aws_ports(global).await?;
+    // The CLI is a driver: it may read the clock; the core is handed `now`.
+    let now = args.now.unwrap_or_else(Utc::now);
+    let Some(stored) = ports.store.load_resource(&resource).await? else {
+        return Err(CliError::Other(format!(
+            "no policy for {resource} in table {}",
+            global.table
+        )));
+    };
+    let policy = match stored.policy {
+        Ok(p) => p,
+        Err(invalid) => {
+            // The tick refuses an invalid policy: that is the explanation.
+            match global.output {
+                OutputFormat::Json => print_json(&json!({
+                    "resource": resource,
+                    "now": now,
+                    "valid": false,
+                    "problems": invalid.problems,
+                    "next_tick": "Error: invalid policy; the tick skips it and records the problems",
+                }))?,
+                OutputFormat::Text => {
+                    print_line(&format!("{resource}: the policy item is invalid"))?;
+                    for p in &invalid.problems {
+                        print_line(&format!("  {p}"))?;
+                    }
+                    print_line(
+                        "next tick: skips it and records the problems as activity (fix it with `pcscale policy put`)",
+                    )?;
+                }
+            }
+            return Ok(Exit::Success);
+        }
+    };
+    let dry_run = settings.dry_run || policy.dry_run;
+    let mut ex = Explanation {
+        now,
+        state: stored.state,
+        skip: None,
+        dry_run,
+        observation: None,
+        decision: None,
+        errors: Vec::new(),
+        policy,
+    };
+
+    // The same gates as the tick, in the same order (src/tick.rs).
+    if !ex.policy.enabled {
+        ex.skip = Some("policy disabled (Enabled = false): the resource is left alone".into());
+    } else if !allowed(&settings, &ex.policy.resource.function) {
+        ex.skip = Some(format!(
+            "function {} is not in PCSCALE_ALLOWED_FUNCTIONS: the tick refuses it",
+            ex.policy.resource.function
+        ));
+    } else {
+        observe_and_decide(&mut ex, &ports, &settings).await;
+    }
+
+    match global.output {
+        OutputFormat::Json => print_json(&explanation_json(&resource, &ex))?,
+        OutputFormat::Text => {
+            for line in explanation_text(&resource, &ex) {
+                print_line(&line)?;
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// Observes what a tick observes and runs the core decision, mirroring the
+/// tick's order: metrics and account headroom first, then the current config,
+/// then reserved concurrency, which the tick reads only when the decision is
+/// an increase (it caps increases only) and then decides again.
+async fn observe_and_decide(
+    ex: &mut Explanation,
+    ports: &crate::aws::AwsPorts,
+    settings: &crate::tick::TickOptions,
+) {
+    let policy = &ex.policy;
+    let queries = queries_for(policy);
+    let answers = ports.metrics.fetch(&queries, ex.now).await;
+    let answer = |metric: MetricKind| {
+        queries
+            .iter()
+            .find(|q: &&MetricQuery| q.metric == metric)
+            .and_then(|q| answers.get(q).cloned())
+            .unwrap_or_else(|| Demand::Unknown(format!("no answer for {}", metric.as_str())))
+    };
+    let unreserved = match ports.lambda.unreserved_concurrency().await {
+        Ok(u) => Some(u),
+        Err(e) => {
+            ex.errors.push(format!(
+                "account settings unavailable ({e}); scale-outs limited to the band"
+            ));
+            None
+        }
+    };
+    let current = match ports.lambda.get_config(&policy.resource).await {
+        Ok(c) => c,
+        Err(e) => {
+            ex.skip = Some(format!(
+                "the current config cannot be read ({e}); the tick records this error and changes nothing"
+            ));
+            return;
+        }
+    };
+    if let Some(p) = &ex.state.pending {
+        let age = (ex.now - p.claimed_at).num_seconds();
+        if age < settings.claim_lease_secs {
+            ex.skip = Some(format!(
+                "another tick claimed a step {} -> {} {age} s ago and has not finished; the next tick skips this resource",
+                p.from, p.to
+            ));
+            return;
+        }
+        ex.errors.push(format!(
+            "a step {} -> {} claimed at {} was abandoned; the next tick first reconciles it from what Lambda reports (the decision below uses the stored state)",
+            p.from,
+            p.to,
+            rfc3339(p.claimed_at)
+        ));
+    }
+    let mut obs = Observation {
+        demand: answer(MetricKind::ConcurrentExecutions),
+        utilization: policy
+            .target_tracking
+            .as_ref()
+            .filter(|tt| tt.metric == MetricKind::ProvisionedConcurrencyUtilization)
+            .map(|_| answer(MetricKind::ProvisionedConcurrencyUtilization)),
+        current,
+        limits: Limits {
+            guard_rail: settings.max_per_function,
+            reserved: None,
+            unreserved,
+        },
+    };
+    let mut decision = decide(policy, &ex.state, &obs, ex.now);
+    if decision.to > decision.from {
+        match ports
+            .lambda
+            .reserved_concurrency(&policy.resource.function)
+            .await
+        {
+            Ok(reserved) if reserved.is_some() => {
+                obs.limits.reserved = reserved;
+                decision = decide(policy, &ex.state, &obs, ex.now);
+            }
+            Ok(_) => {}
+            Err(e) => ex.errors.push(format!(
+                "reserved concurrency unreadable ({e}): the tick records an error and does not scale out"
+            )),
+        }
+    }
+    ex.observation = Some(obs);
+    ex.decision = Some(decision);
+}
+
+fn source_text(s: &BandSource) -> String {
+    match s {
+        BandSource::Policy => "the policy".to_owned(),
+        BandSource::Action { name, fired_at } => {
+            format!("scheduled action {name:?}, fired {}", rfc3339(*fired_at))
+        }
+    }
+}
+
+fn series_text(d: &Demand) -> String {
+    match d {
+        Demand::Unknown(why) => format!("unknown ({why}); unknown demand never scales in"),
+        Demand::Known(Series { minutes }) => {
+            // The most recent minutes are what matter at 3 a.m.; show the last 15.
+            let shown: Vec<String> = minutes
+                .iter()
+                .rev()
+                .take(15)
+                .rev()
+                .map(|m| m.map_or_else(|| "·".to_owned(), |v| format!("{v}")))
+                .collect();
+            let skipped = minutes.len().saturating_sub(shown.len());
+            format!(
+                "{}{} (per minute, oldest first; · = no datapoint = 0)",
+                if skipped > 0 {
+                    format!("… {skipped} earlier, ")
+                } else {
+                    String::new()
+                },
+                shown.join(" ")
+            )
+        }
+    }
+}
+
+fn current_text(c: &Option<CurrentPc>) -> String {
+    match c {
+        None => "no provisioned-concurrency config".to_owned(),
+        Some(c) => {
+            let status = match c.status {
+                PcStatus::Ready => "READY".to_owned(),
+                PcStatus::InProgress => "IN_PROGRESS".to_owned(),
+                PcStatus::Failed => format!(
+                    "FAILED: {}",
+                    c.status_reason.as_deref().unwrap_or("no reason given")
+                ),
+            };
+            format!(
+                "{} requested, {} allocated, {status}",
+                c.requested, c.allocated
+            )
+        }
+    }
+}
+
+fn action_text(d: &Decision, dry_run: bool) -> String {
+    let step = match d.action {
+        Action::Hold => format!("hold at {}", d.to),
+        Action::Skip => format!("skip (stays at {})", d.from),
+        Action::ScaleOut => format!(
+            "scale out {} -> {} (PutProvisionedConcurrencyConfig)",
+            d.from, d.to
+        ),
+        Action::ScaleIn => format!(
+            "scale in {} -> {} (PutProvisionedConcurrencyConfig)",
+            d.from, d.to
+        ),
+        Action::Delete => format!(
+            "delete the config {} -> 0 (DeleteProvisionedConcurrencyConfig)",
+            d.from
+        ),
+    };
+    if dry_run && d.action.changes_capacity() {
+        format!("{step}; dry run: recorded, not applied")
+    } else {
+        step
+    }
+}
+
+fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
+    let p = &ex.policy;
+    let mut out = vec![format!("{resource} at {}", rfc3339(ex.now))];
+    out.push(format!(
+        "  policy       {}",
+        p.summary()
+            .split_once(": ")
+            .map_or(p.summary(), |(_, s)| s.to_owned())
+    ));
+    if let Some(tt) = &p.target_tracking {
+        out.push(format!(
+            "  target       {} of {} (scale-out cooldown {} s, scale-in cooldown {} s, scale-in factor {}{})",
+            tt.target_value,
+            tt.metric.as_str(),
+            tt.scale_out_cooldown_secs,
+            tt.scale_in_cooldown_secs,
+            tt.scale_in_factor,
+            if tt.disable_scale_in { ", scale-in disabled" } else { "" }
+        ));
+    }
+    let band = crate::core::effective_band(p, ex.now);
+    out.push(format!(
+        "  band now     {}..{}: min set by {}; max set by {}",
+        band.min,
+        band.max,
+        source_text(&band.min_source),
+        source_text(&band.max_source)
+    ));
+    if let Some((name, at, a)) = next_scheduled(p, ex.now) {
+        let sets: Vec<String> = [("min", a.min_capacity), ("max", a.max_capacity)]
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+            .collect();
+        out.push(format!(
+            "  next change  scheduled action {name:?} at {} sets {}",
+            rfc3339(at),
+            sets.join(", ")
+        ));
+    }
+    let s = &ex.state;
+    out.push(format!(
+        "  state        version {}, last applied {}, last scale-out {}, last scale-in {}",
+        s.version,
+        s.capacity
+            .map_or_else(|| "never".to_owned(), |c| c.to_string()),
+        s.last_scale_out_at
+            .map_or_else(|| "never".to_owned(), rfc3339),
+        s.last_scale_in_at
+            .map_or_else(|| "never".to_owned(), rfc3339),
+    ));
+    if let Some(obs) = &ex.observation {
+        out.push(format!("  current PC   {}", current_text(&obs.current)));
+        out.push(format!("  demand       {}", series_text(&obs.demand)));
+        if let Some(u) = &obs.utilization {
+            out.push(format!("  utilisation  {}", series_text(u)));
+        }
+        let l = &obs.limits;
+        let opt = |v: Option<u32>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        out.push(format!(
+            "  limits       PCSCALE_MAX_PER_FUNCTION {}, reserved {}, account unreserved {}",
+            opt(l.guard_rail),
+            opt(l.reserved),
+            opt(l.unreserved)
+        ));
+    }
+    for e in &ex.errors {
+        out.push(format!("  note         {e}"));
+    }
+    match (&ex.skip, &ex.decision) {
+        (Some(why), _) => out.push(format!("next tick    skip: {why}")),
+        (None, Some(d)) => {
+            let r = &d.reason;
+            out.push(format!("  rule         {:?}: {}", r.rule, r.summary));
+            let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v}"));
+            out.push(format!(
+                "  numbers      latest demand {}, window max {}, utilisation {}, target {}, wanted {}",
+                num(r.demand_latest),
+                num(r.demand_window_max),
+                num(r.utilization),
+                num(r.target_value),
+                r.wanted.map_or_else(|| "-".to_owned(), |w| w.to_string())
+            ));
+            if let Some(secs) = r.cooldown_remaining_secs {
+                out.push(format!("  cooldown     {secs} s remaining"));
+            }
+            if r.clamps.is_empty() {
+                out.push("  guard-rails  none hit".to_owned());
+            } else {
+                let hits: Vec<String> = r
+                    .clamps
+                    .iter()
+                    .map(|c| format!("{} ({})", c.by, c.limit))
+                    .collect();
+                out.push(format!("  guard-rails  hit: {}", hits.join(", ")));
+            }
+            out.push(format!("next tick    {}", action_text(d, ex.dry_run)));
+        }
+        (None, None) => out.push("next tick    no decision could be made".to_owned()),
+    }
+    out
+}
+
+fn explanation_json(resource: &str, ex: &Explanation) -> Value {
+    let band = crate::core::effective_band(&ex.policy, ex.now);
+    let next = next_scheduled(&ex.policy, ex.now).map(|(name, at, a)| {
+        json!({"name": name, "at": at, "min_capacity": a.min_capacity, "max_capacity": a.max_capacity})
+    });
+    json!({
+        "resource": resource,
+        "now": ex.now,
+        "valid": true,
+        "policy": ex.policy.to_item(),
+        "state": ex.state,
+        "band": band,
+        "next_scheduled": next,
+        "observation": ex.observation,
+        "decision": ex.decision,
+        "dry_run": ex.dry_run,
+        "skip": ex.skip,
+        "notes": ex.errors,
+        "next_tick": match (&ex.skip, &ex.decision) {
+            (Some(why), _) => format!("skip: {why}"),
+            (None, Some(d)) => action_text(d, ex.dry_run),
+            (None, None) => "no decision".to_owned(),
+        },
+    })
+}

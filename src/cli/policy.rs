@@ -1,0 +1,828 @@
+//! `pcscale policy ...` (DESIGN.md §4): `validate FILE` (offline), `put FILE|-`,
+//! `get RESOURCE`, `list`, `delete RESOURCE`, `import --from VENDOR FILE`
+//! (in [`super::import`]) and `schema`.
+//!
+//! `policy validate` output, chosen so scripts and people can both use it:
+//! * valid: exit 0, one line per item on stdout, `ok <resource>: <summary>`;
+//! * invalid: exit 2, one line per problem on **stdout**, `<path>: <message>`
+//!   (the problems are the command's result, so they can be piped and
+//!   grepped), and a one-line count on stderr. In a file holding a list of
+//!   items, paths are prefixed with the item's index: `[1].MinCapacity`.
+//!   A file that is not JSON at all is reported as `(file): not valid JSON ...`;
+//! * `--output json`: one document on stdout, `{"file", "valid", "items":
+//!   [{"index", "resource", "valid", "policy" | "problems"}], "problems":
+//!   [{"item", "resource", "path", "message"}]}`, same exit codes;
+//! * a file that cannot be read at all: exit 1.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+
+use super::import::ImportArgs;
+use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use crate::aws::AwsPorts;
+use crate::core::decide::{CurrentPc, PcStatus};
+use crate::core::policy::{
+    ITEM_PATH, InvalidPolicy, Policy, Problem, ResourceId, document_items, from_dynamodb_json,
+    json_schema, looks_like_dynamodb_json, parse_policy, parse_policy_any,
+};
+use crate::core::schedule::{Band, BandSource, ScheduledAction, effective_band};
+use crate::lambda::tick_options_from_env;
+use crate::ports::{ConcurrencyApi, ErrorKind, PolicyStore, PortError};
+use crate::tick::{self, TickOptions};
+
+/// Files larger than this are refused before parsing. A DynamoDB item is at
+/// most 400 KB; 16 MiB leaves room for a list of many items.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The path used for problems with the file as a whole (not JSON, empty, ...).
+pub const FILE_PATH: &str = "(file)";
+
+/// Arguments of `pcscale policy`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// What to do with policies.
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+/// The `policy` verbs.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file offline: plain or DynamoDB JSON, one item or a
+    /// list. Exit 0 if valid, 2 with one line per problem if not.
+    Validate(FileArgs),
+    /// Validate, then write policy items to the table (FILE or - for stdin).
+    Put(FileArgs),
+    /// Show one resource's policy item.
+    Get(ResourceArgs),
+    /// List every policy in the table.
+    List,
+    /// Delete one resource's policy (its state and activity stay until TTL);
+    /// --delete-config also deletes the provisioned-concurrency config.
+    Delete(DeleteArgs),
+    /// Convert an AWS, Alibaba or Tencent autoscaling config into a policy item.
+    Import(ImportArgs),
+    /// Print the JSON Schema (draft 2020-12) of a plain-JSON policy item.
+    Schema,
+}
+
+/// A file argument (`-` for stdin).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FileArgs {
+    /// Policy file (plain or DynamoDB JSON, one item or a list), or - for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// A resource argument.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResourceArgs {
+    /// The resource, e.g. function:checkout:live.
+    #[arg(value_name = "RESOURCE")]
+    pub resource: String,
+}
+
+/// Arguments of `pcscale policy delete`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeleteArgs {
+    /// The resource, e.g. function:checkout:live.
+    #[arg(value_name = "RESOURCE")]
+    pub resource: String,
+    /// Also delete the provisioned-concurrency config of RESOURCE that
+    /// pcscale was managing (DeleteProvisionedConcurrencyConfig). Without it
+    /// the config is left as it is, and its size is printed.
+    #[arg(long)]
+    pub delete_config: bool,
+}
+
+/// Runs `pcscale policy ...`.
+pub async fn run(args: &PolicyArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
+    match &args.command {
+        PolicyCommand::Validate(f) => validate(&f.file, global.output),
+        PolicyCommand::Schema => {
+            print_json(&json_schema())?;
+            Ok(Exit::Success)
+        }
+        PolicyCommand::Import(a) => super::import::run(a, global).await,
+        PolicyCommand::Put(f) => put(&f.file, global).await,
+        PolicyCommand::Get(r) => get(&r.resource, global).await,
+        PolicyCommand::List => list(global).await,
+        PolicyCommand::Delete(d) => delete(d, global).await,
+    }
+}
+
+/// Reads a file (or stdin for `-`), refusing files over [`MAX_FILE_BYTES`].
+pub fn read_input(path: &Path) -> Result<String, CliError> {
+    let shown = path.display().to_string();
+    let read_err = |source| CliError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_err)?;
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(CliError::InvalidInput(format!(
+            "{shown}: larger than {MAX_FILE_BYTES} bytes; a DynamoDB item is at most 400 KB"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        CliError::InvalidInput(format!(
+            "{shown}: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Parses a policy document's text, or says why it is not JSON.
+pub fn parse_document(text: &str) -> Result<Value, Problem> {
+    // Editors on Windows like to start files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(Problem {
+            path: FILE_PATH.into(),
+            message: "the file is empty; expected a policy item (a JSON object) or a list of them"
+                .into(),
+        });
+    }
+    serde_json::from_str(text).map_err(|e| Problem {
+        path: FILE_PATH.into(),
+        message: format!("not valid JSON: {e}"),
+    })
+}
+
+/// Reads and validates every policy item of a file (for `policy put` and
+/// `simulate --policy`). A file that is not JSON is `CliError::InvalidInput`.
+pub fn read_policies(path: &Path) -> Result<Vec<Result<Policy, InvalidPolicy>>, CliError> {
+    let text = read_input(path)?;
+    let doc = parse_document(&text)
+        .map_err(|p| CliError::InvalidInput(format!("{}: {}", path.display(), p.message)))?;
+    Ok(document_items(&doc)
+        .into_iter()
+        .map(parse_policy_any)
+        .collect())
+}
+
+/// One item's outcome in a validation report.
+struct ItemReport {
+    index: usize,
+    result: Result<Policy, InvalidPolicy>,
+}
+
+impl ItemReport {
+    fn resource(&self) -> Option<String> {
+        match &self.result {
+            Ok(p) => Some(p.resource.to_string()),
+            Err(e) => e.resource.clone(),
+        }
+    }
+}
+
+/// `[i].path` for items of a list, `path` for a lone item.
+fn display_path(in_list: bool, index: usize, path: &str) -> String {
+    match (in_list, path == ITEM_PATH) {
+        (false, _) => path.to_owned(),
+        (true, true) => format!("[{index}]"),
+        (true, false) => format!("[{index}].{path}"),
+    }
+}
+
+/// `pcscale policy validate FILE`.
+fn validate(path: &Path, output: OutputFormat) -> Result<Exit, CliError> {
+    let file = path.display().to_string();
+    let text = read_input(path)?;
+    let doc = match parse_document(&text) {
+        Ok(doc) => doc,
+        Err(problem) => return report_file_problem(&file, &problem, output),
+    };
+    let in_list = match &doc {
+        Value::Array(_) => true,
+        Value::Object(o) => o.len() == 1 && o.get("Items").is_some_and(Value::is_array),
+        _ => false,
+    };
+    let items = document_items(&doc);
+    if items.is_empty() {
+        let problem = Problem {
+            path: FILE_PATH.into(),
+            message: "the file holds an empty list: no policy items to validate".into(),
+        };
+        return report_file_problem(&file, &problem, output);
+    }
+    let reports: Vec<ItemReport> = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| ItemReport {
+            index,
+            result: parse_policy_any(item),
+        })
+        .collect();
+    let invalid_items = reports.iter().filter(|r| r.result.is_err()).count();
+    let problem_count: usize = reports
+        .iter()
+        .filter_map(|r| r.result.as_ref().err())
+        .map(|e| e.problems.len())
+        .sum();
+
+    match output {
+        OutputFormat::Json => {
+            let mut items_json = Vec::new();
+            let mut problems_json = Vec::new();
+            for r in &reports {
+                let resource = r.resource();
+                match &r.result {
+                    Ok(p) => items_json.push(json!({
+                        "index": r.index,
+                        "resource": resource,
+                        "valid": true,
+                        "policy": p.to_item(),
+                    })),
+                    Err(e) => {
+                        let problems: Vec<Value> = e
+                            .problems
+                            .iter()
+                            .map(|p| json!({"path": p.path, "message": p.message}))
+                            .collect();
+                        for p in &e.problems {
+                            problems_json.push(json!({
+                                "item": r.index,
+                                "resource": resource,
+                                "path": display_path(in_list, r.index, &p.path),
+                                "message": p.message,
+                            }));
+                        }
+                        items_json.push(json!({
+                            "index": r.index,
+                            "resource": resource,
+                            "valid": false,
+                            "problems": problems,
+                        }));
+                    }
+                }
+            }
+            print_json(&json!({
+                "file": file,
+                "valid": invalid_items == 0,
+                "items": items_json,
+                "problems": problems_json,
+            }))?;
+        }
+        OutputFormat::Text => {
+            if invalid_items == 0 {
+                for r in &reports {
+                    if let Ok(p) = &r.result {
+                        print_line(&format!("ok {}", p.summary()))?;
+                    }
+                }
+            } else {
+                for r in &reports {
+                    if let Err(e) = &r.result {
+                        for p in &e.problems {
+                            print_line(&format!(
+                                "{}: {}",
+                                display_path(in_list, r.index, &p.path),
+                                p.message
+                            ))?;
+                        }
+                    }
+                }
+                eprintln!(
+                    "{file}: {problem_count} problem{} in {invalid_items} of {} item{}",
+                    if problem_count == 1 { "" } else { "s" },
+                    reports.len(),
+                    if reports.len() == 1 { "" } else { "s" },
+                );
+            }
+        }
+    }
+    Ok(if invalid_items == 0 {
+        Exit::Success
+    } else {
+        Exit::InvalidInput
+    })
+}
+
+fn report_file_problem(
+    file: &str,
+    problem: &Problem,
+    output: OutputFormat,
+) -> Result<Exit, CliError> {
+    match output {
+        OutputFormat::Json => print_json(&json!({
+            "file": file,
+            "valid": false,
+            "items": [],
+            "problems": [{
+                "item": null,
+                "resource": null,
+                "path": problem.path,
+                "message": problem.message,
+            }],
+        }))?,
+        OutputFormat::Text => {
+            print_line(&problem.to_string())?;
+            eprintln!("{file}: not a policy document");
+        }
+    }
+    Ok(Exit::InvalidInput)
+}
+
+// ---------------------------------------------------------------------------
+// `put`, `get`, `list`, `delete`: the table behind them is reached only
+// through the DynamoDB adapter (src/aws/dynamodb.rs).
+
+/// The AWS adapters from the environment, on `--table`.
+pub(crate) async fn aws_ports(global: &GlobalOpts) -> Result<AwsPorts, CliError> {
+    let ports = AwsPorts::from_env()
+        .await
+        .map_err(|e| CliError::Other(format!("AWS configuration: {e}")))?;
+    Ok(ports.with_table(&global.table))
+}
+
+/// A RESOURCE argument, checked with the core's rules (exit 2 naming it).
+pub(crate) fn resource_arg(text: &str) -> Result<ResourceId, CliError> {
+    text.parse::<ResourceId>()
+        .map_err(|e| CliError::InvalidInput(format!("RESOURCE {text:?}: {e}")))
+}
+
+/// The operator's settings the tick would apply (allow-list, dry run, guard-rail).
+pub(crate) fn tick_settings() -> Result<TickOptions, CliError> {
+    tick_options_from_env().map_err(|e| CliError::InvalidInput(format!("environment: {e}")))
+}
+
+/// `pcscale policy put FILE|-`: validates every item first and writes nothing
+/// unless all are valid (exit 2 with one line per problem, as `validate`).
+/// Each item is written whole by one PutItem on key (`pk`, `sk = "policy"`),
+/// so a put can never touch the resource's state or activity items.
+async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
+    let file = path.display().to_string();
+    let text = read_input(path)?;
+    let doc = match parse_document(&text) {
+        Ok(doc) => doc,
+        Err(problem) => return report_file_problem(&file, &problem, global.output),
+    };
+    let in_list = match &doc {
+        Value::Array(_) => true,
+        Value::Object(o) => o.len() == 1 && o.get("Items").is_some_and(Value::is_array),
+        _ => false,
+    };
+    let items = document_items(&doc);
+    if items.is_empty() {
+        let problem = Problem {
+            path: FILE_PATH.into(),
+            message: "the file holds an empty list: no policy items to put".into(),
+        };
+        return report_file_problem(&file, &problem, global.output);
+    }
+    let settings = tick_settings()?;
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut ready: Vec<(String, Value, String)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let policy = match parse_policy_any(item) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.extend(
+                    e.problems
+                        .into_iter()
+                        .map(|p| (display_path(in_list, i, &p.path), p.message)),
+                );
+                continue;
+            }
+        };
+        let pk = policy.resource.to_string();
+        if !seen.insert(pk.clone()) {
+            problems.push((
+                display_path(in_list, i, "pk"),
+                format!("{pk} appears more than once in this file"),
+            ));
+        }
+        if !tick::allowed(&settings, &policy.resource.function) {
+            problems.push((
+                display_path(in_list, i, "pk"),
+                format!(
+                    "function {} is not in PCSCALE_ALLOWED_FUNCTIONS; the tick would refuse this policy",
+                    policy.resource.function
+                ),
+            ));
+        }
+        // Store plain JSON, as users wrote it (DynamoDB JSON is converted).
+        let plain = if looks_like_dynamodb_json(item) {
+            match from_dynamodb_json(item) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.extend(
+                        e.problems
+                            .into_iter()
+                            .map(|p| (display_path(in_list, i, &p.path), p.message)),
+                    );
+                    continue;
+                }
+            }
+        } else {
+            (*item).clone()
+        };
+        ready.push((pk, plain, policy.summary()));
+    }
+    if !problems.is_empty() {
+        match global.output {
+            OutputFormat::Json => print_json(&json!({
+                "file": file,
+                "valid": false,
+                "written": [],
+                "problems": problems
+                    .iter()
+                    .map(|(path, message)| json!({"path": path, "message": message}))
+                    .collect::<Vec<_>>(),
+            }))?,
+            OutputFormat::Text => {
+                for (path, message) in &problems {
+                    print_line(&format!("{path}: {message}"))?;
+                }
+                eprintln!(
+                    "{file}: {} problem(s); nothing written to table {}",
+                    problems.len(),
+                    global.table
+                );
+            }
+        }
+        return Ok(Exit::InvalidInput);
+    }
+
+    let ports = aws_ports(global).await?;
+    let mut written: Vec<String> = Vec::new();
+    for (pk, item, summary) in &ready {
+        if let Err(e) = ports.store.put_policy_item(item).await {
+            return Err(CliError::Other(format!(
+                "{e}; written before the failure: {}",
+                if written.is_empty() {
+                    "none".to_owned()
+                } else {
+                    written.join(", ")
+                }
+            )));
+        }
+        written.push(pk.clone());
+        if global.output == OutputFormat::Text {
+            print_line(&format!("put {summary}"))?;
+        }
+    }
+    if global.output == OutputFormat::Json {
+        print_json(&json!({
+            "file": file,
+            "valid": true,
+            "table": global.table,
+            "written": written,
+            "problems": [],
+        }))?;
+    }
+    Ok(Exit::Success)
+}
+
+/// `pcscale policy get RESOURCE`: the stored item, as plain JSON.
+async fn get(resource: &str, global: &GlobalOpts) -> Result<Exit, CliError> {
+    let resource = resource_arg(resource)?.to_string();
+    let ports = aws_ports(global).await?;
+    let Some(item) = ports.store.get_policy_item(&resource).await? else {
+        return Err(CliError::Other(format!(
+            "no policy for {resource} in table {}",
+            global.table
+        )));
+    };
+    let problems = parse_policy(&item)
+        .err()
+        .map(|e| e.problems)
+        .unwrap_or_default();
+    match global.output {
+        OutputFormat::Json => print_json(&json!({
+            "resource": resource,
+            "table": global.table,
+            "item": item,
+            "valid": problems.is_empty(),
+            "problems": problems,
+        }))?,
+        OutputFormat::Text => {
+            print_json(&item)?;
+            for p in &problems {
+                eprintln!("invalid: {p}");
+            }
+            if !problems.is_empty() {
+                eprintln!("the tick skips this policy (and records the error) until it is fixed");
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// One row of `policy list`.
+struct ListRow {
+    resource: String,
+    policy: Result<Policy, InvalidPolicy>,
+    band: Option<Band>,
+    next: Option<(String, DateTime<Utc>)>,
+    /// `None` in the error: the policy is invalid, so nothing was asked.
+    current: Result<Option<CurrentPc>, Option<PortError>>,
+    last_change: Option<DateTime<Utc>>,
+}
+
+/// `pcscale policy list`: resource, enabled, band (in force now), target,
+/// schedules, current PC (from Lambda) and last change (from pcscale's state).
+async fn list(global: &GlobalOpts) -> Result<Exit, CliError> {
+    let ports = aws_ports(global).await?;
+    let now = Utc::now();
+    let mut loaded = ports.store.load(None).await?;
+    loaded.sort_by(|a, b| a.key.cmp(&b.key));
+    // Current PC per resource; the adapter's rate limiter keeps this inside
+    // the Lambda control-plane quota however many policies there are.
+    let lambda = &ports.lambda;
+    let rows: Vec<ListRow> = futures::stream::iter(loaded)
+        .map(|res| async move {
+            let (band, next, current) = match &res.policy {
+                Ok(p) => (
+                    Some(effective_band(p, now)),
+                    next_scheduled(p, now).map(|(name, at, _)| (name, at)),
+                    lambda.get_config(&p.resource).await.map_err(Some),
+                ),
+                Err(_) => (None, None, Err(None)),
+            };
+            ListRow {
+                resource: res.key,
+                last_change: res.state.last_change_at(),
+                policy: res.policy,
+                band,
+                next,
+                current,
+            }
+        })
+        .buffered(4)
+        .collect()
+        .await;
+
+    if global.output == OutputFormat::Json {
+        let doc: Vec<Value> = rows.iter().map(list_row_json).collect();
+        print_json(&Value::Array(doc))?;
+        return Ok(Exit::Success);
+    }
+    if rows.is_empty() {
+        print_line(&format!("no policies in table {}", global.table))?;
+        return Ok(Exit::Success);
+    }
+    let header = [
+        "RESOURCE",
+        "ENABLED",
+        "BAND",
+        "TARGET",
+        "SCHEDULES",
+        "CURRENT PC",
+        "LAST CHANGE",
+    ];
+    let table: Vec<Vec<String>> = rows.iter().map(list_row_cells).collect();
+    for line in render_table(&header, &table) {
+        print_line(&line)?;
+    }
+    Ok(Exit::Success)
+}
+
+fn list_row_cells(r: &ListRow) -> Vec<String> {
+    let (enabled, target, schedules) = match &r.policy {
+        Ok(p) => (
+            if p.dry_run {
+                "dry-run".to_owned()
+            } else if p.enabled {
+                "yes".to_owned()
+            } else {
+                "no".to_owned()
+            },
+            p.target_tracking.as_ref().map_or_else(
+                || "-".to_owned(),
+                |tt| format!("{} {}", tt.target_value, tt.metric.as_str()),
+            ),
+            match (&r.next, p.scheduled_actions.len()) {
+                (_, 0) => "-".to_owned(),
+                (Some((name, at)), n) => {
+                    format!("{n}, next {name} {}", at.format("%Y-%m-%d %H:%MZ"))
+                }
+                (None, n) => n.to_string(),
+            },
+        ),
+        Err(e) => (
+            format!("invalid ({} problem(s))", e.problems.len()),
+            "-".to_owned(),
+            "-".to_owned(),
+        ),
+    };
+    let band = r.band.as_ref().map_or_else(
+        || "-".to_owned(),
+        |b| {
+            let scheduled = matches!(b.min_source, BandSource::Action { .. })
+                || matches!(b.max_source, BandSource::Action { .. });
+            format!(
+                "{}-{}{}",
+                b.min,
+                b.max,
+                if scheduled { " (sched)" } else { "" }
+            )
+        },
+    );
+    let current = match &r.current {
+        Ok(None) => "none".to_owned(),
+        Ok(Some(c)) => match c.status {
+            PcStatus::Ready => c.requested.to_string(),
+            PcStatus::InProgress => format!("{} (IN_PROGRESS, {} ready)", c.requested, c.allocated),
+            PcStatus::Failed => format!("{} (FAILED)", c.requested),
+        },
+        Err(None) => "-".to_owned(),
+        Err(Some(e)) if e.kind == ErrorKind::NotFound => "? (no such alias)".to_owned(),
+        Err(Some(e)) => format!("? ({:?})", e.kind),
+    };
+    let last = r.last_change.map_or_else(
+        || "never".to_owned(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    );
+    vec![
+        r.resource.clone(),
+        enabled,
+        band,
+        target,
+        schedules,
+        current,
+        last,
+    ]
+}
+
+fn list_row_json(r: &ListRow) -> Value {
+    let (current, current_error) = match &r.current {
+        Ok(c) => (serde_json::to_value(c).unwrap_or(Value::Null), Value::Null),
+        Err(e) => (
+            Value::Null,
+            e.as_ref()
+                .map_or(Value::Null, |e| Value::String(e.to_string())),
+        ),
+    };
+    match &r.policy {
+        Ok(p) => json!({
+            "resource": r.resource,
+            "valid": true,
+            "enabled": p.enabled,
+            "dry_run": p.dry_run,
+            "band": r.band,
+            "target_value": p.target_tracking.as_ref().map(|t| t.target_value),
+            "metric": p.target_tracking.as_ref().map(|t| t.metric.as_str()),
+            "scheduled_actions": p.scheduled_actions.len(),
+            "next_scheduled": r.next.as_ref().map(|(n, t)| json!({"name": n, "at": t})),
+            "current_pc": current,
+            "current_pc_error": current_error,
+            "last_change": r.last_change,
+        }),
+        Err(e) => json!({
+            "resource": r.resource,
+            "valid": false,
+            "problems": e.problems,
+            "last_change": r.last_change,
+        }),
+    }
+}
+
+/// The next scheduled action to fire after `now`: name, instant, action.
+pub(crate) fn next_scheduled(
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<(String, DateTime<Utc>, &ScheduledAction)> {
+    policy
+        .scheduled_actions
+        .iter()
+        .filter_map(|a| a.next_after(now).map(|t| (a.name.clone(), t, a)))
+        .min_by_key(|(_, t, _)| *t)
+}
+
+/// Left-aligned columns separated by two spaces.
+pub(crate) fn render_table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    std::iter::once(line(header.to_vec()))
+        .chain(
+            rows.iter()
+                .map(|r| line(r.iter().map(String::as_str).collect())),
+        )
+        .collect()
+}
+
+/// `pcscale policy delete RESOURCE [--delete-config]`.
+async fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
+    let resource = resource_arg(&args.resource)?;
+    let key = resource.to_string();
+    if args.delete_config && tick_settings()?.dry_run {
+        return Err(CliError::InvalidInput(
+            "--delete-config: PCSCALE_DRY_RUN is set, which forbids Lambda write calls; nothing deleted"
+                .into(),
+        ));
+    }
+    let ports = aws_ports(global).await?;
+    if !ports.store.delete_policy(&key).await? {
+        return Err(CliError::Other(format!(
+            "no policy for {key} in table {}; nothing deleted",
+            global.table
+        )));
+    }
+    let config = ports.lambda.get_config(&resource).await;
+    let mut config_deleted = false;
+    let mut note = None;
+    if args.delete_config {
+        // Deleting an absent config is a no-op in the adapter, so this also
+        // covers a config removed by hand in between.
+        ports.lambda.delete_config(&resource).await?;
+        config_deleted = matches!(config, Ok(Some(_)));
+    } else {
+        note = match &config {
+            Ok(Some(c)) => Some(format!(
+                "its provisioned-concurrency config ({} requested) was left in place and is still billed; \
+                 `pcscale policy delete {key} --delete-config` removes it",
+                c.requested
+            )),
+            Ok(None) => None,
+            Err(e) => Some(format!(
+                "could not read its provisioned-concurrency config: {e}"
+            )),
+        };
+    }
+    match global.output {
+        OutputFormat::Json => print_json(&json!({
+            "resource": key,
+            "policy_deleted": true,
+            "config": config.as_ref().ok().cloned().flatten(),
+            "config_deleted": config_deleted,
+        }))?,
+        OutputFormat::Text => {
+            print_line(&format!(
+                "deleted policy {key} (its state and activity items are left; pcscale ignores state without a policy)"
+            ))?;
+            if args.delete_config {
+                print_line(&match &config {
+                    Ok(Some(c)) => format!(
+                        "deleted provisioned-concurrency config of {key} ({} requested)",
+                        c.requested
+                    ),
+                    _ => format!("{key} had no provisioned-concurrency config"),
+                })?;
+            }
+            if let Some(n) = note {
+                eprintln!("{n}");
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_items_get_an_index_prefix_and_lone_items_do_not() {
+        assert_eq!(display_path(false, 0, "MinCapacity"), "MinCapacity");
+        assert_eq!(display_path(true, 2, "MinCapacity"), "[2].MinCapacity");
+        assert_eq!(display_path(true, 2, ITEM_PATH), "[2]");
+        assert_eq!(display_path(false, 0, ITEM_PATH), ITEM_PATH);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_an_error() {
+        let doc = parse_document("\u{feff}{\"a\": 1}").expect("parses");
+        assert_eq!(doc, json!({"a": 1}));
+    }
+
+    #[test]
+    fn empty_and_broken_files_name_the_file() {
+        let empty = parse_document("  \n").expect_err("empty");
+        assert_eq!(empty.path, FILE_PATH);
+        let broken = parse_document("{\"MinCapacity\": 1,}").expect_err("broken");
+        assert_eq!(broken.path, FILE_PATH);
+        assert!(broken.message.contains("line 1"), "{}", broken.message);
+    }
+}

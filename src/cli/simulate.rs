@@ -1,0 +1,230 @@
+//! `pcscale simulate [--trace FILE] [--policy FILE] [--compare all]
+//! [--plot FILE.svg] [--timeline FILE.csv]` (DESIGN.md §4): with no
+//! arguments it runs the bundled real trace (one day of 1350 Azure
+//! functions) with the bundled example policy and prints the comparison of
+//! pcscale with on-demand only, static PC, AWS target tracking, Tencent,
+//! Alibaba and an oracle. No AWS account is needed: pcscale's policy runs
+//! through the same tick as the Lambda, against a simulated Lambda,
+//! CloudWatch and DynamoDB (see [`crate::sim`]).
+
+use std::path::PathBuf;
+
+use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use crate::sim::platform::PlatformConfig;
+use crate::sim::pricing::{Arch, PcRounding, Prices};
+use crate::sim::report::TimelineWriter;
+use crate::sim::trace::{Companions, Trace, TraceError};
+use crate::sim::{self, PolicyKind, SimError, SimOptions};
+
+/// Arguments of `pcscale simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Demand trace to replay: Azure 2019 per-minute counts (with `_run.csv`
+    /// and `_mem.csv` beside it), Azure 2021 per-invocation records, or a
+    /// `timestamp,concurrency` CSV (default: the bundled real trace).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Duration percentiles for an Azure 2019 trace (default: `<stem>_run.csv` beside it).
+    #[arg(long, value_name = "FILE")]
+    pub durations: Option<PathBuf>,
+    /// Memory percentiles for an Azure 2019 trace (default: `<stem>_mem.csv` beside it).
+    #[arg(long, value_name = "FILE")]
+    pub memory: Option<PathBuf>,
+    /// Policy item, plain or DynamoDB JSON; its function name is replaced by
+    /// each simulated function's (default: the bundled example policy).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Which policies to compare: `all` (the default), `none` (pcscale only)
+    /// or a comma-separated list of no-pc, static-p99, aws-tt-avg,
+    /// aws-tt-max, tencent, alibaba, pcscale, oracle. On-demand only is
+    /// always run: it is the reference.
+    #[arg(long, value_name = "WHAT", default_value = "all")]
+    pub compare: String,
+    /// Write an SVG plot of demand and each policy's PC for one function.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// The function to plot (trace id, a prefix of it, or name; default: the busiest).
+    #[arg(long, value_name = "HASH")]
+    pub function: Option<String>,
+    /// Write the minute-by-minute timeline of every evaluated function as CSV.
+    #[arg(long, value_name = "FILE.csv")]
+    pub timeline: Option<PathBuf>,
+    /// Seed of the arrival-time and duration draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Evaluate only functions whose peak concurrency reaches this.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub min_peak: u32,
+    /// Seconds an idle on-demand environment stays warm (AWS does not document it).
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub keep_alive: f64,
+    /// Seconds before a PC increase can be used (then allocation at 6,000 a minute).
+    #[arg(long, value_name = "SECS", default_value_t = 90.0)]
+    pub prep_delay: f64,
+    /// Minutes after which a minute's CloudWatch datapoint is first seen.
+    #[arg(long, value_name = "MINUTES", default_value_t = 2)]
+    pub metric_lag: u32,
+    /// Minutes excluded from the statistics at the start of the trace.
+    #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
+    pub warmup: f64,
+    /// Price list: x86_64 or arm64 (us-east-1).
+    #[arg(long, default_value = "x86_64")]
+    pub arch: Arch,
+    /// PC billing: none (per second) or 5min (each period rounded up to 5 minutes).
+    #[arg(long, value_name = "MODE", default_value = "none")]
+    pub billing_rounding: PcRounding,
+    /// Only the first N functions of the trace.
+    #[arg(long, value_name = "N")]
+    pub functions: Option<usize>,
+    /// Only the function with this id (or id prefix, or name).
+    #[arg(long, value_name = "HASH")]
+    pub only: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Parses `--compare`.
+pub fn parse_compare(s: &str) -> Result<Vec<PolicyKind>, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "all" | "" => return Ok(PolicyKind::ALL.to_vec()),
+        "none" => return Ok(vec![PolicyKind::Pcscale]),
+        _ => {}
+    }
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let k = PolicyKind::parse(part).ok_or_else(|| {
+            format!(
+                "--compare: unknown policy {part:?}; use all, none or a list of {}",
+                PolicyKind::ALL.map(PolicyKind::name).join(", ")
+            )
+        })?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+fn invalid(e: impl std::fmt::Display) -> CliError {
+    CliError::InvalidInput(e.to_string())
+}
+
+fn sim_error(e: SimError) -> CliError {
+    match e {
+        SimError::Trace(TraceError::Io { file, source })
+        | SimError::Read { path: file, source } => CliError::Read { path: file, source },
+        SimError::Write { .. } => CliError::Other(e.to_string()),
+        other => invalid(other),
+    }
+}
+
+/// Runs `pcscale simulate`.
+pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
+    let policies = parse_compare(&args.compare).map_err(invalid)?;
+    if !(args.keep_alive >= 0.0 && args.prep_delay >= 0.0 && args.warmup >= 0.0) {
+        return Err(invalid(
+            "--keep-alive, --prep-delay and --warmup must be non-negative",
+        ));
+    }
+    let trace = match &args.trace {
+        Some(path) => Trace::load(
+            path,
+            &Companions {
+                durations: args.durations.clone(),
+                memory: args.memory.clone(),
+            },
+        ),
+        None => Trace::bundled(),
+    }
+    .map_err(|e| sim_error(e.into()))?;
+    let policy = match &args.policy {
+        Some(p) => sim::load_policy(p),
+        None => sim::default_policy(),
+    }
+    .map_err(sim_error)?;
+
+    let opts = SimOptions {
+        seed: args.seed,
+        min_peak: args.min_peak,
+        platform: PlatformConfig {
+            prep_delay_secs: args.prep_delay,
+            keep_alive_secs: args.keep_alive,
+            metric_lag_minutes: args.metric_lag,
+            warmup_secs: args.warmup * 60.0,
+            rounding: args.billing_rounding,
+            prices: Prices::us_east_1(args.arch),
+            ..PlatformConfig::default()
+        },
+        arch: args.arch,
+        policies,
+        max_functions: args.functions,
+        only_function: args.only.clone(),
+        plot_function: args
+            .plot
+            .as_ref()
+            .map(|_| args.function.clone().unwrap_or_default()),
+        timeline: args.timeline.is_some(),
+        threads: args.threads,
+        progress: true,
+        ..SimOptions::default()
+    };
+
+    let mut writer = match &args.timeline {
+        Some(path) => {
+            let mut kinds = vec![PolicyKind::NoPc];
+            kinds.extend(opts.policies.iter().filter(|k| **k != PolicyKind::NoPc));
+            Some(TimelineWriter::create(path, &kinds, trace.start_minute).map_err(sim_error)?)
+        }
+        None => None,
+    };
+    let report = sim::simulate(&trace, &policy, &opts, |out| match &mut writer {
+        Some(w) => w.write(out),
+        None => Ok(()),
+    })
+    .map_err(sim_error)?;
+    if let Some(w) = writer {
+        w.finish().map_err(sim_error)?;
+    }
+    if let (Some(path), Some(data)) = (&args.plot, &report.plot) {
+        sim::plot::write_svg(path, data).map_err(sim_error)?;
+    }
+
+    match global.output {
+        OutputFormat::Json => {
+            let value = serde_json::to_value(&report)
+                .map_err(|e| CliError::Other(format!("cannot render JSON: {e}")))?;
+            print_json(&value)?;
+        }
+        OutputFormat::Text => {
+            print_line(report.to_text().trim_end())?;
+            if let (Some(path), Some(data)) = (&args.plot, &report.plot) {
+                print_line(&format!(
+                    "Plot of function {} written to {}",
+                    data.function,
+                    path.display()
+                ))?;
+            }
+            if let Some(path) = &args.timeline {
+                print_line(&format!("Timeline written to {}", path.display()))?;
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_accepts_all_none_and_lists() {
+        assert_eq!(parse_compare("all").map(|v| v.len()), Ok(8));
+        assert_eq!(parse_compare("none"), Ok(vec![PolicyKind::Pcscale]));
+        assert_eq!(
+            parse_compare("aws-tt-avg,tencent"),
+            Ok(vec![PolicyKind::AwsAverage, PolicyKind::Tencent])
+        );
+        assert!(parse_compare("aws,bogus").is_err());
+    }
+}
