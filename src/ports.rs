@@ -58,7 +58,7 @@ impl PortError {
     ) -> Self {
         PortError {
             operation: operation.into(),
-            resource: resource.map(Into::into),
+            resource,
             kind,
             message: message.into(),
         }
