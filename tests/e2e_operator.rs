@@ -1,0 +1,591 @@
+//! End-to-end: the operator's verbs (`policy import/validate/put/get/list/
+//! delete`, `explain`, `activity`) as the `pcscale` binary, against the
+//! emulators (moto for DynamoDB, LocalStack for CloudWatch and the Lambda
+//! provisioned-concurrency API; see tests/support). Every test asserts on
+//! what the emulators hold or on what the binary printed from them.
+//!
+//! Time: explain and tick take the hidden `--now` flag; each test seeds
+//! metrics in minutes after `t0` (half an hour ago) and explains at a chosen
+//! minute, so cooldowns and schedules are exact.
+
+mod support;
+
+use std::process::Output;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use pcscale::aws::DynamoStore;
+use pcscale::aws::cloudwatch::minute_start;
+use pcscale::core::state::State;
+use pcscale::ports::{Activity, PolicyStore, WriteOutcome};
+use serde_json::{Value, json};
+use support::{Clients, Seed};
+
+struct World {
+    c: Clients,
+    table: String,
+    t0: DateTime<Utc>,
+}
+
+/// What a run of the binary produced.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl World {
+    async fn new(prefix: &str) -> World {
+        let c = support::clients().await;
+        let table = support::unique(prefix);
+        support::create_table(&c.dynamodb, &table).await;
+        World {
+            c,
+            table,
+            t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
+        }
+    }
+
+    fn store(&self) -> DynamoStore {
+        support::ports(&self.c, &self.table, None).store
+    }
+
+    fn at(&self, minutes: i64) -> DateTime<Utc> {
+        self.t0 + TimeDelta::minutes(minutes)
+    }
+
+    async fn function(&self, prefix: &str) -> String {
+        let name = support::unique(prefix);
+        support::create_function(&self.c.lambda, &name, "live").await;
+        name
+    }
+
+    /// `ConcurrentExecutions` = `value` in minutes `t0 + m`.
+    async fn demand(&self, function: &str, minutes: impl Iterator<Item = i64>, value: f64) {
+        let points: Vec<_> = minutes
+            .map(|m| (self.at(m) + TimeDelta::seconds(10), value))
+            .collect();
+        support::put_metric(
+            &self.c.cloudwatch,
+            function,
+            "live",
+            Seed::Concurrency,
+            &points,
+        )
+        .await;
+    }
+
+    async fn set_pc(&self, function: &str, n: i32) {
+        self.c
+            .lambda
+            .put_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier("live")
+            .provisioned_concurrent_executions(n)
+            .send()
+            .await
+            .expect("PutProvisionedConcurrencyConfig");
+        support::wait_ready(&self.c.lambda, function, "live").await;
+    }
+
+    /// Runs `pcscale <args>` with the emulators in the standard variables,
+    /// `stdin` piped in when given, and `extra` environment.
+    async fn cli_with(&self, args: &[&str], stdin: Option<&str>, extra: &[(&str, &str)]) -> Run {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"));
+        cmd.args(args)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("PCSCALE_MAX_PER_FUNCTION")
+            .env_remove("PCSCALE_ALLOWED_FUNCTIONS")
+            .env_remove("PCSCALE_DRY_RUN")
+            .envs(support::cli_env(&self.table))
+            .envs(extra.iter().map(|(k, v)| (*k, *v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("pcscale runs");
+        if let Some(mut pipe) = child.stdin.take() {
+            if let Some(text) = stdin {
+                pipe.write_all(text.as_bytes()).await.expect("write stdin");
+            }
+            drop(pipe);
+        }
+        let out: Output = child.wait_with_output().await.expect("pcscale finishes");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn cli(&self, args: &[&str]) -> Run {
+        self.cli_with(args, None, &[]).await
+    }
+}
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/import/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).expect("write temp file");
+    p.to_str().expect("utf-8 path").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_validate_put_get_round_trip_against_dynamodb() {
+    let w = World::new("op-roundtrip").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // AWS: the Lambda docs example, through a file.
+    let imported = w
+        .cli(&[
+            "policy",
+            "import",
+            "--from",
+            "aws",
+            &fixture("aws_lambda_docs_blue.json"),
+        ])
+        .await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let file = write_temp(&dir, "blue.json", &imported.stdout);
+    let valid = w.cli(&["policy", "validate", &file]).await;
+    assert_eq!(valid.code, 0, "{}{}", valid.stdout, valid.stderr);
+    let put = w.cli(&["policy", "put", &file]).await;
+    assert_eq!(put.code, 0, "{}", put.stderr);
+    assert!(
+        put.stdout.contains("function:my-function:BLUE"),
+        "{}",
+        put.stdout
+    );
+    let got = w.cli(&["policy", "get", "function:my-function:BLUE"]).await;
+    assert_eq!(got.code, 0, "{}", got.stderr);
+    let mut expected = imported.json();
+    assert_eq!(got.json(), expected, "what was put is what is got");
+
+    // Alibaba: the docs example, piped straight into `policy put -`.
+    let ali = w
+        .cli(&[
+            "policy",
+            "import",
+            "--from",
+            "alibaba",
+            &fixture("alibaba_docs_example.json"),
+        ])
+        .await;
+    assert_eq!(ali.code, 0, "{}", ali.stderr);
+    let put = w
+        .cli_with(&["policy", "put", "-"], Some(&ali.stdout), &[])
+        .await;
+    assert_eq!(put.code, 0, "{}", put.stderr);
+    let got = w
+        .cli(&[
+            "policy",
+            "get",
+            "function:function_1:prod",
+            "--output",
+            "json",
+        ])
+        .await;
+    let doc = got.json();
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["item"], ali.json());
+
+    // The stored item is the item DynamoDB holds, numbers as numbers.
+    expected["sk"] = json!("policy");
+    let raw = w
+        .store()
+        .get_policy_item("function:my-function:BLUE")
+        .await
+        .expect("GetItem")
+        .expect("item present");
+    assert_eq!(raw["TargetTracking"]["TargetValue"], json!(0.7));
+    assert_eq!(raw["MaxCapacity"], json!(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_refuses_a_file_with_any_invalid_item_and_writes_nothing() {
+    let w = World::new("op-putbad").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_temp(
+        &dir,
+        "two.json",
+        r#"[{"pk": "function:good:live", "MinCapacity": 1, "MaxCapacity": 5},
+            {"pk": "function:bad:live", "MinCapacity": 1, "MaxCapcity": 5}]"#,
+    );
+    let put = w.cli(&["policy", "put", &file]).await;
+    assert_eq!(put.code, 2);
+    assert!(put.stdout.contains("[1].MaxCapcity: "), "{}", put.stdout);
+    assert!(put.stderr.contains("nothing written"), "{}", put.stderr);
+    assert!(
+        w.store()
+            .list_policy_items()
+            .await
+            .expect("Scan")
+            .is_empty(),
+        "not even the valid item was written"
+    );
+    let get = w.cli(&["policy", "get", "function:good:live"]).await;
+    assert_eq!(get.code, 1, "absent: {}", get.stderr);
+    assert!(get.stderr.contains("no policy for function:good:live"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_never_touches_the_state_item() {
+    let w = World::new("op-state").await;
+    let resource = "function:keep:live";
+    let state = State {
+        version: 7,
+        capacity: Some(12),
+        last_scale_out_at: Some(w.at(3)),
+        ..State::default()
+    };
+    assert_eq!(
+        w.store()
+            .write_state(resource, 0, &state)
+            .await
+            .expect("state write"),
+        WriteOutcome::Written
+    );
+    // An item aimed at the state's key is refused by validation...
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sneaky = write_temp(
+        &dir,
+        "sneaky.json",
+        &json!({"pk": resource, "sk": "state", "MinCapacity": 0, "MaxCapacity": 1}).to_string(),
+    );
+    assert_eq!(w.cli(&["policy", "put", &sneaky]).await.code, 2);
+    // ...and a normal put (twice: create, then overwrite) leaves it alone.
+    for max in [5, 9] {
+        let file = write_temp(
+            &dir,
+            "p.json",
+            &json!({"pk": resource, "MinCapacity": 1, "MaxCapacity": max}).to_string(),
+        );
+        let put = w.cli(&["policy", "put", &file]).await;
+        assert_eq!(put.code, 0, "{}", put.stderr);
+    }
+    let after = w
+        .store()
+        .get_state(resource)
+        .await
+        .expect("GetItem")
+        .expect("state kept");
+    assert_eq!(after, state);
+    let item = w
+        .store()
+        .get_policy_item(resource)
+        .await
+        .expect("GetItem")
+        .expect("policy");
+    assert_eq!(item["MaxCapacity"], json!(9));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_shows_band_target_schedules_current_pc_and_last_change() {
+    let w = World::new("op-list").await;
+    let f = w.function("op-list").await;
+    w.set_pc(&f, 3).await;
+    let pk = format!("function:{f}:live");
+    let store = w.store();
+    store
+        .put_policy_item(&json!({
+            "pk": pk, "MinCapacity": 1, "MaxCapacity": 40,
+            "TargetTracking": {"TargetValue": 0.7},
+            "ScheduledActions": [{"Name": "nightly", "Schedule": "cron(0 2 * * ? *)", "MinCapacity": 0}]
+        }))
+        .await
+        .expect("put");
+    store
+        .put_policy_item(&json!({"pk": "function:other:live", "MinCapacity": 2, "MaxCapacity": 2, "Enabled": false}))
+        .await
+        .expect("put");
+    let changed = w.at(5);
+    let state = State {
+        version: 1,
+        capacity: Some(3),
+        last_scale_out_at: Some(changed),
+        ..State::default()
+    };
+    store.write_state(&pk, 0, &state).await.expect("state");
+
+    let list = w.cli(&["policy", "list"]).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert!(lines[0].starts_with("RESOURCE"), "{}", list.stdout);
+    let row = lines
+        .iter()
+        .find(|l| l.contains(&pk))
+        .expect("row for the function");
+    for cell in [
+        "yes",
+        "0.7 ConcurrentExecutions",
+        "1, next nightly",
+        "  3  ",
+        &rfc(changed),
+    ] {
+        assert!(row.contains(cell), "{cell:?} missing in {row:?}");
+    }
+    let other = lines
+        .iter()
+        .find(|l| l.contains("function:other:live"))
+        .expect("row");
+    assert!(
+        other.contains(" no ") && other.contains("never"),
+        "{other:?}"
+    );
+
+    let doc = w.cli(&["policy", "list", "--output", "json"]).await.json();
+    let rows = doc.as_array().expect("array");
+    assert_eq!(rows.len(), 2);
+    let mine = rows
+        .iter()
+        .find(|r| r["resource"] == json!(pk))
+        .expect("row");
+    assert_eq!(mine["current_pc"]["requested"], 3);
+    assert_eq!(mine["band"]["max"], 40);
+    assert_eq!(mine["next_scheduled"]["name"], "nightly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_leaves_the_config_unless_asked_and_delete_config_removes_it() {
+    let w = World::new("op-delete").await;
+    let f = w.function("op-del").await;
+    w.set_pc(&f, 2).await;
+    let pk = format!("function:{f}:live");
+    let item = json!({"pk": pk, "MinCapacity": 2, "MaxCapacity": 2});
+
+    w.store().put_policy_item(&item).await.expect("put");
+    let del = w.cli(&["policy", "delete", &pk]).await;
+    assert_eq!(del.code, 0, "{}", del.stderr);
+    assert!(
+        del.stderr.contains("--delete-config"),
+        "offers it: {}",
+        del.stderr
+    );
+    assert!(support::pc_config(&w.c.lambda, &f, "live").await.is_some());
+    assert!(w.store().get_policy_item(&pk).await.expect("get").is_none());
+
+    // Dry run forbids the Lambda write: nothing deleted at all.
+    w.store().put_policy_item(&item).await.expect("put");
+    let dry = w
+        .cli_with(
+            &["policy", "delete", &pk, "--delete-config"],
+            None,
+            &[("PCSCALE_DRY_RUN", "true")],
+        )
+        .await;
+    assert_eq!(dry.code, 2, "{}", dry.stderr);
+    assert!(w.store().get_policy_item(&pk).await.expect("get").is_some());
+
+    let del = w
+        .cli(&[
+            "policy",
+            "delete",
+            &pk,
+            "--delete-config",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(del.code, 0, "{}", del.stderr);
+    let doc = del.json();
+    assert_eq!(doc["config_deleted"], true);
+    assert_eq!(doc["config"]["requested"], 2);
+    assert_eq!(support::pc_config(&w.c.lambda, &f, "live").await, None);
+
+    let again = w.cli(&["policy", "delete", &pk]).await;
+    assert_eq!(again.code, 1);
+    let bad = w.cli(&["policy", "delete", "function:x:$LATEST"]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("RESOURCE"), "{}", bad.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_predicts_the_tick_and_activity_shows_what_it_did() {
+    let w = World::new("op-explain").await;
+    let f = w.function("op-exp").await;
+    let pk = format!("function:{f}:live");
+    // A scheduled floor of 4 from minute 5, target tracking at 0.5.
+    let lunch = w.at(5);
+    w.store()
+        .put_policy_item(&json!({
+            "pk": pk, "MinCapacity": 0, "MaxCapacity": 50,
+            "TargetTracking": {"TargetValue": 0.5, "ScaleInCooldown": 600},
+            "ScheduledActions": [{"Name": "lunch",
+                "Schedule": format!("at({})", lunch.format("%Y-%m-%dT%H:%M:%S")),
+                "MinCapacity": 4}]
+        }))
+        .await
+        .expect("put");
+    w.demand(&f, 10..20, 10.0).await;
+    let now = rfc(w.at(20) + TimeDelta::seconds(5));
+    let guard = [("PCSCALE_MAX_PER_FUNCTION", "8")];
+
+    let text = w
+        .cli_with(&["explain", &pk, "--now", &now], None, &guard)
+        .await;
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let out = &text.stdout;
+    for needle in [
+        "band now     4..50",
+        "scheduled action \"lunch\", fired",
+        "demand       ",
+        "10 10 10",
+        "0.5 of ConcurrentExecutions",
+        "guard-rails  hit: guard-rail (8)",
+        "next tick    scale out 0 -> 8",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing in:\n{out}");
+    }
+    let doc = w
+        .cli_with(
+            &["explain", &pk, "--now", &now, "--output", "json"],
+            None,
+            &guard,
+        )
+        .await
+        .json();
+    assert_eq!(doc["decision"]["to"], 8);
+    assert_eq!(doc["decision"]["reason"]["wanted"], 20);
+    assert_eq!(doc["band"]["min_source"]["Action"]["name"], "lunch");
+    // Nothing was written by explain.
+    assert_eq!(support::pc_config(&w.c.lambda, &f, "live").await, None);
+    assert!(w.store().get_state(&pk).await.expect("get").is_none());
+
+    // The tick does what explain said, and activity shows it.
+    let tick = w
+        .cli_with(&["tick", "--now", &now, "--output", "json"], None, &guard)
+        .await;
+    assert_eq!(tick.code, 0, "{}", tick.stderr);
+    let tick_doc = tick.json();
+    let mine = tick_doc["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|o| o["resource"] == json!(pk)))
+        .expect("tick outcome")
+        .clone();
+    assert_eq!(
+        (mine["from"].clone(), mine["to"].clone()),
+        (json!(0), json!(8))
+    );
+    assert_eq!(support::wait_ready(&w.c.lambda, &f, "live").await, 8);
+
+    let act = w.cli(&["activity", &pk]).await;
+    assert_eq!(act.code, 0, "{}", act.stderr);
+    assert!(
+        act.stdout
+            .lines()
+            .next()
+            .is_some_and(|h| h.starts_with("AT (UTC)"))
+    );
+    assert!(
+        act.stdout.contains("ScaleOut") && act.stdout.contains("0 -> 8"),
+        "{}",
+        act.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reports_the_scale_in_cooldown_remaining() {
+    let w = World::new("op-cool").await;
+    let f = w.function("op-cool").await;
+    w.set_pc(&f, 8).await;
+    let pk = format!("function:{f}:live");
+    w.store()
+        .put_policy_item(&json!({
+            "pk": pk, "MinCapacity": 1, "MaxCapacity": 50,
+            "TargetTracking": {"TargetValue": 0.5, "ScaleInCooldown": 600}
+        }))
+        .await
+        .expect("put");
+    let now = w.at(20);
+    let state = State {
+        version: 1,
+        capacity: Some(8),
+        last_scale_out_at: Some(now - TimeDelta::seconds(120)),
+        ..State::default()
+    };
+    w.store().write_state(&pk, 0, &state).await.expect("state");
+    w.demand(&f, 0..20, 1.0).await;
+
+    let doc = w
+        .cli(&["explain", &pk, "--now", &rfc(now), "--output", "json"])
+        .await
+        .json();
+    assert_eq!(doc["decision"]["action"], "Hold", "{doc:#}");
+    let left = doc["decision"]["reason"]["cooldown_remaining_secs"]
+        .as_u64()
+        .expect("a cooldown held the scale-in back");
+    assert!((470..=480).contains(&left), "{left}");
+    let text = w.cli(&["explain", &pk, "--now", &rfc(now)]).await;
+    assert!(
+        text.stdout
+            .contains(&format!("cooldown     {left} s remaining")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("8 requested, 8 allocated, READY"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_is_newest_first_and_honours_limit() {
+    let w = World::new("op-activity").await;
+    let pk = "function:hist:live";
+    let store = w.store();
+    for (m, to) in [(1, 2), (2, 4), (3, 6)] {
+        store
+            .record(&Activity {
+                resource: pk.into(),
+                at: w.at(m),
+                from: Some(to - 2),
+                to: Some(to),
+                action: "ScaleOut".into(),
+                cause: format!("step to {to}"),
+                outcome: "applied".into(),
+                detail: None,
+            })
+            .await
+            .expect("record");
+    }
+    let run = w.cli(&["activity", pk, "--limit", "2"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: Vec<&str> = run.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{}", run.stdout);
+    assert!(
+        rows[0].contains("4 -> 6") && rows[1].contains("2 -> 4"),
+        "{}",
+        run.stdout
+    );
+
+    let doc = w.cli(&["activity", pk, "--output", "json"]).await.json();
+    let tos: Vec<i64> = doc["activity"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|a| a["to"].as_i64())
+        .collect();
+    assert_eq!(tos, [6, 4, 2]);
+
+    let none = w.cli(&["activity", "function:quiet:live"]).await;
+    assert_eq!(none.code, 0);
+    assert!(none.stdout.contains("no activity recorded"));
+}
