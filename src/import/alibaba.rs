@@ -411,6 +411,24 @@ mod tests {
     }
 
     #[test]
+    fn a_scheduled_target_above_the_tracking_maximum_raises_max_capacity_with_a_warning() {
+        let input = json!({
+            "functionName": "f", "qualifier": "prod",
+            "scheduledActions": [{"name": "peak", "target": 150,
+                "scheduleExpression": "cron(0 0 20 * * *)"}],
+            "targetTrackingPolicies": [{"name": "pc", "metricType": "ProvisionedConcurrencyUtilization",
+                "metricTarget": 0.6, "minCapacity": 10, "maxCapacity": 100}]
+        });
+        let out = convert(Vendor::Alibaba, &input, &ImportOptions::default()).unwrap();
+        assert_eq!(out.items[0]["MaxCapacity"], 150);
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.message.contains("raised from 100 to 150"))
+        );
+    }
+
+    #[test]
     fn missing_qualifier_and_bad_expression_are_problems() {
         let input = json!({"functionName": "f", "target": 1});
         let err = convert(Vendor::Alibaba, &input, &ImportOptions::default()).unwrap_err();

@@ -381,7 +381,7 @@ pub(crate) fn target_actions(
 /// schedule may set more instances than its tracking policy's maximum; in
 /// pcscale `MaxCapacity` always wins (it is the cost guard-rail), so keeping
 /// the vendor's maximum would silently cap the schedule. It is raised instead,
-/// and the user told.
+/// and the user told when target tracking can now reach the new ceiling.
 pub(crate) fn fit_max(draft: &mut Draft, path: &str, ctx: &mut Ctx) {
     let needed = draft
         .scheduled_actions
@@ -390,7 +390,9 @@ pub(crate) fn fit_max(draft: &mut Draft, path: &str, ctx: &mut Ctx) {
         .chain([draft.min_capacity, 1])
         .max()
         .unwrap_or(1);
-    if needed > draft.max_capacity {
+    // Without target tracking capacity follows the floor, so a higher
+    // ceiling changes nothing but the guard-rail: no warning needed then.
+    if needed > draft.max_capacity && draft.target_tracking.is_some() {
         ctx.warn(
             path,
             WarningKind::Approximated,
@@ -399,8 +401,8 @@ pub(crate) fn fit_max(draft: &mut Draft, path: &str, ctx: &mut Ctx) {
                 draft.max_capacity
             ),
         );
-        draft.max_capacity = needed;
     }
+    draft.max_capacity = draft.max_capacity.max(needed);
 }
 
 // ---------------------------------------------------------------------------
