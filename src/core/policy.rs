@@ -1144,10 +1144,9 @@ impl Checker {
             "unknown time zone {}: expected an IANA name such as \"Asia/Shanghai\" or \"UTC\"",
             shown(s)
         );
-        if let Some(best) = closest(s, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())) {
-            msg.push_str(&format!("; did you mean {best}?"));
-        } else if s.starts_with("UTC") || s.starts_with("GMT") {
-            msg.push_str("; fixed offsets are Etc/GMT-8 style (sign inverted), prefer a city zone");
+        if let Some(hint) = timezone_hint(s) {
+            msg.push_str("; ");
+            msg.push_str(&hint);
         }
         self.problem(path, msg);
         None
@@ -1263,6 +1262,66 @@ fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Opt
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// Names people write for a zone that are not IANA names.
+const ZONE_ALIASES: &[(&str, &str)] = &[
+    ("beijing", "Asia/Shanghai"),
+    ("chinastandardtime", "Asia/Shanghai"),
+    ("china", "Asia/Shanghai"),
+    ("bangalore", "Asia/Kolkata"),
+    ("mumbai", "Asia/Kolkata"),
+    ("ist", "Asia/Kolkata"),
+    ("pst", "America/Los_Angeles"),
+    ("pdt", "America/Los_Angeles"),
+    ("pacific", "America/Los_Angeles"),
+    ("sanfrancisco", "America/Los_Angeles"),
+    ("edt", "America/New_York"),
+    ("eastern", "America/New_York"),
+    ("cet", "Europe/Paris"),
+    ("cest", "Europe/Paris"),
+    ("bst", "Europe/London"),
+    ("jst", "Asia/Tokyo"),
+    ("sgt", "Asia/Singapore"),
+];
+
+/// A suggestion for an unknown time zone name.
+fn timezone_hint(s: &str) -> Option<String> {
+    let norm: String = s
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if let Some((_, zone)) = ZONE_ALIASES.iter().find(|(alias, _)| *alias == norm) {
+        return Some(format!("did you mean {zone}?"));
+    }
+    // "UTC+8", "GMT-05:00": offsets are not zones (and have no DST).
+    let upper = s.to_ascii_uppercase();
+    if (upper.starts_with("UTC") || upper.starts_with("GMT"))
+        && s.get(3..).is_some_and(|rest| rest.starts_with(['+', '-']))
+    {
+        return Some(
+            "a fixed offset is not a zone: name the place, e.g. \"Asia/Shanghai\" for UTC+8 \
+             (DST is then handled too)"
+                .into(),
+        );
+    }
+    if let Some(best) = closest(s, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())) {
+        return Some(format!("did you mean {best}?"));
+    }
+    // "Paris", "shanghai": a city without its region.
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .find(|name| {
+            name.rsplit('/').next().is_some_and(|city| {
+                city.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .eq(norm.chars())
+            }) && name.contains('/')
+        })
+        .map(|name| format!("did you mean {name}?"))
 }
 
 /// Attribute names users bring from AWS Application Auto Scaling and other
@@ -2436,6 +2495,27 @@ mod tests {
         let results = parse_policies(&json!({ "Items": [typed, {"pk": 1}] }));
         assert!(results[0].is_ok());
         assert!(results[1].is_err());
+    }
+
+    #[test]
+    fn unknown_time_zones_get_a_useful_suggestion() {
+        let cases = [
+            ("Asia/Shangai", "did you mean Asia/Shanghai?"),
+            ("asia/shanghai", "did you mean Asia/Shanghai?"),
+            ("Beijing", "did you mean Asia/Shanghai?"),
+            ("PST", "did you mean America/Los_Angeles?"),
+            ("Paris", "did you mean Europe/Paris?"),
+            ("UTC+8", "a fixed offset is not a zone"),
+            ("gmt-05:00", "a fixed offset is not a zone"),
+        ];
+        for (tz, needle) in cases {
+            let item = with_actions(vec![action(json!({ "Timezone": tz }))]);
+            let ps = problems(&item);
+            assert_eq!(ps[0].path, "ScheduledActions[0].Timezone");
+            assert!(ps[0].message.contains(needle), "{tz}: {}", ps[0].message);
+        }
+        assert_eq!(timezone_hint("Nowhere/Atlantis"), None);
+        assert_eq!(timezone_hint("ü"), None);
     }
 
     #[test]
