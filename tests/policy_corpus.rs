@@ -217,6 +217,24 @@ fn validate_json_output_lists_problems_with_paths() {
 }
 
 #[test]
+fn validate_json_output_shows_the_normalised_policy_of_a_valid_item() {
+    let file = fixtures("good-policies").join("dynamodb-json.json");
+    let out = pcscale(&[
+        "policy",
+        "validate",
+        "--output=json",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["problems"], serde_json::json!([]));
+    let policy = parse_policy_any(&read_json(&file)).expect("valid");
+    assert_eq!(doc["items"][0]["policy"], policy.to_item());
+    assert_eq!(doc["items"][0]["resource"], "function:checkout:live");
+}
+
+#[test]
 fn every_good_fixture_is_accepted_and_round_trips() {
     for file in fixture_files("good-policies") {
         let n = name(&file);

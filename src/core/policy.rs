@@ -227,8 +227,8 @@ pub const POLICY_SK: &str = "policy";
 pub const MAX_CAPACITY_VALUE: u32 = 1_000_000;
 
 /// At most this many `ScheduledActions`. Application Auto Scaling allows 200
-/// scheduled actions per scalable target ("Quotas for Application Auto
-/// Scaling", user guide); pcscale evaluates every action of every policy on
+/// scheduled actions per scalable target, not adjustable ("Quotas for
+/// Application Auto Scaling", <https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-quotas.html>); pcscale evaluates every action of every policy on
 /// every tick, so it keeps half of that. Imports from AWS beyond 100 must be
 /// split or trimmed.
 pub const MAX_SCHEDULED_ACTIONS: usize = 100;
