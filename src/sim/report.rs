@@ -21,6 +21,8 @@ pub struct PolicyRow {
     pub description: String,
     /// Invocations counted (after the warm-up window).
     pub invocations: u64,
+    /// Invocations served by provisioned concurrency.
+    pub on_pc: u64,
     /// Invocations not served by provisioned concurrency.
     pub spill_over: u64,
     /// Of those, served by a warm on-demand environment.
@@ -163,6 +165,7 @@ impl Aggregate {
                     policy: kind.name().to_owned(),
                     description: kind.description().to_owned(),
                     invocations: s.invocations,
+                    on_pc: s.on_pc,
                     spill_over: s.spill(),
                     warm_on_demand: s.warm_on_demand,
                     cold_starts: s.cold,

@@ -1,0 +1,487 @@
+//! `pcscale simulate`: trace loaders on the real files, the AWS target
+//! tracking emulation's documented behaviours, conservation, determinism,
+//! the cost arithmetic, and the binary with no arguments.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pcscale::sim::baselines::{AwsTargetTracking, Controller, StaticPc, Statistic};
+use pcscale::sim::platform::{MinuteRecord, Platform, PlatformConfig, RunStats};
+use pcscale::sim::pricing::{Arch, PcRounding, Prices};
+use pcscale::sim::trace::{Arrivals, Companions, Trace, TraceFormat};
+use pcscale::sim::workload::{Invocation, Workload, peak};
+use pcscale::sim::{PolicyKind, SimOptions, default_policy, run_policy, simulate};
+
+fn traces() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("traces")
+}
+
+fn cfg() -> PlatformConfig {
+    PlatformConfig {
+        warmup_secs: 0.0,
+        ..PlatformConfig::default()
+    }
+}
+
+fn workload(minutes: u32, mut invocations: Vec<Invocation>) -> Workload {
+    invocations.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let peak_concurrency = peak(&invocations);
+    Workload {
+        invocations,
+        minutes,
+        peak_concurrency,
+    }
+}
+
+/// `n` invocations filling minute `m` exactly (concurrency `n` for the whole minute).
+fn full_minute(m: u32, n: u32) -> Vec<Invocation> {
+    (0..n)
+        .map(|_| Invocation {
+            start: f64::from(m) * 60.0,
+            duration: 60.0,
+        })
+        .collect()
+}
+
+/// One short invocation in each of the minutes (keeps datapoints present).
+fn trickle(minutes: std::ops::Range<u32>, secs: f64) -> Vec<Invocation> {
+    minutes
+        .map(|m| Invocation {
+            start: f64::from(m) * 60.0 + 1.0,
+            duration: secs,
+        })
+        .collect()
+}
+
+fn run(ctl: &mut dyn Controller, w: &Workload) -> (RunStats, Vec<MinuteRecord>) {
+    let c = cfg();
+    let (stats, tl) = run_policy(ctl, w, &c, 1.0, true, 0.0);
+    (stats, tl.unwrap_or_default())
+}
+
+fn requested(tl: &[MinuteRecord]) -> Vec<u32> {
+    tl.iter().map(|r| r.pc_requested).collect()
+}
+
+// ---------- trace loaders on the real files ----------
+
+#[test]
+fn azure_2019_sample_loads_with_durations_and_memory_joined() {
+    let t = Trace::load(&traces().join("1350_inv.csv"), &Companions::default())
+        .expect("the shipped trace loads");
+    assert_eq!(t.format, TraceFormat::Azure2019);
+    assert_eq!(t.functions.len(), 1350);
+    assert_eq!(t.minutes, 1440);
+    assert_eq!(t.start_minute, 0);
+    let total: u64 = t.functions.iter().map(|f| f.invocation_count()).sum();
+    assert_eq!(total, 927_272, "SOURCES.md gives 927,272 invocations");
+    assert!(
+        t.functions.iter().all(|f| f.durations.is_some()),
+        "{:?}",
+        t.notes
+    );
+    assert!(
+        t.functions.iter().all(|f| f.memory_mb.is_some()),
+        "{:?}",
+        t.notes
+    );
+    assert!(t.notes.is_empty(), "{:?}", t.notes);
+}
+
+#[test]
+fn bundled_trace_is_the_shipped_file() {
+    let bundled = Trace::bundled().expect("bundled trace parses");
+    let file = Trace::load(&traces().join("1350_inv.csv"), &Companions::default())
+        .expect("shipped trace loads");
+    assert_eq!(bundled.functions, file.functions);
+}
+
+#[test]
+fn azure_2021_fixture_has_the_documented_exact_peak() {
+    let t = Trace::load(&traces().join("Azure2021_200.csv"), &Companions::default())
+        .expect("the 2021 fixture loads");
+    assert_eq!(t.format, TraceFormat::Azure2021);
+    assert_eq!(t.functions.len(), 31, "31 distinct (app, func) pairs");
+    let mut all = Vec::new();
+    for f in &t.functions {
+        let Arrivals::Exact(v) = &f.arrivals else {
+            panic!("2021 invocations are exact");
+        };
+        all.extend(
+            v.iter()
+                .map(|&(start, duration)| Invocation { start, duration }),
+        );
+    }
+    assert_eq!(all.len(), 199);
+    all.sort_by(|a, b| a.start.total_cmp(&b.start));
+    assert_eq!(peak(&all), 23, "SOURCES.md: exact peak concurrency 23");
+}
+
+#[test]
+fn bad_row_in_a_real_file_names_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad_inv.csv");
+    std::fs::write(
+        &path,
+        "HashOwner,HashApp,HashFunction,Trigger,1,2,3\no,a,f,http,1,2,3\no,a,g,http,1,-4,3\n",
+    )
+    .expect("write");
+    let err = Trace::load(&path, &Companions::default()).expect_err("a negative count is refused");
+    let msg = err.to_string();
+    assert!(msg.contains("bad_inv.csv:3:6:"), "{msg}");
+    assert!(msg.contains("non-negative integer"), "{msg}");
+}
+
+#[test]
+fn unknown_layout_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("x.csv");
+    std::fs::write(&path, "a,b\n1,2\n").expect("write");
+    let err = Trace::load(&path, &Companions::default()).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("x.csv:1:1: unrecognised trace layout"),
+        "{err}"
+    );
+}
+
+// ---------- AWS target tracking emulation ----------
+
+/// Starts at `level`, then hands over to AWS target tracking.
+struct StartAt(u32, AwsTargetTracking);
+impl Controller for StartAt {
+    fn tick(&mut self, p: &mut Platform<'_>) {
+        if p.minute() == 0 {
+            p.set_pc(self.0);
+        } else {
+            self.1.tick(p);
+        }
+    }
+}
+
+#[test]
+fn aws_two_minute_burst_never_scales_out() {
+    let mut inv = trickle(0..200, 5.0);
+    inv.extend(full_minute(100, 10));
+    inv.extend(full_minute(101, 10));
+    let w = workload(200, inv);
+    let mut aws = AwsTargetTracking::new(Statistic::Average);
+    let (_, tl) = run(&mut aws, &w);
+    assert!(
+        requested(&tl).iter().all(|&pc| pc == 1),
+        "{:?}",
+        requested(&tl)
+    );
+    // The same burst one minute longer does scale out: the test can fail.
+    let mut inv = trickle(0..200, 5.0);
+    for m in 100..103 {
+        inv.extend(full_minute(m, 10));
+    }
+    let (_, tl) = run(
+        &mut AwsTargetTracking::new(Statistic::Average),
+        &workload(200, inv),
+    );
+    assert!(requested(&tl).iter().any(|&pc| pc > 1));
+}
+
+#[test]
+fn aws_scale_in_needs_fifteen_quiet_minutes() {
+    // 60 busy minutes at concurrency 10 on PC 15 (utilisation 0.67: inside
+    // the dead band between 0.63 and 0.7), then a trickle that keeps
+    // datapoints present at a low utilisation.
+    let mut inv = Vec::new();
+    for m in 0..60 {
+        inv.extend(full_minute(m, 10));
+    }
+    inv.extend(trickle(60..120, 2.0));
+    let mut ctl = StartAt(15, AwsTargetTracking::new(Statistic::Average));
+    let (_, tl) = run(&mut ctl, &workload(120, inv));
+    let pc = requested(&tl);
+    // Quiet from minute 60: datapoints 60..=74 are the first 15 low ones;
+    // minute 74 is seen at the tick of minute 76 (2-minute lag).
+    assert!(pc[..76].iter().all(|&p| p == 15), "{pc:?}");
+    assert!(pc[76] < 15, "scale-in at minute 76: {pc:?}");
+}
+
+#[test]
+fn aws_never_scales_out_from_zero() {
+    let mut inv = Vec::new();
+    for m in 0..120 {
+        inv.extend(full_minute(m, 20));
+    }
+    let mut aws = AwsTargetTracking::new(Statistic::Average);
+    aws.min = 0;
+    let (stats, tl) = run(&mut aws, &workload(120, inv));
+    assert!(requested(&tl).iter().all(|&pc| pc == 0));
+    assert_eq!(stats.on_pc, 0);
+    assert!(stats.cold > 0);
+}
+
+#[test]
+fn aws_never_scales_in_without_traffic() {
+    let w = workload(1440, Vec::new());
+    let mut ctl = StartAt(5, AwsTargetTracking::new(Statistic::Average));
+    let (_, tl) = run(&mut ctl, &w);
+    assert!(
+        requested(&tl).iter().all(|&pc| pc == 5),
+        "{:?}",
+        requested(&tl)
+    );
+}
+
+#[test]
+fn aws_maximum_statistic_reacts_to_a_short_peak_that_average_misses() {
+    // 3 minutes with a 10-second peak of 5 on top of a trickle.
+    let mut inv = trickle(0..120, 2.0);
+    for m in 50..53 {
+        for _ in 0..5 {
+            inv.push(Invocation {
+                start: f64::from(m) * 60.0 + 30.0,
+                duration: 10.0,
+            });
+        }
+    }
+    let w = workload(120, inv);
+    let (_, avg) = run(&mut AwsTargetTracking::new(Statistic::Average), &w);
+    let (_, max) = run(&mut AwsTargetTracking::new(Statistic::Maximum), &w);
+    assert!(requested(&avg).iter().all(|&p| p == 1));
+    assert!(requested(&max).iter().any(|&p| p > 1));
+}
+
+// ---------- conservation, determinism, cost ----------
+
+fn small_opts(threads: usize) -> SimOptions {
+    SimOptions {
+        max_functions: Some(120),
+        threads,
+        progress: false,
+        ..SimOptions::default()
+    }
+}
+
+#[test]
+fn every_invocation_is_served_on_pc_warm_or_cold() {
+    let trace = Trace::bundled().expect("bundled");
+    let policy = default_policy().expect("bundled policy is valid");
+    let report = simulate(&trace, &policy, &small_opts(0), |_| Ok(())).expect("simulates");
+    assert!(report.functions_evaluated > 0);
+    assert_eq!(report.policies.len(), PolicyKind::ALL.len());
+    let invocations = report.policies[0].invocations;
+    for row in &report.policies {
+        assert_eq!(
+            row.invocations, invocations,
+            "{}: same arrivals",
+            row.policy
+        );
+        assert_eq!(
+            row.on_pc + row.warm_on_demand + row.cold_starts,
+            row.invocations,
+            "{}",
+            row.policy
+        );
+        assert_eq!(row.spill_over, row.warm_on_demand + row.cold_starts);
+    }
+    let no_pc = &report.policies[0];
+    assert_eq!(no_pc.on_pc, 0);
+    assert!(report.unavoidable_cold_starts <= no_pc.cold_starts);
+    let oracle = report
+        .policies
+        .iter()
+        .find(|r| r.policy == "oracle")
+        .expect("oracle row");
+    assert_eq!(
+        oracle.cold_starts, 0,
+        "the oracle pays for zero cold starts"
+    );
+}
+
+#[test]
+fn same_seed_gives_the_same_numbers_whatever_the_thread_count() {
+    let trace = Trace::bundled().expect("bundled");
+    let policy = default_policy().expect("bundled policy is valid");
+    let one = simulate(&trace, &policy, &small_opts(1), |_| Ok(())).expect("1 thread");
+    let two = simulate(&trace, &policy, &small_opts(2), |_| Ok(())).expect("2 threads");
+    assert_eq!(one.policies, two.policies);
+    let other = SimOptions {
+        seed: 2,
+        ..small_opts(2)
+    };
+    let other = simulate(&trace, &policy, &other, |_| Ok(())).expect("seed 2");
+    assert_ne!(
+        one.policies, other.policies,
+        "another seed draws other arrivals"
+    );
+}
+
+#[test]
+fn cost_matches_a_hand_computed_case() {
+    let c = PlatformConfig {
+        warmup_secs: 0.0,
+        prices: Prices::us_east_1(Arch::X86_64),
+        ..PlatformConfig::default()
+    };
+    // 2 GB; static PC of 2 requested at t = 0, usable at 90.02 s.
+    let w = workload(
+        3,
+        vec![
+            // Before PC is ready: cold start on demand, 1 s.
+            Invocation {
+                start: 30.0,
+                duration: 1.0,
+            },
+            // On PC: 0.5 s and 2.0001 s (billed 2.001 s).
+            Invocation {
+                start: 120.0,
+                duration: 0.5,
+            },
+            Invocation {
+                start: 120.1,
+                duration: 2.0001,
+            },
+            // PC full: spills, reuses the environment of the first one (warm), 1 s.
+            Invocation {
+                start: 120.2,
+                duration: 1.0,
+            },
+        ],
+    );
+    let (s, _) = run_policy(&mut StaticPc { level: 2 }, &w, &c, 2.0, false, 0.0);
+    assert_eq!(
+        (s.invocations, s.on_pc, s.warm_on_demand, s.cold),
+        (4, 2, 1, 1)
+    );
+    let pc_gb_s = 2.0 * 180.0 * 2.0; // 2 units x 180 s x 2 GB
+    assert!((s.pc_gb_s - pc_gb_s).abs() < 1e-9);
+    let expected = [
+        (s.cost.pc, 720.0 * 0.000_004_166_7),
+        (s.cost.pc_duration, (0.5 + 2.001) * 2.0 * 0.000_009_722_2),
+        (
+            s.cost.on_demand_duration,
+            (1.0 + 1.0) * 2.0 * 0.000_016_666_7,
+        ),
+        (s.cost.requests, 4.0 * 0.000_000_2),
+    ];
+    for (got, want) in expected {
+        assert!((got - want).abs() < 1e-12, "got {got}, want {want}");
+    }
+    assert!((s.pc_busy_gb_s - (0.5 + 2.0001) * 2.0).abs() < 1e-9);
+}
+
+/// PC of 1 from t = 0, deleted at the tick of minute 1.
+struct OneMinute;
+impl Controller for OneMinute {
+    fn tick(&mut self, p: &mut Platform<'_>) {
+        p.set_pc(if p.minute() == 0 { 1 } else { 0 });
+    }
+}
+
+#[test]
+fn five_minute_rounding_bills_a_one_minute_config_for_five_minutes() {
+    let w = workload(10, Vec::new());
+    let exact = PlatformConfig {
+        warmup_secs: 0.0,
+        ..PlatformConfig::default()
+    };
+    let rounded = PlatformConfig {
+        rounding: PcRounding::FiveMinutes,
+        ..exact.clone()
+    };
+    let (a, _) = run_policy(&mut OneMinute, &w, &exact, 1.0, false, 0.0);
+    let (b, _) = run_policy(&mut OneMinute, &w, &rounded, 1.0, false, 0.0);
+    assert!((a.pc_gb_s - 60.0).abs() < 1e-9, "{}", a.pc_gb_s);
+    assert!((b.pc_gb_s - 300.0).abs() < 1e-9, "{}", b.pc_gb_s);
+    assert_eq!(a.lambda_writes, 2);
+}
+
+// ---------- the binary ----------
+
+fn pcscale() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pcscale"))
+}
+
+#[test]
+fn simulate_with_no_arguments_prints_the_comparison_table() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // From an unrelated directory: the trace and policy are embedded.
+    let out = pcscale()
+        .arg("simulate")
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "bundled Azure Functions 2019",
+        "cold starts",
+        "$/avoided cold",
+        "no-pc",
+        "static-p99",
+        "aws-tt-avg",
+        "aws-tt-max",
+        "tencent",
+        "alibaba",
+        "pcscale",
+        "oracle",
+        "Unavoidable cold starts",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn simulate_json_plot_and_timeline_on_a_few_functions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg = dir.path().join("p.svg");
+    let csv = dir.path().join("t.csv");
+    let out = pcscale()
+        .args([
+            "simulate",
+            "--output",
+            "json",
+            "--functions",
+            "40",
+            "--plot",
+        ])
+        .arg(&svg)
+        .arg("--timeline")
+        .arg(&csv)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(v["functions_selected"], 40);
+    assert_eq!(v["policies"].as_array().map(Vec::len), Some(8));
+    assert!(v["policies"][0]["cold_starts"].is_u64());
+    let svg = std::fs::read_to_string(&svg).expect("plot written");
+    assert!(svg.contains("<svg") && svg.contains("demand"));
+    let csv = std::fs::read_to_string(&csv).expect("timeline written");
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("function,minute,time,invocations,concurrency_max,no-pc_pc_requested")
+    );
+    assert!(csv.lines().count() > 1);
+}
+
+#[test]
+fn simulate_refuses_a_bad_trace_with_exit_2_and_its_position() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("c.csv");
+    std::fs::write(&path, "timestamp,concurrency\n60,1\n120,lots\n").expect("write");
+    let out = pcscale()
+        .args(["simulate", "--trace"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("c.csv:3:2:"), "{stderr}");
+}
