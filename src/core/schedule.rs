@@ -9,32 +9,37 @@
 //! * `at(yyyy-mm-ddThh:mm:ss)`: one occurrence, a wall-clock time in the
 //!   action's `Timezone`.
 //! * `cron(<minute> <hour> <day-of-month> <month> <day-of-week> <year>)`: the
-//!   Application Auto Scaling / EventBridge 6-field cron. Day-of-week is
-//!   `1-7` = `SUN-SAT`; names `JAN-DEC` and `SUN-SAT` in any case; `*`, lists,
-//!   ranges and steps (`*/15`, `0/15`, `10-40/10`). One of day-of-month and
-//!   day-of-week should be `?`; pcscale also accepts `*` in both (every day),
-//!   but refuses two restricted day fields (cron dialects disagree on whether
-//!   they combine with AND or OR). Not supported, refused with an error: `L`,
-//!   `W` and `#`; years after 2100.
-//! * `rate(<n> <unit>)`: `minute`/`hour`/`day` for n = 1, `minutes`/`hours`/`days`
-//!   otherwise, as AWS requires.
+//!   Application Auto Scaling 6-field cron
+//!   (<https://docs.aws.amazon.com/autoscaling/application/userguide/scheduled-scaling-using-cron-expressions.html>).
+//!   Day-of-week is `1-7` = `SUN-SAT`; names `JAN-DEC` and `SUN-SAT` in any
+//!   case; `*`, lists, ranges and steps (`*/15`, `0/15`, `10-40/10`). One of
+//!   day-of-month and day-of-week should be `?`; pcscale also accepts `*` in
+//!   both (every day), but refuses two restricted day fields (cron dialects
+//!   disagree on whether they combine with AND or OR). Refused with an error
+//!   because pcscale does not support them: `L`, `W`, `#`, years after 2100.
+//! * `rate(<n> <unit>)`: `minute`/`hour`/`day` when n = 1,
+//!   `minutes`/`hours`/`days` otherwise, as AWS requires.
 //!
 //! # Daylight saving time
 //!
 //! `at` and `cron` name wall-clock times in `Timezone`. A wall-clock time fires
 //! at the **first instant at which the zone's clock reads that time or later**:
 //!
-//! * Spring forward (a time that does not exist, e.g. 02:30 on the night
-//!   Europe/Berlin jumps from 02:00 to 03:00): the action fires when the gap
-//!   ends, at 03:00 local. pcscale does not skip it. (EventBridge Scheduler
-//!   documents that it *skips* such an invocation; for capacity, one lost
-//!   pre-warm a year is worse than a late one. Every occurrence in the gap
-//!   collapses into that one firing.)
-//! * Fall back (a time that happens twice, e.g. 02:30 on the night
-//!   Europe/Berlin goes from 03:00 back to 02:00): the action fires once, at
-//!   the first 02:30 (summer time), as EventBridge Scheduler does; the repeated
-//!   hour does not fire again. A `cron(0/15 * * * ? *)` therefore pauses for
-//!   that repeated hour; use `rate()` when the period must be exact.
+//! * Spring forward, a time that does not exist (02:30 on the night
+//!   Europe/Berlin jumps from 02:00 to 03:00, or America/New_York likewise):
+//!   the action fires when the gap ends, at 03:00 local; several occurrences
+//!   inside the gap fire once, at 03:00. This deliberately differs from
+//!   EventBridge Scheduler, which documents that it *skips* such an invocation
+//!   (<https://repost.aws/knowledge-center/eventbridge-scheduler-adjust-dst>,
+//!   <https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html>):
+//!   a band-setting action that is skipped leaves the previous band in force
+//!   for a whole day, a late one for minutes.
+//! * Fall back, a time that happens twice (02:30 on the night Europe/Berlin
+//!   goes from 03:00 back to 02:00; 01:30 in America/New_York): the action
+//!   fires once, at the first occurrence (summer time), as EventBridge
+//!   Scheduler does; the repeated hour does not fire again. A
+//!   `cron(0/15 * * * ? *)` therefore pauses during the repeated hour; use
+//!   `rate()` when the period must be exact.
 //!
 //! # Rate anchoring
 //!
@@ -42,12 +47,14 @@
 //! hours, as in EventBridge Scheduler. Occurrences are `StartTime + k × period`
 //! (k = 0, 1, 2...), so the first one is `StartTime` itself. Without
 //! `StartTime` they are anchored at the Unix epoch (1970-01-01T00:00:00Z):
-//! `rate(1 day)` fires at 00:00 UTC, `rate(6 hours)` at 00, 06, 12 and 18 UTC.
-//! Anchoring at a fixed instant instead of "when the policy was stored" keeps
-//! the schedule stateless: every tick recomputes the latest occurrence, so a
-//! missed tick never loses one.
+//! `rate(1 day)` fires at 00:00 UTC, `rate(6 hours)` at 00, 06, 12 and 18 UTC,
+//! `rate(7 days)` on Thursdays at 00:00 UTC. Anchoring at a fixed instant
+//! instead of "when the policy was stored" keeps the schedule stateless: every
+//! tick recomputes the latest occurrence, so a missed tick never loses one.
 //!
-//! `StartTime` and `EndTime` bound every kind of schedule, inclusively.
+//! `StartTime` and `EndTime` bound every kind of schedule, inclusively; after
+//! `EndTime` the last occurrence inside the window stays in force until
+//! another action fires.
 
 use std::fmt;
 use std::str::FromStr;
