@@ -16,6 +16,8 @@
 //! (Lambda publishes per-alias/version metrics under that pair), period 60 s,
 //! over a window ending at the start of the current minute.
 
+use std::future::Future;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,26 +119,33 @@ impl CloudWatchMetrics {
     }
 }
 
+// Futures are boxed at the port boundary: see the `aws` module docs.
 impl MetricsSource for CloudWatchMetrics {
-    async fn fetch(&self, queries: &[MetricQuery], now: DateTime<Utc>) -> MetricAnswers {
-        let end = minute_start(now);
-        let span = info_span!("cloudwatch.fetch", queries = queries.len(), end = %end);
-        async {
-            // Owned batches: borrowing chunks into the stream trips rustc's
-            // higher-ranked lifetime check on the `Send` future.
-            let batches: Vec<Vec<MetricQuery>> = queries
-                .chunks(MAX_QUERIES_PER_CALL)
-                .map(<[MetricQuery]>::to_vec)
-                .collect();
-            futures::stream::iter(batches)
-                .map(|batch| async move { self.fetch_batch(&batch, end).await })
-                .buffer_unordered(PARALLEL_BATCHES)
-                .flat_map(futures::stream::iter)
-                .collect::<MetricAnswers>()
-                .await
-        }
-        .instrument(span)
-        .await
+    fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = MetricAnswers> + Send {
+        Box::pin(async move {
+            let end = minute_start(now);
+            let span = info_span!("cloudwatch.fetch", queries = queries.len(), end = %end);
+            async {
+                // Owned batches: borrowing chunks into the stream trips rustc's
+                // higher-ranked lifetime check on the `Send` future.
+                let batches: Vec<Vec<MetricQuery>> = queries
+                    .chunks(MAX_QUERIES_PER_CALL)
+                    .map(<[MetricQuery]>::to_vec)
+                    .collect();
+                futures::stream::iter(batches)
+                    .map(|batch| async move { self.fetch_batch(&batch, end).await })
+                    .buffer_unordered(PARALLEL_BATCHES)
+                    .flat_map(futures::stream::iter)
+                    .collect::<MetricAnswers>()
+                    .await
+            }
+            .instrument(span)
+            .await
+        })
     }
 
     fn requests_sent(&self) -> Option<u64> {

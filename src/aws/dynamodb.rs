@@ -8,6 +8,8 @@
 //! helpers the CLI verbs need (`policy put/get/list/delete`, `activity`,
 //! `explain`), so every DynamoDB access lives in this file.
 
+use std::future::Future;
+
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
@@ -300,68 +302,78 @@ impl DynamoStore {
     }
 }
 
+// Futures are boxed at the port boundary: see the `aws` module docs.
 impl PolicyStore for DynamoStore {
-    async fn load(&self, segment: Option<Segment>) -> Result<Vec<StoredResource>, PortError> {
-        let span = info_span!("dynamodb.load", table = %self.table, segment = ?segment);
-        async {
-            let items = self.scan_items(&[SK_POLICY, SK_STATE], segment).await?;
-            let loaded = group(items);
-            debug!(resources = loaded.len(), "policies loaded");
-            Ok(loaded)
-        }
-        .instrument(span)
-        .await
+    fn load(
+        &self,
+        segment: Option<Segment>,
+    ) -> impl Future<Output = Result<Vec<StoredResource>, PortError>> + Send {
+        Box::pin(async move {
+            let span = info_span!("dynamodb.load", table = %self.table, segment = ?segment);
+            async {
+                let items = self.scan_items(&[SK_POLICY, SK_STATE], segment).await?;
+                let loaded = group(items);
+                debug!(resources = loaded.len(), "policies loaded");
+                Ok(loaded)
+            }
+            .instrument(span)
+            .await
+        })
     }
 
-    async fn write_state(
+    fn write_state(
         &self,
         resource: &str,
         expected_version: u64,
         next: &State,
-    ) -> Result<WriteOutcome, PortError> {
-        let span = info_span!("dynamodb.write_state", resource, expected_version);
-        async {
-            let mut req = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(state_to_item(resource, next)));
-            req = if expected_version == 0 {
-                req.condition_expression("attribute_not_exists(pk)")
-            } else {
-                req.condition_expression("#v = :v")
-                    .expression_attribute_names("#v", "Version")
-                    .expression_attribute_values(":v", n(expected_version))
-            };
-            match req.send().await {
-                Ok(_) => Ok(WriteOutcome::Written),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(WriteOutcome::Conflict)
+    ) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send {
+        Box::pin(async move {
+            let span = info_span!("dynamodb.write_state", resource, expected_version);
+            async {
+                let mut req = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(state_to_item(resource, next)));
+                req = if expected_version == 0 {
+                    req.condition_expression("attribute_not_exists(pk)")
+                } else {
+                    req.condition_expression("#v = :v")
+                        .expression_attribute_names("#v", "Version")
+                        .expression_attribute_values(":v", n(expected_version))
+                };
+                match req.send().await {
+                    Ok(_) => Ok(WriteOutcome::Written),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                    {
+                        Ok(WriteOutcome::Conflict)
+                    }
+                    Err(e) => Err(port_error("PutItem", Some(resource), &e)),
                 }
-                Err(e) => Err(port_error("PutItem", Some(resource), &e)),
             }
-        }
-        .instrument(span)
-        .await
+            .instrument(span)
+            .await
+        })
     }
 
-    async fn record(&self, activity: &Activity) -> Result<(), PortError> {
-        let span = info_span!("dynamodb.record", resource = %activity.resource);
-        async {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(activity_to_item(activity, rand::random::<u32>())))
-                .send()
-                .await
-                .map_err(|e| port_error("PutItem", Some(&activity.resource), &e))?;
-            Ok(())
-        }
-        .instrument(span)
-        .await
+    fn record(&self, activity: &Activity) -> impl Future<Output = Result<(), PortError>> + Send {
+        Box::pin(async move {
+            let span = info_span!("dynamodb.record", resource = %activity.resource);
+            async {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(activity_to_item(activity, rand::random::<u32>())))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("PutItem", Some(&activity.resource), &e))?;
+                Ok(())
+            }
+            .instrument(span)
+            .await
+        })
     }
 }
 

@@ -18,6 +18,8 @@
 //! * `ResourceNotFoundException` (function or alias missing) -> [`ErrorKind::NotFound`]
 //!   (`Ok(())` from `delete_config`: no function, no config).
 
+use std::future::Future;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,146 +116,170 @@ fn to_u32(v: Option<i32>) -> u32 {
     v.and_then(|x| u32::try_from(x).ok()).unwrap_or(0)
 }
 
+// Futures are boxed at the port boundary: see the `aws` module docs.
 impl ConcurrencyApi for LambdaApi {
-    async fn get_config(&self, resource: &ResourceId) -> Result<Option<CurrentPc>, PortError> {
-        let key = resource.to_string();
-        async {
-            self.limiter.acquire().await;
-            let out = self
-                .client
-                .get_provisioned_concurrency_config()
-                .function_name(&resource.function)
-                .qualifier(&resource.qualifier)
-                .send()
-                .await;
-            match out {
-                Ok(o) => Ok(Some(CurrentPc {
-                    requested: to_u32(o.requested_provisioned_concurrent_executions),
-                    allocated: to_u32(o.allocated_provisioned_concurrent_executions),
-                    status: match o.status {
-                        Some(ProvisionedConcurrencyStatusEnum::Ready) => PcStatus::Ready,
-                        Some(ProvisionedConcurrencyStatusEnum::Failed) => PcStatus::Failed,
-                        // IN_PROGRESS, and any status added later: leave it alone
-                        // until it settles into one we know.
-                        _ => PcStatus::InProgress,
-                    },
-                    status_reason: o.status_reason,
-                })),
-                Err(e)
-                    if e.as_service_error().is_some_and(|se| {
-                        se.is_provisioned_concurrency_config_not_found_exception()
-                    }) =>
-                {
-                    Ok(None)
+    fn get_config(
+        &self,
+        resource: &ResourceId,
+    ) -> impl Future<Output = Result<Option<CurrentPc>, PortError>> + Send {
+        Box::pin(async move {
+            let key = resource.to_string();
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .get_provisioned_concurrency_config()
+                    .function_name(&resource.function)
+                    .qualifier(&resource.qualifier)
+                    .send()
+                    .await;
+                match out {
+                    Ok(o) => Ok(Some(CurrentPc {
+                        requested: to_u32(o.requested_provisioned_concurrent_executions),
+                        allocated: to_u32(o.allocated_provisioned_concurrent_executions),
+                        status: match o.status {
+                            Some(ProvisionedConcurrencyStatusEnum::Ready) => PcStatus::Ready,
+                            Some(ProvisionedConcurrencyStatusEnum::Failed) => PcStatus::Failed,
+                            // IN_PROGRESS, and any status added later: leave it alone
+                            // until it settles into one we know.
+                            _ => PcStatus::InProgress,
+                        },
+                        status_reason: o.status_reason,
+                    })),
+                    Err(e)
+                        if e.as_service_error().is_some_and(|se| {
+                            se.is_provisioned_concurrency_config_not_found_exception()
+                        }) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(port_error(
+                        "GetProvisionedConcurrencyConfig",
+                        Some(&key),
+                        &e,
+                    )),
                 }
-                Err(e) => Err(port_error(
-                    "GetProvisionedConcurrencyConfig",
-                    Some(&key),
-                    &e,
-                )),
             }
-        }
-        .instrument(info_span!("lambda.get_config", resource = %key))
-        .await
+            .instrument(info_span!("lambda.get_config", resource = %key))
+            .await
+        })
     }
 
-    async fn put_config(&self, resource: &ResourceId, capacity: u32) -> Result<(), PortError> {
-        let key = resource.to_string();
-        async {
-            let Ok(n) = i32::try_from(capacity) else {
-                return Err(PortError::new(
-                    "PutProvisionedConcurrencyConfig",
-                    Some(key.clone()),
-                    ErrorKind::Invalid,
-                    format!("capacity {capacity} is out of range"),
-                ));
-            };
-            self.limiter.acquire().await;
-            self.client
-                .put_provisioned_concurrency_config()
-                .function_name(&resource.function)
-                .qualifier(&resource.qualifier)
-                .provisioned_concurrent_executions(n)
-                .send()
-                .await
-                .map_err(|e| port_error("PutProvisionedConcurrencyConfig", Some(&key), &e))?;
-            Ok(())
-        }
-        .instrument(info_span!("lambda.put_config", resource = %key, capacity))
-        .await
+    fn put_config(
+        &self,
+        resource: &ResourceId,
+        capacity: u32,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        Box::pin(async move {
+            let key = resource.to_string();
+            async {
+                let Ok(n) = i32::try_from(capacity) else {
+                    return Err(PortError::new(
+                        "PutProvisionedConcurrencyConfig",
+                        Some(key.clone()),
+                        ErrorKind::Invalid,
+                        format!("capacity {capacity} is out of range"),
+                    ));
+                };
+                self.limiter.acquire().await;
+                self.client
+                    .put_provisioned_concurrency_config()
+                    .function_name(&resource.function)
+                    .qualifier(&resource.qualifier)
+                    .provisioned_concurrent_executions(n)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("PutProvisionedConcurrencyConfig", Some(&key), &e))?;
+                Ok(())
+            }
+            .instrument(info_span!("lambda.put_config", resource = %key, capacity))
+            .await
+        })
     }
 
-    async fn delete_config(&self, resource: &ResourceId) -> Result<(), PortError> {
-        let key = resource.to_string();
-        async {
-            self.limiter.acquire().await;
-            match self
-                .client
-                .delete_provisioned_concurrency_config()
-                .function_name(&resource.function)
-                .qualifier(&resource.qualifier)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let err = port_error("DeleteProvisionedConcurrencyConfig", Some(&key), &e);
-                    // No config (404 ProvisionedConcurrencyConfigNotFoundException),
-                    // or no function/alias at all (404 ResourceNotFoundException):
-                    // either way there is no config, which is what was wanted.
-                    if err.kind == ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(err)
+    fn delete_config(
+        &self,
+        resource: &ResourceId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        Box::pin(async move {
+            let key = resource.to_string();
+            async {
+                self.limiter.acquire().await;
+                match self
+                    .client
+                    .delete_provisioned_concurrency_config()
+                    .function_name(&resource.function)
+                    .qualifier(&resource.qualifier)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let err = port_error("DeleteProvisionedConcurrencyConfig", Some(&key), &e);
+                        // No config (404 ProvisionedConcurrencyConfigNotFoundException),
+                        // or no function/alias at all (404 ResourceNotFoundException):
+                        // either way there is no config, which is what was wanted.
+                        if err.kind == ErrorKind::NotFound {
+                            Ok(())
+                        } else {
+                            Err(err)
+                        }
                     }
                 }
             }
-        }
-        .instrument(info_span!("lambda.delete_config", resource = %key))
-        .await
+            .instrument(info_span!("lambda.delete_config", resource = %key))
+            .await
+        })
     }
 
-    async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, PortError> {
-        async {
-            self.limiter.acquire().await;
-            let out = self
-                .client
-                .get_function_concurrency()
-                .function_name(function)
-                .send()
-                .await
-                .map_err(|e| port_error("GetFunctionConcurrency", Some(function), &e))?;
-            Ok(out
-                .reserved_concurrent_executions
-                .and_then(|r| u32::try_from(r).ok()))
-        }
-        .instrument(info_span!("lambda.reserved_concurrency", function))
-        .await
+    fn reserved_concurrency(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Option<u32>, PortError>> + Send {
+        Box::pin(async move {
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .get_function_concurrency()
+                    .function_name(function)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("GetFunctionConcurrency", Some(function), &e))?;
+                Ok(out
+                    .reserved_concurrent_executions
+                    .and_then(|r| u32::try_from(r).ok()))
+            }
+            .instrument(info_span!("lambda.reserved_concurrency", function))
+            .await
+        })
     }
 
-    async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
-        async {
-            self.limiter.acquire().await;
-            let out = self
-                .client
-                .get_account_settings()
-                .send()
-                .await
-                .map_err(|e| port_error("GetAccountSettings", None, &e))?;
-            out.account_limit
-                .and_then(|l| l.unreserved_concurrent_executions)
-                .and_then(|u| u32::try_from(u).ok())
-                .ok_or_else(|| {
-                    PortError::new(
-                        "GetAccountSettings",
-                        None,
-                        ErrorKind::Service,
-                        "the answer carried no UnreservedConcurrentExecutions",
-                    )
-                })
-        }
-        .instrument(info_span!("lambda.unreserved_concurrency"))
-        .await
+    fn unreserved_concurrency(&self) -> impl Future<Output = Result<u32, PortError>> + Send {
+        Box::pin(async move {
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .get_account_settings()
+                    .send()
+                    .await
+                    .map_err(|e| port_error("GetAccountSettings", None, &e))?;
+                out.account_limit
+                    .and_then(|l| l.unreserved_concurrent_executions)
+                    .and_then(|u| u32::try_from(u).ok())
+                    .ok_or_else(|| {
+                        PortError::new(
+                            "GetAccountSettings",
+                            None,
+                            ErrorKind::Service,
+                            "the answer carried no UnreservedConcurrentExecutions",
+                        )
+                    })
+            }
+            .instrument(info_span!("lambda.unreserved_concurrency"))
+            .await
+        })
     }
 }
 

@@ -8,6 +8,11 @@
 //! * [`config`]: building the clients once from the environment
 //!   ([`AwsPorts::from_env`]).
 //!
+//! The port methods return boxed futures: the SDK's futures are deep, and
+//! nested inside the tick and the Lambda runtime they made rustc's layout
+//! computation overflow its recursion limit in release builds of
+//! `pcscale-lambda`. A box per AWS call costs nothing next to the call.
+//!
 //! Every adapter talks to AWS only through the SDK, so pointing the
 //! `AWS_ENDPOINT_URL_*` variables at the local emulators exercises exactly
 //! the code that runs in AWS.
