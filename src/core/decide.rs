@@ -24,6 +24,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::coldstart::{self, ColdStartAware};
 use super::policy::{MetricKind, Policy, TargetTracking};
 use super::schedule::{Band, BandSource, effective_band};
 use super::state::State;
@@ -207,12 +208,20 @@ pub const UNRESERVED_MINIMUM: u32 = 100;
 /// latest minute (which is all scale-out reads).
 ///
 /// Example: `ScaleInCooldown = 600` -> 10 minutes; `90` -> 2; `0` -> 1.
+///
+/// With `ColdStarts`, the look-back of the cold-start level when it is longer.
 pub fn lookback_minutes(policy: &Policy) -> u32 {
-    let window = policy
-        .target_tracking
-        .as_ref()
-        .map_or(0, |tt| tt.scale_in_cooldown_secs.div_ceil(60));
-    u32::try_from(window).unwrap_or(u32::MAX).max(1)
+    policy.target_tracking.as_ref().map_or(1, |tt| {
+        let cold = tt.cold_starts.as_ref().map_or(0, |c| c.lookback_minutes);
+        scale_in_window(tt).max(cold)
+    })
+}
+
+/// The scale-in window: `ScaleInCooldown` in whole minutes, at least 1.
+fn scale_in_window(tt: &TargetTracking) -> u32 {
+    u32::try_from(tt.scale_in_cooldown_secs.div_ceil(60))
+        .unwrap_or(u32::MAX)
+        .max(1)
 }
 
 /// The decision for one resource. Pure: every input is an argument.
@@ -249,7 +258,7 @@ pub fn decide(policy: &Policy, state: &State, obs: &Observation, now: DateTime<U
             None,
         ),
         Some(tt) => {
-            let window = usize::try_from(lookback_minutes(policy)).unwrap_or(usize::MAX);
+            let window = usize::try_from(scale_in_window(tt)).unwrap_or(usize::MAX);
             let clock = Clock { state, now };
             match tt.metric {
                 MetricKind::ConcurrentExecutions => {
@@ -375,7 +384,7 @@ fn demand_mode(
             threshold
         )
     });
-    let signal = Signal {
+    let mut signal = Signal {
         out_need: d_latest / t,
         out_text: format!("demand {} / target {t:.2}", num(d_latest)),
         in_need: Some(d_win / t),
@@ -385,10 +394,60 @@ fn demand_mode(
         ),
         hysteresis,
     };
+    if let Some(cs) = &tt.cold_starts {
+        signal = cold_start_signal(cs, series, signal);
+    }
     let mut p = track(tt, &signal, from, clock);
     p.demand_latest = Some(d_latest);
     p.demand_window_max = Some(d_win);
     p
+}
+
+/// The cold-start-aware need (see [`super::coldstart`]): the level recent
+/// history says pays for itself, alone or as a floor under demand-following.
+/// It moves through the same `track` step as plain target tracking, so the
+/// cooldowns and `ScaleInFactor` apply to it unchanged.
+fn cold_start_signal(cs: &ColdStartAware, series: &Series, demand: Signal) -> Signal {
+    let lookback = usize::try_from(cs.lookback_minutes).unwrap_or(usize::MAX);
+    let lvl = coldstart::level(tail(series, lookback), cs, u32::MAX);
+    let need = f64::from(lvl.level);
+    let text = format!(
+        "cold-start level {} ({} cold starts avoided over {:.1} h, price {} per unit-hour)",
+        lvl.level,
+        lvl.avoided,
+        lvl.hours,
+        num(cs.min_per_instance_hour)
+    );
+    if !cs.follow_demand {
+        return Signal {
+            out_need: need,
+            out_text: text.clone(),
+            in_need: Some(need),
+            in_text: text,
+            hysteresis: None,
+        };
+    }
+    let pick = |d: f64, d_text: &str| {
+        if need >= d {
+            (need, text.clone())
+        } else {
+            (d, d_text.to_owned())
+        }
+    };
+    let (out_need, out_text) = pick(demand.out_need, &demand.out_text);
+    let in_demand = demand.in_need.unwrap_or(0.0);
+    let (in_need, in_text) = pick(in_demand, &demand.in_text);
+    Signal {
+        out_need,
+        out_text,
+        in_need: Some(in_need),
+        in_text,
+        hysteresis: if need >= in_demand {
+            None
+        } else {
+            demand.hysteresis
+        },
+    }
 }
 
 /// Utilisation mode: AWS target tracking on `ProvisionedConcurrencyUtilization`
@@ -1351,6 +1410,67 @@ mod tests {
         assert!(d.reason.summary.contains("no utilisation datapoint"));
     }
 
+    fn cold_tt(per_hour: f64, follow: bool) -> TargetTracking {
+        TargetTracking {
+            target_value: 1.0,
+            cold_starts: Some(ColdStartAware {
+                min_per_instance_hour: per_hour,
+                lookback_minutes: 120,
+                keep_alive_secs: 300,
+                follow_demand: follow,
+            }),
+            ..TargetTracking::default()
+        }
+    }
+
+    #[test]
+    fn cold_start_level_pre_warms_a_timer_function_demand_following_would_leave_cold() {
+        // A timer every 10 minutes: demand 1 once per 10 minutes. Its latest
+        // minute is idle, so demand-following wants nothing; the cold-start
+        // level keeps 1 unit because each run started cold (12 in 2 h >= 2/h).
+        let vals: Vec<f64> = (0..120).map(|m| f64::from(u8::from(m % 10 == 0))).collect();
+        let p = policy(0, 100, Some(cold_tt(2.0, false)));
+        let d = decide(&p, &state(), &obs(known(&vals), 0), now());
+        assert_eq!(
+            (d.to, d.action),
+            (1, Action::ScaleOut),
+            "{}",
+            d.reason.summary
+        );
+        assert!(
+            d.reason.summary.contains("cold-start level 1"),
+            "{}",
+            d.reason.summary
+        );
+        let plain = policy(0, 100, Some(demand_tt(1.0)));
+        assert_eq!(decide(&plain, &state(), &obs(known(&vals), 0), now()).to, 0);
+    }
+
+    #[test]
+    fn cold_start_level_scales_in_a_steady_function_the_warm_pool_serves() {
+        // Steady demand 30: on-demand environments stay warm, PC avoids
+        // nothing, so the level is 0 and capacity goes (after the cooldown).
+        let p = policy(0, 100, Some(cold_tt(1.0, false)));
+        let d = decide(&p, &state(), &obs(known(&[30.0; 120]), 40), now());
+        assert_eq!(
+            (d.to, d.action),
+            (0, Action::Delete),
+            "{}",
+            d.reason.summary
+        );
+        // FollowDemand keeps demand-following as the floor instead.
+        let p = policy(0, 100, Some(cold_tt(1.0, true)));
+        let d = decide(&p, &state(), &obs(known(&[30.0; 120]), 40), now());
+        assert_eq!(d.to, 30, "{}", d.reason.summary);
+    }
+
+    #[test]
+    fn cold_start_mode_reads_the_longer_lookback() {
+        let p = policy(0, 100, Some(cold_tt(1.0, false)));
+        assert_eq!(lookback_minutes(&p), 120);
+        assert_eq!(lookback_minutes(&policy(0, 100, Some(demand_tt(0.7)))), 10);
+    }
+
     #[test]
     fn disable_scale_in_keeps_capacity_but_still_scales_out() {
         let tt = TargetTracking {
@@ -1444,6 +1564,7 @@ mod tests {
                     scale_in_cooldown_secs: in_cd,
                     scale_in_factor: factor,
                     disable_scale_in: disable,
+                    cold_starts: None,
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! * [`decide`]: the scaling decision and its structured reason;
 //! * [`state`]: what pcscale persists between ticks (cooldown bookkeeping).
 
+pub mod coldstart;
 pub mod decide;
 pub mod policy;
 pub mod schedule;

@@ -28,6 +28,8 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::coldstart::ColdStartAware;
 use serde_json::{Map, Number, Value};
 
 use super::schedule::{Schedule, ScheduledAction};
@@ -148,6 +150,8 @@ pub struct TargetTracking {
     pub scale_in_factor: f64,
     /// Never scale in from target tracking.
     pub disable_scale_in: bool,
+    /// pcscale's cold-start-aware level (`ColdStarts`); `None`: plain target tracking.
+    pub cold_starts: Option<ColdStartAware>,
 }
 
 impl Default for TargetTracking {
@@ -159,6 +163,7 @@ impl Default for TargetTracking {
             scale_in_cooldown_secs: DEFAULT_SCALE_IN_COOLDOWN_SECS,
             scale_in_factor: 1.0,
             disable_scale_in: false,
+            cold_starts: None,
         }
     }
 }
@@ -304,6 +309,16 @@ pub mod attr {
     pub const SCALE_IN_FACTOR: &str = "ScaleInFactor";
     /// `TargetTracking.DisableScaleIn` (BOOL).
     pub const DISABLE_SCALE_IN: &str = "DisableScaleIn";
+    /// `TargetTracking.ColdStarts` (M): pcscale's cold-start-aware level.
+    pub const COLD_STARTS: &str = "ColdStarts";
+    /// `TargetTracking.ColdStarts.MinColdStartsPerInstanceHour` (N).
+    pub const MIN_COLD_STARTS_PER_INSTANCE_HOUR: &str = "MinColdStartsPerInstanceHour";
+    /// `TargetTracking.ColdStarts.LookbackMinutes` (N).
+    pub const LOOKBACK_MINUTES: &str = "LookbackMinutes";
+    /// `TargetTracking.ColdStarts.KeepAliveSeconds` (N).
+    pub const KEEP_ALIVE_SECONDS: &str = "KeepAliveSeconds";
+    /// `TargetTracking.ColdStarts.FollowDemand` (BOOL).
+    pub const FOLLOW_DEMAND: &str = "FollowDemand";
     /// `ScheduledActions[].Name` (S).
     pub const NAME: &str = "Name";
     /// `ScheduledActions[].Schedule` (S).
@@ -335,6 +350,14 @@ pub mod attr {
         SCALE_IN_COOLDOWN,
         SCALE_IN_FACTOR,
         DISABLE_SCALE_IN,
+        COLD_STARTS,
+    ];
+    /// Every attribute of the `TargetTracking.ColdStarts` map.
+    pub const COLD_STARTS_MAP: &[&str] = &[
+        MIN_COLD_STARTS_PER_INSTANCE_HOUR,
+        LOOKBACK_MINUTES,
+        KEEP_ALIVE_SECONDS,
+        FOLLOW_DEMAND,
     ];
     /// Every attribute of a `ScheduledActions` entry.
     pub const SCHEDULED_ACTION: &[&str] = &[
@@ -464,6 +487,20 @@ const CAPACITY: Whole = Whole {
     max: MAX_CAPACITY_VALUE as u64,
     why_max: " (pcscale's sanity cap, far above any Lambda concurrency quota)",
     unit: "",
+};
+
+const LOOKBACK: Whole = Whole {
+    min: 10,
+    max: 1440,
+    why_max: " minutes (one day)",
+    unit: " of minutes",
+};
+
+const KEEP_ALIVE: Whole = Whole {
+    min: 60,
+    max: 3600,
+    why_max: " seconds",
+    unit: " of seconds",
 };
 
 const COOLDOWN: Whole = Whole {
@@ -895,6 +932,10 @@ impl Checker {
             None => Some(false),
             Some(v) => self.boolean(v, &p(attr::DISABLE_SCALE_IN)),
         };
+        let cold_starts = match obj.get(attr::COLD_STARTS) {
+            None => Some(None),
+            Some(v) => self.cold_starts(v).map(Some),
+        };
         Some(TargetTracking {
             target_value: target_value?,
             metric: metric?,
@@ -902,6 +943,52 @@ impl Checker {
             scale_in_cooldown_secs: scale_in?,
             scale_in_factor: factor?,
             disable_scale_in: disable?,
+            cold_starts: cold_starts?,
+        })
+    }
+
+    fn cold_starts(&mut self, v: &Value) -> Option<ColdStartAware> {
+        let parent = join(attr::TARGET_TRACKING, attr::COLD_STARTS);
+        let obj = self.map(v, &parent, true)?;
+        self.unknown_keys(obj, &parent, attr::COLD_STARTS_MAP);
+        let p = |k: &str| join(&parent, k);
+        let d = ColdStartAware::default();
+        let per_hour = match obj.get(attr::MIN_COLD_STARTS_PER_INSTANCE_HOUR) {
+            None => Some(d.min_per_instance_hour),
+            Some(v) => {
+                let path = p(attr::MIN_COLD_STARTS_PER_INSTANCE_HOUR);
+                match v.as_f64() {
+                    Some(x) if x.is_finite() && (0.0..=3600.0).contains(&x) => Some(x),
+                    _ => {
+                        self.problem(
+                            &path,
+                            format!(
+                                "expected a number of cold starts per PC-instance-hour from 0 to 3600, got {}",
+                                truncate(&v.to_string(), 40)
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let lookback = match obj.get(attr::LOOKBACK_MINUTES) {
+            None => Some(u64::from(d.lookback_minutes)),
+            Some(v) => self.whole(v, &p(attr::LOOKBACK_MINUTES), &LOOKBACK),
+        };
+        let keep_alive = match obj.get(attr::KEEP_ALIVE_SECONDS) {
+            None => Some(u64::from(d.keep_alive_secs)),
+            Some(v) => self.whole(v, &p(attr::KEEP_ALIVE_SECONDS), &KEEP_ALIVE),
+        };
+        let follow = match obj.get(attr::FOLLOW_DEMAND) {
+            None => Some(d.follow_demand),
+            Some(v) => self.boolean(v, &p(attr::FOLLOW_DEMAND)),
+        };
+        Some(ColdStartAware {
+            min_per_instance_hour: per_hour?,
+            lookback_minutes: u32::try_from(lookback?).ok()?,
+            keep_alive_secs: u32::try_from(keep_alive?).ok()?,
+            follow_demand: follow?,
         })
     }
 
@@ -1709,6 +1796,23 @@ impl Policy {
                 attr::DISABLE_SCALE_IN.into(),
                 Value::Bool(tt.disable_scale_in),
             );
+            if let Some(c) = &tt.cold_starts {
+                let mut cm = Map::new();
+                cm.insert(
+                    attr::MIN_COLD_STARTS_PER_INSTANCE_HOUR.into(),
+                    Value::from(c.min_per_instance_hour),
+                );
+                cm.insert(
+                    attr::LOOKBACK_MINUTES.into(),
+                    Value::from(c.lookback_minutes),
+                );
+                cm.insert(
+                    attr::KEEP_ALIVE_SECONDS.into(),
+                    Value::from(c.keep_alive_secs),
+                );
+                cm.insert(attr::FOLLOW_DEMAND.into(), Value::Bool(c.follow_demand));
+                t.insert(attr::COLD_STARTS.into(), Value::Object(cm));
+            }
             m.insert(attr::TARGET_TRACKING.into(), Value::Object(t));
         }
         if !self.scheduled_actions.is_empty() {
@@ -1864,6 +1968,34 @@ pub struct TargetTrackingSchema {
     #[serde(rename = "DisableScaleIn")]
     #[schemars(extend("default" = false))]
     pub disable_scale_in: Option<bool>,
+    /// pcscale's cold-start-aware level: keep only the PC that recent history
+    /// says would have avoided enough cold starts to pay for itself.
+    #[serde(rename = "ColdStarts")]
+    pub cold_starts: Option<ColdStartsSchema>,
+}
+
+/// Mirror of the `TargetTracking.ColdStarts` map for the JSON Schema.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "ColdStarts")]
+pub struct ColdStartsSchema {
+    /// Keep a PC unit only if it would have avoided at least this many cold
+    /// starts per hour it was kept, over the look-back.
+    #[serde(rename = "MinColdStartsPerInstanceHour")]
+    #[schemars(range(min = 0, max = 3600), extend("default" = 2.0))]
+    pub min_per_instance_hour: Option<f64>,
+    /// Minutes of history the estimate reads.
+    #[serde(rename = "LookbackMinutes")]
+    #[schemars(range(min = 10, max = 1440), extend("default" = 240))]
+    pub lookback_minutes: Option<u32>,
+    /// Assumed keep-alive of an idle on-demand environment, in seconds.
+    #[serde(rename = "KeepAliveSeconds")]
+    #[schemars(range(min = 60, max = 3600), extend("default" = 300))]
+    pub keep_alive_seconds: Option<u32>,
+    /// Also follow demand (ceil(D / TargetValue)) above the level.
+    #[serde(rename = "FollowDemand")]
+    #[schemars(extend("default" = false))]
+    pub follow_demand: Option<bool>,
 }
 
 /// Mirror of one `ScheduledActions` entry for the JSON Schema.
@@ -2030,6 +2162,45 @@ mod tests {
             Some("2024-12-31T16:00:00+00:00".to_owned())
         );
         assert_eq!((a.min_capacity, a.max_capacity), (Some(50), Some(60)));
+    }
+
+    #[test]
+    fn cold_starts_map_is_read_defaulted_and_round_tripped() {
+        let item = with(
+            base(),
+            "TargetTracking",
+            json!({"TargetValue": 1.0, "ColdStarts": {"MinColdStartsPerInstanceHour": 1.5, "LookbackMinutes": 480}}),
+        );
+        let p = parse_policy(&item).expect("valid");
+        let cs = p
+            .target_tracking
+            .as_ref()
+            .and_then(|tt| tt.cold_starts.clone())
+            .expect("cold starts");
+        assert_eq!(cs.min_per_instance_hour, 1.5);
+        assert_eq!(cs.lookback_minutes, 480);
+        assert_eq!(cs.keep_alive_secs, 300);
+        assert!(!cs.follow_demand);
+        assert_eq!(parse_policy(&p.to_item()), Ok(p));
+    }
+
+    #[test]
+    fn cold_starts_problems_name_their_attribute_path() {
+        let item = with(
+            base(),
+            "TargetTracking",
+            json!({"TargetValue": 1.0, "ColdStarts": {"MinColdStartsPerInstanceHour": -1, "LookbackMinutes": 5, "KeepAlive": 300, "FollowDemand": "yes"}}),
+        );
+        let err = parse_policy(&item).expect_err("invalid");
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "TargetTracking.ColdStarts.MinColdStartsPerInstanceHour",
+            "TargetTracking.ColdStarts.LookbackMinutes",
+            "TargetTracking.ColdStarts.KeepAlive",
+            "TargetTracking.ColdStarts.FollowDemand",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
     }
 
     #[test]

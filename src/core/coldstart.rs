@@ -1,0 +1,203 @@
+//! The cold-start-aware level: how much provisioned concurrency the recent
+//! past says is worth paying for, counted in cold starts it would have avoided.
+//!
+//! # Why demand-following is the wrong target
+//!
+//! Lambda serves an invocation from PC first; only the excess spills to
+//! on-demand, where an environment that was busy in the last few minutes is
+//! still warm (AWS does not document the keep-alive; ~5 minutes is the common
+//! measurement). So PC *below* the level demand reached in the last
+//! keep-alive window avoids nothing: those environments would have been warm
+//! anyway. A PC unit at level `k` avoids a cold start only in a minute where
+//! demand climbs to `k` or above while it stayed below `k` for the whole
+//! keep-alive window before, the moment an on-demand environment would have
+//! had to start cold.
+//!
+//! # The estimate
+//!
+//! With `D[m]` the per-minute Maximum of `ConcurrentExecutions` (what
+//! CloudWatch gives) and `W[m] = max(D[m-K..m])` the warm pool over the `K`
+//! keep-alive minutes before `m`, the cold starts unit `k` would have caught
+//! over the look-back are
+//!
+//! ```text
+//!     N_k = #{ m : W[m] < k <= D[m] }
+//! ```
+//!
+//! and, since units are stacked from 1 upwards (PC = P covers levels
+//! `1..=P`), the level kept is the `P` maximising
+//!
+//! ```text
+//!     sum_{k <= P} (N_k - T x hours)
+//! ```
+//!
+//! where `T` is the policy's `MinColdStartsPerInstanceHour`: a unit is worth
+//! its price if it avoided at least `T` cold starts per hour it was kept. A
+//! prefix-sum argmax instead of "the highest `k` with `N_k >= T x hours`"
+//! keeps a unit that is worthless alone when the units above it, which
+//! cannot exist without it, pay for it.
+//!
+//! Worked example, `K = 5`, `T = 2`, one hour of history: a timer function
+//! that runs every 10 minutes for a few seconds shows `D = 1` once every ten
+//! minutes and 0 in between: `W = 0` before each run, so `N_1 = 6 >= 2`: keep
+//! 1 unit. A busy function whose demand sits between 20 and 30 all hour has
+//! `W >= 20` always, so units 1..20 catch nothing: the level is 0 and the warm
+//! on-demand pool does the work for free. A function with 3 spikes an hour
+//! from 2 to 12 has `N_3..N_12 = 3` and `N_1 = N_2 = 0`: `P = 12` scores
+//! `10 x 3 - 12 x 2 = 6 > 0`: keep 12.
+//!
+//! The estimate is minute-grained (CloudWatch's resolution), ignores the PC
+//! preparation delay and assumes the past look-back predicts the next
+//! minutes; `pcscale simulate` measures what that costs on real traces.
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdStartAware {
+    /// A PC unit is kept only if it would have avoided at least this many
+    /// cold starts per hour of the look-back (`MinColdStartsPerInstanceHour`).
+    pub min_per_instance_hour: f64,
+    /// Minutes of history the estimate reads (`LookbackMinutes`).
+    pub lookback_minutes: u32,
+    /// Assumed keep-alive of an idle on-demand environment (`KeepAliveSeconds`).
+    pub keep_alive_secs: u32,
+    /// Also follow demand as plain target tracking does (`FollowDemand`):
+    /// the level is then a floor under `ceil(D / TargetValue)`.
+    pub follow_demand: bool,
+}
+
+impl Default for ColdStartAware {
+    fn default() -> Self {
+        ColdStartAware {
+            min_per_instance_hour: 2.0,
+            lookback_minutes: 240,
+            keep_alive_secs: 300,
+            follow_demand: false,
+        }
+    }
+}
+
+/// The level and the evidence behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    /// PC units worth keeping.
+    pub level: u32,
+    /// Cold starts those units would have avoided over the history read.
+    pub avoided: u64,
+    /// Hours of history read (minutes with a full keep-alive window before them).
+    pub hours: f64,
+}
+
+/// The cold-start-aware level over `minutes` (per-minute Maximum of
+/// `ConcurrentExecutions`, oldest first, `None` = idle), capped at `cap`.
+pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Level {
+    let k = usize::try_from(cfg.keep_alive_secs.div_ceil(60))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let d: Vec<u32> = minutes.iter().map(|v| units(*v, cap)).collect();
+    let none = Level {
+        level: 0,
+        avoided: 0,
+        hours: 0.0,
+    };
+    if d.len() <= k || cap == 0 {
+        return none;
+    }
+    let top = d.iter().copied().max().unwrap_or(0) as usize;
+    // rises[j] = N_{j+1}, filled through a difference array: O(minutes + top).
+    let mut diff = vec![0i64; top + 2];
+    for m in k..d.len() {
+        let warm = d[m - k..m].iter().copied().max().unwrap_or(0) as usize;
+        let now = d[m] as usize;
+        if now > warm {
+            diff[warm] += 1;
+            diff[now] -= 1;
+        }
+    }
+    let hours = (d.len() - k) as f64 / 60.0;
+    let price = cfg.min_per_instance_hour.max(0.0) * hours;
+    let (mut best, mut best_score, mut score, mut running, mut avoided, mut best_avoided) =
+        (0u32, 0.0f64, 0.0f64, 0i64, 0u64, 0u64);
+    for (j, delta) in diff.iter().take(top).enumerate() {
+        running += delta;
+        let n_k = u64::try_from(running).unwrap_or(0);
+        avoided += n_k;
+        score += n_k as f64 - price;
+        if score > best_score + 1e-9 {
+            best_score = score;
+            best = u32::try_from(j + 1).unwrap_or(cap);
+            best_avoided = avoided;
+        }
+    }
+    Level {
+        level: best.min(cap),
+        avoided: best_avoided,
+        hours,
+    }
+}
+
+/// A per-minute Maximum as whole environments (rounded up), capped.
+fn units(v: Option<f64>, cap: u32) -> u32 {
+    match v {
+        Some(x) if x.is_finite() && x > 0.0 => {
+            let c = x.ceil();
+            if c >= f64::from(cap) { cap } else { c as u32 }
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(t: f64) -> ColdStartAware {
+        ColdStartAware {
+            min_per_instance_hour: t,
+            lookback_minutes: 60,
+            keep_alive_secs: 300,
+            follow_demand: false,
+        }
+    }
+
+    fn series(v: &[u32]) -> Vec<Option<f64>> {
+        v.iter().map(|&x| (x > 0).then_some(f64::from(x))).collect()
+    }
+
+    #[test]
+    fn a_timer_every_ten_minutes_keeps_one_unit() {
+        let d: Vec<u32> = (0..65).map(|m| u32::from(m % 10 == 0)).collect();
+        let l = level(&series(&d), &cfg(2.0), 100);
+        assert_eq!(l.level, 1);
+        assert_eq!(l.avoided, 6);
+    }
+
+    #[test]
+    fn a_steady_busy_function_keeps_nothing_because_the_warm_pool_covers_it() {
+        let d: Vec<u32> = (0..65).map(|m| 20 + (m % 10)).collect();
+        let l = level(&series(&d), &cfg(0.5), 100);
+        // Only the rises above the 5-minute envelope count: 20..29 repeats,
+        // so after the first window every minute's max was seen just before.
+        assert!(l.level == 0 || l.level >= 20, "{l:?}");
+        let d: Vec<u32> = vec![25; 65];
+        assert_eq!(level(&series(&d), &cfg(0.5), 100).level, 0);
+    }
+
+    #[test]
+    fn spikes_above_the_warm_pool_are_kept_when_they_pay_for_the_units_below() {
+        // Three spikes an hour from 2 to 12, 20 minutes apart.
+        let d: Vec<u32> = (0..65).map(|m| if m % 20 == 10 { 12 } else { 2 }).collect();
+        let l = level(&series(&d), &cfg(2.0), 100);
+        assert_eq!(l.level, 12, "{l:?}");
+        // With a stricter price, the same spikes are not worth 12 units.
+        assert_eq!(level(&series(&d), &cfg(3.0), 100).level, 0);
+    }
+
+    #[test]
+    fn the_level_never_exceeds_the_cap_and_short_history_gives_zero() {
+        let d: Vec<u32> = (0..65).map(|m| if m % 7 == 0 { 50 } else { 0 }).collect();
+        assert!(level(&series(&d), &cfg(0.1), 8).level <= 8);
+        assert_eq!(level(&series(&[5, 0, 5]), &cfg(0.0), 100).level, 0);
+    }
+}
