@@ -65,15 +65,22 @@ pub struct ColdStartAware {
     /// Also follow demand as plain target tracking does (`FollowDemand`):
     /// the level is then a floor under `ceil(D / TargetValue)`.
     pub follow_demand: bool,
+    /// Minutes over which the base load is read (`BaseLoadWindowMinutes`).
+    pub base_load_window_minutes: u32,
+    /// The base load is this fraction of the lowest per-minute peak over
+    /// that window (`BaseLoadFactor`; 0 turns it off).
+    pub base_load_factor: f64,
 }
 
 impl Default for ColdStartAware {
     fn default() -> Self {
         ColdStartAware {
-            min_per_instance_hour: 2.0,
-            lookback_minutes: 240,
+            min_per_instance_hour: 1.0,
+            lookback_minutes: 480,
             keep_alive_secs: 300,
             follow_demand: false,
+            base_load_window_minutes: 60,
+            base_load_factor: 1.0,
         }
     }
 }
@@ -89,20 +96,57 @@ pub struct Level {
     pub hours: f64,
 }
 
+/// The base load: `BaseLoadFactor` x the lowest per-minute peak over the last
+/// `BaseLoadWindowMinutes` (0 until that much history exists).
+///
+/// Units below it are busy nearly all the time, and busy time on PC is billed
+/// at the lower PC duration price (us-east-1 x86: $0.0000097222 vs
+/// $0.0000166667 per GB-s on demand, plus $0.0000041667 per GB-s provisioned),
+/// so a unit busy more than about 60 % of the time costs less than no PC.
+/// The per-minute Maximum only bounds that utilisation from above; a demand
+/// that never dropped below `b` at its peak for an hour is the cheapest
+/// signal CloudWatch gives (AWS documents Maximum as the statistic to read).
+pub fn base_load(minutes: &[Option<f64>], cfg: &ColdStartAware) -> u32 {
+    let w = usize::try_from(cfg.base_load_window_minutes).unwrap_or(usize::MAX);
+    if w == 0 || minutes.len() < w || cfg.base_load_factor <= 0.0 {
+        return 0;
+    }
+    let lowest = minutes[minutes.len() - w..]
+        .iter()
+        .map(|v| v.filter(|x| x.is_finite()).unwrap_or(0.0).max(0.0))
+        .fold(f64::INFINITY, f64::min);
+    let b = (cfg.base_load_factor * lowest).floor();
+    if b >= f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        b as u32
+    }
+}
+
 /// The cold-start-aware level over `minutes` (per-minute Maximum of
-/// `ConcurrentExecutions`, oldest first, `None` = idle), capped at `cap`.
+/// `ConcurrentExecutions`, oldest first, `None` = idle), capped at `cap`:
+/// the base load, plus the units above it that pay for themselves in
+/// avoided cold starts.
 pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Level {
+    let lookback = usize::try_from(cfg.lookback_minutes).unwrap_or(usize::MAX);
+    let recent = &minutes[minutes.len().saturating_sub(lookback)..];
+    level_above(recent, cfg, cap, base_load(minutes, cfg))
+}
+
+/// The level when units `1..=floor` are already paid for: only the units
+/// above the floor are scored against `MinColdStartsPerInstanceHour`.
+pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floor: u32) -> Level {
     let k = usize::try_from(cfg.keep_alive_secs.div_ceil(60))
         .unwrap_or(usize::MAX)
         .max(1);
     let d: Vec<u32> = minutes.iter().map(|v| units(*v, cap)).collect();
-    let none = Level {
-        level: 0,
-        avoided: 0,
-        hours: 0.0,
-    };
+    let floor = floor.min(cap);
     if d.len() <= k || cap == 0 {
-        return none;
+        return Level {
+            level: floor,
+            avoided: 0,
+            hours: 0.0,
+        };
     }
     let top = d.iter().copied().max().unwrap_or(0) as usize;
     // rises[j] = N_{j+1}, filled through a difference array: O(minutes + top).
@@ -118,11 +162,16 @@ pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Level {
     let hours = (d.len() - k) as f64 / 60.0;
     let price = cfg.min_per_instance_hour.max(0.0) * hours;
     let (mut best, mut best_score, mut score, mut running, mut avoided, mut best_avoided) =
-        (0u32, 0.0f64, 0.0f64, 0i64, 0u64, 0u64);
+        (floor, 0.0f64, 0.0f64, 0i64, 0u64, 0u64);
     for (j, delta) in diff.iter().take(top).enumerate() {
         running += delta;
         let n_k = u64::try_from(running).unwrap_or(0);
         avoided += n_k;
+        if j < floor as usize {
+            // Paid for by the base load: its cold starts come free.
+            best_avoided = avoided;
+            continue;
+        }
         score += n_k as f64 - price;
         if score > best_score + 1e-9 {
             best_score = score;
@@ -158,6 +207,8 @@ mod tests {
             lookback_minutes: 60,
             keep_alive_secs: 300,
             follow_demand: false,
+            base_load_window_minutes: 60,
+            base_load_factor: 0.0,
         }
     }
 
@@ -192,6 +243,25 @@ mod tests {
         assert_eq!(l.level, 12, "{l:?}");
         // With a stricter price, the same spikes are not worth 12 units.
         assert_eq!(level(&series(&d), &cfg(3.0), 100).level, 0);
+    }
+
+    #[test]
+    fn the_base_load_is_kept_and_only_units_above_it_are_scored() {
+        // Demand never below 20 at its peak for an hour: 20 units are base
+        // load. Spikes to 24 three times an hour pay for units 21..24 at
+        // T = 2, although units 1..24 together would not.
+        let d: Vec<u32> = (0..65)
+            .map(|m| if m % 20 == 10 { 24 } else { 20 })
+            .collect();
+        let with_base = ColdStartAware {
+            base_load_factor: 1.0,
+            ..cfg(2.0)
+        };
+        assert_eq!(base_load(&series(&d), &with_base), 20);
+        assert_eq!(level(&series(&d), &with_base, 100).level, 24);
+        assert_eq!(level(&series(&d), &cfg(2.0), 100).level, 0);
+        // Too little history: no base load.
+        assert_eq!(base_load(&series(&d[..30]), &with_base), 0);
     }
 
     #[test]

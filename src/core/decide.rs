@@ -212,7 +212,10 @@ pub const UNRESERVED_MINIMUM: u32 = 100;
 /// With `ColdStarts`, the look-back of the cold-start level when it is longer.
 pub fn lookback_minutes(policy: &Policy) -> u32 {
     policy.target_tracking.as_ref().map_or(1, |tt| {
-        let cold = tt.cold_starts.as_ref().map_or(0, |c| c.lookback_minutes);
+        let cold = tt
+            .cold_starts
+            .as_ref()
+            .map_or(0, |c| c.lookback_minutes.max(c.base_load_window_minutes));
         scale_in_window(tt).max(cold)
     })
 }
@@ -408,8 +411,7 @@ fn demand_mode(
 /// It moves through the same `track` step as plain target tracking, so the
 /// cooldowns and `ScaleInFactor` apply to it unchanged.
 fn cold_start_signal(cs: &ColdStartAware, series: &Series, demand: Signal) -> Signal {
-    let lookback = usize::try_from(cs.lookback_minutes).unwrap_or(usize::MAX);
-    let lvl = coldstart::level(tail(series, lookback), cs, u32::MAX);
+    let lvl = coldstart::level(&series.minutes, cs, u32::MAX);
     let need = f64::from(lvl.level);
     let text = format!(
         "cold-start level {} ({} cold starts avoided over {:.1} h, price {} per unit-hour)",
@@ -1418,6 +1420,8 @@ mod tests {
                 lookback_minutes: 120,
                 keep_alive_secs: 300,
                 follow_demand: follow,
+                base_load_window_minutes: 60,
+                base_load_factor: 0.0,
             }),
             ..TargetTracking::default()
         }

@@ -319,6 +319,10 @@ pub mod attr {
     pub const KEEP_ALIVE_SECONDS: &str = "KeepAliveSeconds";
     /// `TargetTracking.ColdStarts.FollowDemand` (BOOL).
     pub const FOLLOW_DEMAND: &str = "FollowDemand";
+    /// `TargetTracking.ColdStarts.BaseLoadWindowMinutes` (N).
+    pub const BASE_LOAD_WINDOW_MINUTES: &str = "BaseLoadWindowMinutes";
+    /// `TargetTracking.ColdStarts.BaseLoadFactor` (N).
+    pub const BASE_LOAD_FACTOR: &str = "BaseLoadFactor";
     /// `ScheduledActions[].Name` (S).
     pub const NAME: &str = "Name";
     /// `ScheduledActions[].Schedule` (S).
@@ -358,6 +362,8 @@ pub mod attr {
         LOOKBACK_MINUTES,
         KEEP_ALIVE_SECONDS,
         FOLLOW_DEMAND,
+        BASE_LOAD_WINDOW_MINUTES,
+        BASE_LOAD_FACTOR,
     ];
     /// Every attribute of a `ScheduledActions` entry.
     pub const SCHEDULED_ACTION: &[&str] = &[
@@ -984,7 +990,32 @@ impl Checker {
             None => Some(d.follow_demand),
             Some(v) => self.boolean(v, &p(attr::FOLLOW_DEMAND)),
         };
+        let base_window = match obj.get(attr::BASE_LOAD_WINDOW_MINUTES) {
+            None => Some(u64::from(d.base_load_window_minutes)),
+            Some(v) => self.whole(v, &p(attr::BASE_LOAD_WINDOW_MINUTES), &LOOKBACK),
+        };
+        let base_factor = match obj.get(attr::BASE_LOAD_FACTOR) {
+            None => Some(d.base_load_factor),
+            Some(v) => {
+                let path = p(attr::BASE_LOAD_FACTOR);
+                match v.as_f64() {
+                    Some(x) if x.is_finite() && (0.0..=2.0).contains(&x) => Some(x),
+                    _ => {
+                        self.problem(
+                            &path,
+                            format!(
+                                "expected a number from 0 (off) to 2, got {}",
+                                truncate(&v.to_string(), 40)
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
         Some(ColdStartAware {
+            base_load_window_minutes: u32::try_from(base_window?).ok()?,
+            base_load_factor: base_factor?,
             min_per_instance_hour: per_hour?,
             lookback_minutes: u32::try_from(lookback?).ok()?,
             keep_alive_secs: u32::try_from(keep_alive?).ok()?,
@@ -1811,6 +1842,14 @@ impl Policy {
                     Value::from(c.keep_alive_secs),
                 );
                 cm.insert(attr::FOLLOW_DEMAND.into(), Value::Bool(c.follow_demand));
+                cm.insert(
+                    attr::BASE_LOAD_WINDOW_MINUTES.into(),
+                    Value::from(c.base_load_window_minutes),
+                );
+                cm.insert(
+                    attr::BASE_LOAD_FACTOR.into(),
+                    Value::from(c.base_load_factor),
+                );
                 t.insert(attr::COLD_STARTS.into(), Value::Object(cm));
             }
             m.insert(attr::TARGET_TRACKING.into(), Value::Object(t));
@@ -1982,11 +2021,11 @@ pub struct ColdStartsSchema {
     /// Keep a PC unit only if it would have avoided at least this many cold
     /// starts per hour it was kept, over the look-back.
     #[serde(rename = "MinColdStartsPerInstanceHour")]
-    #[schemars(range(min = 0, max = 3600), extend("default" = 2.0))]
+    #[schemars(range(min = 0, max = 3600), extend("default" = 1.0))]
     pub min_per_instance_hour: Option<f64>,
     /// Minutes of history the estimate reads.
     #[serde(rename = "LookbackMinutes")]
-    #[schemars(range(min = 10, max = 1440), extend("default" = 240))]
+    #[schemars(range(min = 10, max = 1440), extend("default" = 480))]
     pub lookback_minutes: Option<u32>,
     /// Assumed keep-alive of an idle on-demand environment, in seconds.
     #[serde(rename = "KeepAliveSeconds")]
@@ -1996,6 +2035,14 @@ pub struct ColdStartsSchema {
     #[serde(rename = "FollowDemand")]
     #[schemars(extend("default" = false))]
     pub follow_demand: Option<bool>,
+    /// Minutes over which the base load (units busy nearly all the time) is read.
+    #[serde(rename = "BaseLoadWindowMinutes")]
+    #[schemars(range(min = 10, max = 1440), extend("default" = 60))]
+    pub base_load_window_minutes: Option<u32>,
+    /// Base load = this factor x the lowest per-minute peak over the window; 0 turns it off.
+    #[serde(rename = "BaseLoadFactor")]
+    #[schemars(range(min = 0, max = 2), extend("default" = 1.0))]
+    pub base_load_factor: Option<f64>,
 }
 
 /// Mirror of one `ScheduledActions` entry for the JSON Schema.
@@ -2181,6 +2228,8 @@ mod tests {
         assert_eq!(cs.lookback_minutes, 480);
         assert_eq!(cs.keep_alive_secs, 300);
         assert!(!cs.follow_demand);
+        assert_eq!(cs.base_load_window_minutes, 60);
+        assert_eq!(cs.base_load_factor, 1.0);
         assert_eq!(parse_policy(&p.to_item()), Ok(p));
     }
 
