@@ -290,12 +290,19 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Deadlines below this (2001-09-09) cannot be the epoch milliseconds of a
+/// current invocation: `cargo lambda watch` sends the function timeout
+/// itself (`Lambda-Runtime-Deadline-Ms: 600000`), `Context::default()` 0.
+pub const PLAUSIBLE_DEADLINE_MS: u64 = 1_000_000_000_000;
+
 /// How long the tick may keep starting resources, given the invocation
-/// deadline (ms since the epoch, as the Runtime API reports it) and the time
-/// now. `None` when the deadline is unknown (`0`, e.g. `Context::default()`).
-/// With less than twice [`DEADLINE_MARGIN`] left, half of what is left.
+/// deadline (ms since the epoch, as the Runtime API reports it in
+/// `Lambda-Runtime-Deadline-Ms`) and the time now. `None` when the deadline
+/// is unknown (0, or too small to be epoch milliseconds: see
+/// [`PLAUSIBLE_DEADLINE_MS`]). With less than twice [`DEADLINE_MARGIN`]
+/// left, half of what is left.
 pub fn tick_deadline(deadline_ms: u64, now: SystemTime) -> Option<Duration> {
-    if deadline_ms == 0 {
+    if deadline_ms < PLAUSIBLE_DEADLINE_MS {
         return None;
     }
     let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);

@@ -247,6 +247,8 @@ fn the_deadline_keeps_a_margin_and_is_absent_when_unknown() {
         .unwrap()
     };
     assert_eq!(tick_deadline(0, now), None);
+    // `cargo lambda watch` sends the timeout (600000 ms), not a time.
+    assert_eq!(tick_deadline(600_000, now), None);
     assert_eq!(
         tick_deadline(ms(Duration::from_secs(50)), now),
         Some(Duration::from_secs(50) - DEADLINE_MARGIN)

@@ -207,10 +207,10 @@ fn locked_version(krate: &str) -> String {
     let lock = std::fs::read_to_string(root().join("Cargo.lock")).expect("Cargo.lock");
     let mut lines = lock.lines();
     while let Some(l) = lines.next() {
-        if l == format!("name = \"{krate}\"") {
-            if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \"")) {
-                return v.trim_end_matches('"').to_owned();
-            }
+        if l == format!("name = \"{krate}\"")
+            && let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \""))
+        {
+            return v.trim_end_matches('"').to_owned();
         }
     }
     panic!("{krate} is not in Cargo.lock")

@@ -8,6 +8,8 @@
 //! reports as `Runtime.ExitError` with our message in the log, rather than
 //! running with defaults.
 
+use std::time::Instant;
+
 use lambda_runtime::{Error, service_fn};
 use pcscale::aws::AwsPorts;
 use pcscale::lambda::{Driver, logging, tick_options_from_env};
@@ -16,6 +18,7 @@ use tracing::{error, info};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let started = Instant::now();
     logging::init();
     let options =
         tick_options_from_env().inspect_err(|e| error!(error = %e, "bad configuration"))?;
@@ -29,6 +32,9 @@ async fn main() -> Result<(), Error> {
         dry_run = options.dry_run,
         max_per_function = ?options.max_per_function,
         allowed_functions = ?options.allowed_functions,
+        // Init work done in-process (the SDK resolves credentials and opens
+        // connections lazily, on the first invocation).
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "pcscale-lambda ready"
     );
     let driver = Driver {

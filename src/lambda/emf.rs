@@ -301,10 +301,10 @@ pub fn validate(line: &Value) -> Vec<String> {
                     if name.trim().is_empty() || name.len() > 255 {
                         errs.push(format!("{at}.Metrics[{j}].Name must be 1-255 characters"));
                     }
-                    if let Some(unit) = m.get("Unit") {
-                        if !unit.as_str().is_some_and(|u| UNITS.contains(&u)) {
-                            errs.push(format!("metric {name:?} has an invalid Unit {unit}"));
-                        }
+                    if let Some(unit) = m.get("Unit")
+                        && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
+                    {
+                        errs.push(format!("metric {name:?} has an invalid Unit {unit}"));
                     }
                     let numeric = match root.get(name) {
                         Some(Value::Number(_)) => true,

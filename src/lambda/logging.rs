@@ -50,10 +50,10 @@ where
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let ext = span.extensions();
-                if let Some(fields) = ext.get::<FormattedFields<N>>() {
-                    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&fields.fields) {
-                        obj.extend(m);
-                    }
+                if let Some(fields) = ext.get::<FormattedFields<N>>()
+                    && let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&fields.fields)
+                {
+                    obj.extend(m);
                 }
             }
         }
@@ -115,10 +115,10 @@ pub fn directives_for(level: &str) -> String {
 /// The filter from `RUST_LOG`, else `PCSCALE_LOG_LEVEL`, else
 /// `AWS_LAMBDA_LOG_LEVEL`, else `INFO`.
 pub fn filter_from_env() -> EnvFilter {
-    if let Ok(explicit) = std::env::var("RUST_LOG") {
-        if let Ok(f) = EnvFilter::try_new(&explicit) {
-            return f;
-        }
+    if let Ok(explicit) = std::env::var("RUST_LOG")
+        && let Ok(f) = EnvFilter::try_new(&explicit)
+    {
+        return f;
     }
     let level = std::env::var("PCSCALE_LOG_LEVEL")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
