@@ -84,5 +84,5 @@ echo "test.sh: moto on 127.0.0.1:$moto_port, LocalStack on 127.0.0.1:$ls_port, u
 export PCSCALE_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 export PCSCALE_TEST_LOCALSTACK_URL="http://127.0.0.1:$ls_port"
 t_test=$(now)
-cargo test --all-targets "$@"
+cargo test --all-targets --no-fail-fast "$@"
 echo "test.sh: cargo test --all-targets passed in $(since "$t_test") s (total $(since "$t_setup") s)" >&2

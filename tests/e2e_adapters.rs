@@ -39,7 +39,7 @@ async fn load_reads_every_page_and_segments_split_it_disjointly_with_states_besi
     let store = &p.store;
     // ~8 KB per policy: 150 of them span two 1 MB scan pages.
     let filler = "x".repeat(8_000);
-    let n = 150;
+    let n: u32 = 150;
     for i in 0..n {
         store
             .put_policy_item(&json!({
@@ -50,7 +50,7 @@ async fn load_reads_every_page_and_segments_split_it_disjointly_with_states_besi
             }))
             .await
             .expect("put policy");
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let state = State {
                 version: 1,
                 capacity: Some(i),
@@ -97,7 +97,7 @@ async fn load_reads_every_page_and_segments_split_it_disjointly_with_states_besi
     );
     for r in &all {
         let i: u32 = r.key[10..13].parse().expect("index");
-        let expected = if i % 3 == 0 { Some(i) } else { None };
+        let expected = i.is_multiple_of(3).then_some(i);
         assert_eq!(r.state.capacity, expected, "state of {}", r.key);
     }
     let mut seen = BTreeSet::new();
@@ -110,7 +110,7 @@ async fn load_reads_every_page_and_segments_split_it_disjointly_with_states_besi
             let i: u32 = r.key[10..13].parse().expect("index");
             assert_eq!(
                 r.state.capacity,
-                (i % 3 == 0).then_some(i),
+                i.is_multiple_of(3).then_some(i),
                 "state beside its policy"
             );
             assert!(seen.insert(r.key.clone()), "{} in two segments", r.key);

@@ -12,12 +12,14 @@
 //! each, see [`unique`]), so they run in parallel against one pair.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod fault_proxy;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
@@ -42,7 +44,9 @@ pub struct Emulators {
 pub const REGION: &str = "us-east-1";
 
 static EMULATORS: OnceLock<Emulators> = OnceLock::new();
-static CHILDREN: OnceLock<Vec<u32>> = OnceLock::new();
+/// The emulators this process started. They are never waited for: they exit
+/// by themselves once this process is gone (`--watch-pid`).
+static CHILDREN: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 
 /// The shared emulator pair: from the environment (`scripts/test.sh`), or
 /// started for this test binary on first use.
@@ -82,14 +86,20 @@ fn start_emulators() -> Emulators {
          (scripts/test.sh does it for you)",
         root.join(".venv").display()
     );
+    remove_stale_dirs();
     let dir = std::env::temp_dir().join(format!("pcscale-emulators-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("cannot create the emulators' directory");
     let started = Instant::now();
     let moto_port = free_port();
     let ls_port = free_port();
-    let moto = spawn(&python, &root, &dir, "moto", moto_port);
-    let ls = spawn(&python, &root, &dir, "localstack", ls_port);
-    let _ = CHILDREN.set(vec![moto.id(), ls.id()]);
+    let children = [
+        spawn(&python, &root, &dir, "moto", moto_port),
+        spawn(&python, &root, &dir, "localstack", ls_port),
+    ];
+    CHILDREN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .extend(children);
     let moto_url = format!("http://127.0.0.1:{moto_port}");
     let localstack_url = format!("http://127.0.0.1:{ls_port}");
     wait_http(moto_port, "/moto-api/", &dir.join("moto.log"));
@@ -102,6 +112,27 @@ fn start_emulators() -> Emulators {
     Emulators {
         moto_url,
         localstack_url,
+    }
+}
+
+/// Removes the emulator directories (logs, LocalStack data) left by test
+/// processes that have exited: each run keeps its own until the next run.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("pcscale-emulators-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
