@@ -585,3 +585,45 @@ async fn the_binary_exits_1_when_the_table_does_not_exist() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_config_is_reported_with_its_status_reason() {
+    let w = World::new("failed").await;
+    let f = support::unique("failed");
+    support::create_function_with(&w.c.lambda, &f, "live", true).await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1, 2, 3], 4.0).await;
+
+    let out = w.tick(w.at(2, 5)).await;
+    assert_eq!(outcome(&out, &f).to, Some(8));
+    // The emulator's environments fail their init: the config ends FAILED.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        match w.pc(&f).await {
+            Some((_, s)) if s == "IN_PROGRESS" && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => break other,
+        }
+    };
+    assert_eq!(status, Some((8, "FAILED".to_owned())));
+
+    // Still wanting 8: nothing to apply, but the summary lists the failure.
+    let out = w.tick(w.at(3, 5)).await;
+    let r = outcome(&out, &f);
+    assert_eq!((r.action.as_str(), r.to), ("Hold", Some(8)), "{r:#?}");
+    let err = r.error.as_deref().expect("a FAILED config is an error");
+    assert!(err.contains("FUNCTION_ERROR_INIT_FAILURE"), "{err}");
+    assert_eq!(out.totals.errors, 1);
+    let failures = |acts: &[pcscale::ports::Activity]| {
+        acts.iter()
+            .filter(|a| a.cause.contains("FUNCTION_ERROR_INIT_FAILURE"))
+            .count()
+    };
+    let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+    assert_eq!(failures(&acts), 1, "{acts:#?}");
+    // Recorded once per reason, not every minute.
+    w.tick(w.at(4, 5)).await;
+    let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+    assert_eq!(failures(&acts), 1, "{acts:#?}");
+}

@@ -63,10 +63,8 @@ def run_localstack(port, data_dir):
             "DISABLE_CORS_CHECKS": "1",
             "FILESYSTEM_ROOT": data_dir,
             "LOCALSTACK_VOLUME_DIR": os.path.join(data_dir, "volume"),
-            "TMPDIR": os.path.join(data_dir, "tmp"),
         }
     )
-    os.makedirs(os.environ["TMPDIR"], exist_ok=True)
     os.makedirs(os.environ["LOCALSTACK_VOLUME_DIR"], exist_ok=True)
 
     from localstack.services.lambda_.invocation import runtime_executor as rex
@@ -75,7 +73,11 @@ def run_localstack(port, data_dir):
         """An execution environment that starts at once and runs nothing."""
 
         def start(self, env_vars):
-            pass
+            # Test hook: a function created with PCSCALE_TEST_FAIL_INIT in its
+            # environment fails its init, so provisioned concurrency on it
+            # ends FAILED with FUNCTION_ERROR_INIT_FAILURE, as in AWS.
+            if env_vars.get("PCSCALE_TEST_FAIL_INIT"):
+                raise rex.LambdaRuntimeException("init failure requested by the test")
 
         def stop(self):
             pass

@@ -396,8 +396,26 @@ fn crc32(data: &[u8]) -> u32 {
 /// Creates `name` in LocalStack (runtime `provided.al2023`), waits until it
 /// is Active, publishes version 1 and points alias `alias` at it.
 pub async fn create_function(lambda: &aws_sdk_lambda::Client, name: &str, alias: &str) {
+    create_function_with(lambda, name, alias, false).await;
+}
+
+/// As [`create_function`]; with `fail_init` every execution environment of
+/// the function fails to start (tests/support/emulator.py), so provisioned
+/// concurrency on it ends `FAILED` with `FUNCTION_ERROR_INIT_FAILURE`.
+pub async fn create_function_with(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    alias: &str,
+    fail_init: bool,
+) {
+    let env = fail_init.then(|| {
+        aws_sdk_lambda::types::Environment::builder()
+            .variables("PCSCALE_TEST_FAIL_INIT", "1")
+            .build()
+    });
     lambda
         .create_function()
+        .set_environment(env)
         .function_name(name)
         .runtime(Runtime::Providedal2023)
         .role("arn:aws:iam::000000000000:role/pcscale-test")
