@@ -259,7 +259,10 @@ async fn the_lambda_binary_ticks_the_emulators_under_the_runtime_api_emulator() 
     let minute = Utc::now()
         .duration_trunc(ChronoDuration::minutes(1))
         .expect("minute");
-    let points: Vec<_> = (1..=15)
+    // Also the current and the next two minutes: the cold invoke may cross
+    // a minute boundary (its first `cargo run` can take tens of seconds),
+    // and the tick reads the latest complete minute.
+    let points: Vec<_> = (-3..=15)
         .map(|k| (minute - ChronoDuration::minutes(k), 10.0))
         .collect();
     put_metric(&c.cloudwatch, &function, "live", Seed::Concurrency, &points).await;
