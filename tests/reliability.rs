@@ -1,0 +1,1577 @@
+//! Reliability: bad input, injected faults, overlapping ticks, drift and
+//! guard-rails, against the real emulators (moto for DynamoDB, LocalStack
+//! for CloudWatch and Lambda; see tests/support) with the production SDK
+//! configuration (`pcscale::aws::sdk_config_loader`: standard retries, 3
+//! attempts, 10 s per attempt, 30 s per operation).
+//!
+//! Faults are injected on the wire by `tests/support/fault_proxy.rs`, which
+//! sits where AWS would be (the clients' endpoint); it also counts every
+//! request, so "exactly once" and "at most 3 attempts" are asserted on what
+//! reached the emulators, not on what pcscale says it did.
+//!
+//! Figures for docs/RELIABILITY.md are printed with `--nocapture`:
+//! `cargo test --test reliability -- --nocapture`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, TimeDelta, Utc};
+use pcscale::aws::cloudwatch::minute_start;
+use pcscale::aws::dynamodb::Item;
+use pcscale::aws::{AwsPorts, AwsSettings, DynamoStore};
+use pcscale::core::state::State;
+use pcscale::ports::Activity;
+use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary, by_resource, run_tick};
+use serde_json::{Value, json};
+use support::fault_proxy::{Fault, FaultProxy, Rule, Service};
+use support::{Clients, Seed};
+
+// ---------------------------------------------------------------------------
+// The world of one test
+// ---------------------------------------------------------------------------
+
+/// One test's world: its own table, a fault proxy, clients straight to the
+/// emulators (to seed and inspect) and clients through the proxy (for the
+/// code under test).
+struct World {
+    direct: Clients,
+    via: Clients,
+    proxy: FaultProxy,
+    table: String,
+    t0: DateTime<Utc>,
+}
+
+impl World {
+    async fn new(prefix: &str) -> World {
+        let direct = support::clients().await;
+        let proxy = FaultProxy::start(support::emulators()).await;
+        let table = support::unique(prefix);
+        support::create_table(&direct.dynamodb, &table).await;
+        let via = proxied_clients(&proxy.url, &table).await;
+        World {
+            direct,
+            via,
+            proxy,
+            table,
+            t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
+        }
+    }
+
+    /// Fresh adapters through the proxy: nothing survives in memory between
+    /// ticks, as between two Lambda invocations.
+    fn ports(&self) -> AwsPorts {
+        let settings = AwsSettings {
+            table: self.table.clone(),
+            ..AwsSettings::default()
+        };
+        AwsPorts::from_clients(
+            self.via.dynamodb.clone(),
+            self.via.cloudwatch.clone(),
+            self.via.lambda.clone(),
+            &settings,
+        )
+    }
+
+    /// The store, straight to moto (for inspection).
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.direct.dynamodb.clone(), &self.table)
+    }
+
+    fn at(&self, minutes: i64, secs: i64) -> DateTime<Utc> {
+        self.t0 + TimeDelta::minutes(minutes) + TimeDelta::seconds(secs)
+    }
+
+    async fn function(&self, prefix: &str) -> String {
+        let name = support::unique(prefix);
+        support::create_function(&self.direct.lambda, &name, "live").await;
+        name
+    }
+
+    async fn demand(&self, function: &str, minutes: &[i64], value: f64) {
+        let points: Vec<_> = minutes.iter().map(|m| (self.at(*m, 10), value)).collect();
+        support::put_metric(
+            &self.direct.cloudwatch,
+            function,
+            "live",
+            Seed::Concurrency,
+            &points,
+        )
+        .await;
+    }
+
+    async fn put_policy(&self, policy: Value) {
+        self.store()
+            .put_policy_item(&policy)
+            .await
+            .expect("put policy item");
+    }
+
+    async fn tick(&self, now: DateTime<Utc>) -> TickSummary {
+        self.tick_with(now, &TickOptions::default()).await
+    }
+
+    async fn tick_with(&self, now: DateTime<Utc>, opts: &TickOptions) -> TickSummary {
+        let ports = self.ports();
+        run_tick(ports.ports(), now, opts)
+            .await
+            .expect("the tick runs")
+    }
+
+    async fn pc(&self, function: &str) -> Option<(i32, String)> {
+        support::pc_config(&self.direct.lambda, function, "live").await
+    }
+
+    async fn wait_ready(&self, function: &str) -> i32 {
+        support::wait_ready(&self.direct.lambda, function, "live").await
+    }
+
+    /// Sets provisioned concurrency behind pcscale's back.
+    async fn put_pc_directly(&self, function: &str, n: i32) {
+        self.direct
+            .lambda
+            .put_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier("live")
+            .provisioned_concurrent_executions(n)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutProvisionedConcurrencyConfig {function}: {e:?}"));
+    }
+
+    async fn state(&self, function: &str) -> Option<State> {
+        self.store().get_state(&pk(function)).await.expect("state")
+    }
+
+    async fn activities(&self, key: &str) -> Vec<Activity> {
+        self.store().activities(key, None).await.expect("activity")
+    }
+}
+
+/// Clients to the proxy with pcscale's production retry and timeout
+/// settings, each in its own retry partition: the SDK's retry quota (a
+/// token bucket per partition) is then this test's alone, so attempt
+/// counts do not depend on what other tests in the process did.
+async fn proxied_clients(url: &str, partition: &str) -> Clients {
+    let sdk = support::sdk_config().await;
+    Clients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(url)
+                .retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(
+                    format!("{partition}-dynamodb"),
+                ))
+                .build(),
+        ),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&sdk)
+                .endpoint_url(url)
+                .retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(
+                    format!("{partition}-cloudwatch"),
+                ))
+                .build(),
+        ),
+        lambda: aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&sdk)
+                .endpoint_url(url)
+                .retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(format!(
+                    "{partition}-lambda"
+                )))
+                .build(),
+        ),
+    }
+}
+
+fn pk(function: &str) -> String {
+    format!("function:{function}:live")
+}
+
+fn outcome<'a>(s: &'a TickSummary, function: &str) -> &'a ResourceOutcome {
+    by_resource(s)
+        .get(pk(function).as_str())
+        .copied()
+        .unwrap_or_else(|| panic!("no outcome for {function} in {s:#?}"))
+}
+
+/// Target tracking on true demand: target 0.5, so demand D wants 2 x D.
+fn tracking_policy(function: &str, min: u32, max: u32, scale_in_cooldown: u32) -> Value {
+    json!({
+        "pk": pk(function),
+        "MinCapacity": min,
+        "MaxCapacity": max,
+        "TargetTracking": {
+            "TargetValue": 0.5,
+            "ScaleOutCooldown": 0,
+            "ScaleInCooldown": scale_in_cooldown,
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------
+// 2. Faults: each service x each kind of fault
+// ---------------------------------------------------------------------------
+
+/// The kinds of fault injected into every service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The service's own throttling error.
+    Throttling,
+    /// A 5xx in the service's protocol.
+    ServerError,
+    /// A 200 whose body is an HTML page.
+    MalformedBody,
+    /// No answer at all (longer than the SDK's 30 s operation timeout).
+    Timeout,
+}
+
+const KINDS: [Kind; 4] = [
+    Kind::Throttling,
+    Kind::ServerError,
+    Kind::MalformedBody,
+    Kind::Timeout,
+];
+
+fn fault_of(kind: Kind, service: Service) -> Fault {
+    match kind {
+        Kind::Throttling => Fault::throttling(service),
+        Kind::ServerError => Fault::server_error(service),
+        Kind::MalformedBody => Fault::Malformed { status: 200 },
+        Kind::Timeout => Fault::Hang(Duration::from_secs(45)),
+    }
+}
+
+/// One row of the fault table (printed for docs/RELIABILITY.md).
+#[derive(Debug)]
+struct FaultRow {
+    service: Service,
+    call: &'static str,
+    kind: Kind,
+    attempts: usize,
+    gaps_ms: Vec<u128>,
+    tick_ms: u128,
+    outcome: String,
+}
+
+/// Lambda `PutProvisionedConcurrencyConfig` fails on every attempt: the
+/// tick reports the error, LocalStack has no config, and neither the state
+/// (capacity, cooldowns, claim) nor anything else advances.
+async fn lambda_put_case(kind: Kind) -> FaultRow {
+    let w = World::new("flt-put").await;
+    let f = w.function("flt-put").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+    w.proxy.inject(
+        Rule::on(
+            "PutProvisionedConcurrencyConfig",
+            fault_of(kind, Service::Lambda),
+        )
+        .containing(&f),
+    );
+    let now = w.at(2, 5);
+    let started = Instant::now();
+    let out = w.tick(now).await;
+    let tick_ms = started.elapsed().as_millis();
+    let r = outcome(&out, &f);
+    assert_eq!(r.action, "Error", "{kind:?}: {r:#?}");
+    assert!(!r.applied, "{kind:?}: {r:#?}");
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("PutProvisionedConcurrencyConfig")),
+        "{kind:?}: {r:#?}"
+    );
+    assert_eq!(w.pc(&f).await, None, "{kind:?}: nothing reached Lambda");
+    let s = w
+        .state(&f)
+        .await
+        .expect("state written (claim, then release)");
+    assert_eq!(s.capacity, None, "{kind:?}: {s:#?}");
+    assert_eq!(
+        s.last_scale_out_at, None,
+        "{kind:?}: cooldown must not advance"
+    );
+    assert_eq!(s.last_scale_in_at, None, "{kind:?}: {s:#?}");
+    assert_eq!(s.pending, None, "{kind:?}: the claim is released: {s:#?}");
+    let acts = w.activities(&pk(&f)).await;
+    assert_eq!(acts.len(), 1, "{kind:?}: {acts:#?}");
+    assert!(acts[0].outcome.starts_with("failed:"), "{acts:#?}");
+    let arrivals = w.proxy.arrivals("PutProvisionedConcurrencyConfig", &f);
+
+    // The next tick, faults gone, takes the step at once: no cooldown was
+    // started by the failure.
+    w.proxy.clear();
+    let next = w.tick(w.at(2, 50)).await;
+    let r2 = outcome(&next, &f);
+    assert_eq!(
+        (r2.action.as_str(), r2.to, r2.applied),
+        ("ScaleOut", Some(20), true),
+        "{kind:?}: {r2:#?}"
+    );
+    FaultRow {
+        service: Service::Lambda,
+        call: "PutProvisionedConcurrencyConfig",
+        kind,
+        attempts: arrivals.len(),
+        gaps_ms: gaps(&arrivals),
+        tick_ms,
+        outcome: format!(
+            "Error, no config, state not advanced; next tick ScaleOut 0 -> 20 (Put x{})",
+            w.proxy.count_with("PutProvisionedConcurrencyConfig", &f) - arrivals.len()
+        ),
+    }
+}
+
+/// CloudWatch `GetMetricData` fails: demand is unknown, and unknown never
+/// scales in. The function sits at 20 with no demand and no cooldown, so a
+/// tick with metrics would delete the config (the control tick shows it).
+async fn cloudwatch_case(kind: Kind) -> FaultRow {
+    let w = World::new("flt-cw").await;
+    let f = w.function("flt-cw").await;
+    w.put_pc_directly(&f, 20).await;
+    w.wait_ready(&f).await;
+    w.put_policy(tracking_policy(&f, 0, 50, 60)).await;
+    w.proxy
+        .inject(Rule::on("GetMetricData", fault_of(kind, Service::CloudWatch)).containing(&f));
+    let started = Instant::now();
+    let out = w.tick(w.at(5, 5)).await;
+    let tick_ms = started.elapsed().as_millis();
+    let r = outcome(&out, &f);
+    assert_eq!(r.action, "Hold", "{kind:?}: {r:#?}");
+    assert!(
+        r.reason.contains("never scale in on unknown"),
+        "{kind:?}: {r:#?}"
+    );
+    assert_eq!(
+        w.proxy.count_with("PutProvisionedConcurrencyConfig", &f)
+            + w.proxy.count_with("DeleteProvisionedConcurrencyConfig", &f),
+        0,
+        "{kind:?}: no Lambda write"
+    );
+    assert_eq!(w.pc(&f).await.map(|c| c.0), Some(20));
+    let arrivals = w.proxy.arrivals("GetMetricData", &f);
+
+    // Control: the same tick with metrics answering deletes the config.
+    w.proxy.clear();
+    let control = w.tick(w.at(5, 30)).await;
+    let rc = outcome(&control, &f);
+    assert_eq!(
+        (rc.action.as_str(), rc.to),
+        ("Delete", Some(0)),
+        "{kind:?}: {rc:#?}"
+    );
+    FaultRow {
+        service: Service::CloudWatch,
+        call: "GetMetricData",
+        kind,
+        attempts: arrivals.len(),
+        gaps_ms: gaps(&arrivals),
+        tick_ms,
+        outcome: "Hold at 20 (demand unknown), no Lambda write; control tick deletes".into(),
+    }
+}
+
+/// DynamoDB: the claim (the conditional state write before Lambda) fails:
+/// Lambda is never called.
+async fn dynamodb_claim_case(kind: Kind) -> FaultRow {
+    let w = World::new("flt-ddb").await;
+    let f = w.function("flt-ddb").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+    w.proxy.inject(
+        Rule::on("PutItem", fault_of(kind, Service::DynamoDb))
+            .containing(&f)
+            .containing("Pending"),
+    );
+    let started = Instant::now();
+    let out = w.tick(w.at(2, 5)).await;
+    let tick_ms = started.elapsed().as_millis();
+    let r = outcome(&out, &f);
+    assert_eq!(r.action, "Error", "{kind:?}: {r:#?}");
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("could not claim")),
+        "{kind:?}: {r:#?}"
+    );
+    assert_eq!(
+        w.proxy.count_with("PutProvisionedConcurrencyConfig", &f),
+        0,
+        "{kind:?}: no claim, no Put"
+    );
+    assert_eq!(w.pc(&f).await, None);
+    let arrivals: Vec<Duration> = w
+        .proxy
+        .exchanges()
+        .iter()
+        .filter(|e| e.operation == "PutItem" && e.text.contains(&f) && e.text.contains("Pending"))
+        .map(|e| e.at)
+        .collect();
+    FaultRow {
+        service: Service::DynamoDb,
+        call: "PutItem (claim)",
+        kind,
+        attempts: arrivals.len(),
+        gaps_ms: gaps(&arrivals),
+        tick_ms,
+        outcome: "Error \"could not claim\", Lambda never called".into(),
+    }
+}
+
+fn gaps(arrivals: &[Duration]) -> Vec<u128> {
+    arrivals
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]).as_millis())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_in_every_service_are_retried_at_most_three_times_and_contained() {
+    let mut cases = Vec::new();
+    for kind in KINDS {
+        cases.push(tokio::spawn(lambda_put_case(kind)));
+        cases.push(tokio::spawn(cloudwatch_case(kind)));
+        cases.push(tokio::spawn(dynamodb_claim_case(kind)));
+    }
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for c in cases {
+        match c.await {
+            Ok(row) => rows.push(row),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    eprintln!("\nservice | call | fault | attempts | gaps (ms) | tick (ms) | outcome");
+    for r in &rows {
+        eprintln!(
+            "{:?} | {} | {:?} | {} | {:?} | {} | {}",
+            r.service, r.call, r.kind, r.attempts, r.gaps_ms, r.tick_ms, r.outcome
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "cases failed:\n{}",
+        failures.join("\n")
+    );
+    for r in &rows {
+        // pcscale's SDK configuration: at most 3 attempts (MAX_ATTEMPTS).
+        // A hung call may be cut by the 30 s operation timeout before its
+        // third attempt starts. A 200 whose body cannot be read is not
+        // retried by the SDK (the request may have been applied: it is
+        // reported, and the tick's own rules take over).
+        let range = match r.kind {
+            Kind::Timeout => 2..=3,
+            Kind::MalformedBody => 1..=3,
+            Kind::Throttling | Kind::ServerError => 3..=3,
+        };
+        assert!(
+            range.contains(&r.attempts),
+            "{:?} {:?}: {} attempts",
+            r.service,
+            r.kind,
+            r.attempts
+        );
+        // Bounded: 3 attempts of at most 10 s within the 30 s operation
+        // timeout, plus the tick's other calls.
+        assert!(r.tick_ms < 40_000, "{r:?}");
+    }
+    // Backoff: the standard retry mode waits a random fraction (full
+    // jitter) of 1 s, then 2 s, before retrying a throttling error. Over the
+    // six throttling gaps, the longest is below 50 ms with probability
+    // about 2e-9.
+    let throttle_gaps: Vec<u128> = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Throttling)
+        .flat_map(|r| r.gaps_ms.iter().copied())
+        .collect();
+    assert_eq!(throttle_gaps.len(), 6, "{rows:?}");
+    assert!(
+        throttle_gaps.iter().any(|g| *g >= 50),
+        "no backoff between throttled attempts: {throttle_gaps:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 1. Bad input: the corpus in one tick
+// ---------------------------------------------------------------------------
+
+fn fixtures(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind)
+}
+
+/// Every `*.json` of a fixture directory but `expected.json`, sorted.
+fn fixture_files(kind: &str) -> Vec<PathBuf> {
+    let dir = fixtures(kind);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "expected.json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `expected.json`: file -> the attribute path its problem names.
+fn expected_paths() -> BTreeMap<String, String> {
+    let v = read_json(&fixtures("bad-policies").join("expected.json"));
+    v.as_object()
+        .expect("expected.json is a map")
+        .iter()
+        .map(|(k, e)| {
+            let path = e["path"].as_str().expect("a path").to_owned();
+            (k.clone(), path)
+        })
+        .collect()
+}
+
+/// DynamoDB JSON (`{"N": "1"}`) as the SDK's attribute value, strictly: what
+/// the console's "DynamoDB JSON" editor and `aws dynamodb put-item` accept.
+fn ddb_attr(v: &Value) -> Result<AttributeValue, String> {
+    let Value::Object(o) = v else {
+        return Err(format!("{v} is not a type descriptor"));
+    };
+    let mut it = o.iter();
+    let (Some((k, x)), None) = (it.next(), it.next()) else {
+        return Err(format!("{v} does not hold exactly one type descriptor"));
+    };
+    let strings = |a: &Vec<Value>| -> Result<Vec<String>, String> {
+        a.iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("{k} holds a non-string {s}"))
+            })
+            .collect()
+    };
+    Ok(match (k.as_str(), x) {
+        ("S", Value::String(s)) => AttributeValue::S(s.clone()),
+        ("N", Value::String(n)) => AttributeValue::N(n.clone()),
+        ("BOOL", Value::Bool(b)) => AttributeValue::Bool(*b),
+        ("NULL", Value::Bool(true)) => AttributeValue::Null(true),
+        ("M", Value::Object(m)) => AttributeValue::M(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), ddb_attr(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        ("L", Value::Array(a)) => {
+            AttributeValue::L(a.iter().map(ddb_attr).collect::<Result<_, String>>()?)
+        }
+        ("SS", Value::Array(a)) => AttributeValue::Ss(strings(a)?),
+        ("NS", Value::Array(a)) => AttributeValue::Ns(strings(a)?),
+        _ => return Err(format!("{k}: {x} is not a DynamoDB attribute value")),
+    })
+}
+
+/// A corpus item as the table item a user would have written, or why no
+/// such item can exist. Plain JSON is converted as the console's plain-JSON
+/// editor does (pcscale's `json_to_attr`).
+fn table_item(item: &Value) -> Result<Item, String> {
+    let Value::Object(obj) = item else {
+        return Err("not a map of attributes".into());
+    };
+    let ddb = pcscale::core::policy::looks_like_dynamodb_json(item);
+    obj.iter()
+        .map(|(k, v)| {
+            let a = if ddb {
+                ddb_attr(v).map_err(|e| format!("{k}: {e}"))?
+            } else {
+                pcscale::aws::dynamodb::json_to_attr(v)
+            };
+            Ok((k.clone(), a))
+        })
+        .collect()
+}
+
+/// Gives a corpus item its own resource: a valid `pk` becomes
+/// `function:<name>:live`; an invalid one keeps its fault with `checkout`
+/// renamed (`function:<name>:$LATEST`, an ARN, ...). Returns the new pk.
+fn rename(item: &mut Item, name: &str) -> Option<String> {
+    let Some(AttributeValue::S(pk)) = item.get("pk") else {
+        return None;
+    };
+    let new = if pk.parse::<pcscale::core::policy::ResourceId>().is_ok() {
+        format!("function:{name}:live")
+    } else {
+        pk.replace("checkout", name)
+    };
+    item.insert("pk".into(), AttributeValue::S(new.clone()));
+    Some(new)
+}
+
+/// What became of one corpus item.
+#[derive(Debug)]
+enum Fate {
+    /// In the table as a policy item: the tick must report it.
+    Policy { pk: String, path: String },
+    /// In the table, but not as a policy item (e.g. `sk = "state"`).
+    NotAPolicy,
+    /// No DynamoDB item can hold it, or DynamoDB refused it.
+    Refused(String),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_policy_scales() {
+    let w = World::new("corpus").await;
+    let tag = support::unique("c");
+    let expected = expected_paths();
+
+    // Valid policies: ten of our own, plus every valid fixture item (and the
+    // valid items of mixed bad files), each on a real function.
+    let mut valid_items: Vec<(String, Value)> = Vec::new();
+    for file in fixture_files("good-policies") {
+        let doc = read_json(&file);
+        for item in pcscale::core::policy::document_items(&doc) {
+            valid_items.push((file_name(&file), item.clone()));
+        }
+    }
+    let mut bad: Vec<(String, usize, usize, Value)> = Vec::new();
+    for (i, file) in fixture_files("bad-policies").iter().enumerate() {
+        let doc = read_json(file);
+        for (j, item) in pcscale::core::policy::document_items(&doc)
+            .into_iter()
+            .enumerate()
+        {
+            if pcscale::core::policy::parse_policy_any(item).is_ok() {
+                valid_items.push((file_name(file), item.clone()));
+            } else {
+                bad.push((file_name(file), i, j, item.clone()));
+            }
+        }
+    }
+    let trackers: Vec<String> =
+        futures::future::join_all((0..10).map(|_| w.function("corpus-ok"))).await;
+    let fixture_fns: Vec<String> =
+        futures::future::join_all(valid_items.iter().map(|_| w.function("corpus-fx"))).await;
+    for f in &trackers {
+        w.put_policy(tracking_policy(f, 0, 50, 600)).await;
+        w.demand(f, &[1], 10.0).await;
+    }
+    for ((file, item), f) in valid_items.iter().zip(&fixture_fns) {
+        let plain = if pcscale::core::policy::looks_like_dynamodb_json(item) {
+            pcscale::core::policy::from_dynamodb_json(item).expect("valid DynamoDB JSON")
+        } else {
+            item.clone()
+        };
+        let mut plain = plain;
+        plain["pk"] = json!(pk(f));
+        // One fixture's ScaleInCooldown of 86,400 s asks every query of the
+        // batch for 1,440 minutes, which LocalStack answers with one SQL
+        // query per minute per metric (over 30 s here). AWS does not care;
+        // the emulator does: cap the look-back at 10 minutes for this test.
+        if let Some(c) = plain
+            .pointer_mut("/TargetTracking/ScaleInCooldown")
+            .filter(|c| c.as_u64().is_some_and(|c| c > 600))
+        {
+            *c = json!(600);
+            eprintln!("corpus: {file}: ScaleInCooldown capped at 600 s for LocalStack");
+        }
+        w.store()
+            .put_policy_item(&plain)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        w.demand(f, &[1], 10.0).await;
+    }
+
+    // Bad items, written as a user would (the console, put-item).
+    let mut fates: Vec<(String, Fate)> = Vec::new();
+    for (file, i, j, item) in &bad {
+        let name = format!("bad{i:03}{j}-{tag}");
+        let path = expected
+            .get(file)
+            .unwrap_or_else(|| panic!("{file} has no entry in expected.json"));
+        // Paths of list documents are prefixed with the item's index.
+        let path = path
+            .strip_prefix(&format!("[{j}]."))
+            .unwrap_or(path)
+            .to_owned();
+        let fate = match table_item(item) {
+            Err(why) => Fate::Refused(why),
+            Ok(mut t) => {
+                let key = rename(&mut t, &name);
+                t.entry("sk".into())
+                    .or_insert_with(|| AttributeValue::S("policy".into()));
+                let put = w
+                    .direct
+                    .dynamodb
+                    .put_item()
+                    .table_name(&w.table)
+                    .set_item(Some(t.clone()))
+                    .send()
+                    .await;
+                match (put, key) {
+                    (Err(e), _) => {
+                        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+                        Fate::Refused(format!(
+                            "DynamoDB refused it: {}: {}",
+                            e.code().unwrap_or("error"),
+                            e.message().unwrap_or_default()
+                        ))
+                    }
+                    (Ok(_), Some(pk))
+                        if t.get("sk") == Some(&AttributeValue::S("policy".into())) =>
+                    {
+                        Fate::Policy { pk, path }
+                    }
+                    (Ok(_), _) => Fate::NotAPolicy,
+                }
+            }
+        };
+        fates.push((file.clone(), fate));
+    }
+
+    let now = w.at(2, 5);
+    let out = w.tick(now).await;
+    let rows = by_resource(&out);
+
+    // Every valid policy was decided without error; ours all scaled out.
+    for f in &trackers {
+        let r = outcome(&out, f);
+        assert_eq!(
+            (r.action.as_str(), r.from, r.to, r.applied),
+            ("ScaleOut", Some(0), Some(20), true),
+            "{r:#?}"
+        );
+    }
+    let mut fixtures_applied = 0;
+    for ((file, _), f) in valid_items.iter().zip(&fixture_fns) {
+        let r = outcome(&out, f);
+        assert!(r.error.is_none(), "{file}: {r:#?}");
+        assert_ne!(r.action, "Error", "{file}: {r:#?}");
+        if r.applied {
+            fixtures_applied += 1;
+        }
+    }
+    for f in &trackers {
+        assert_eq!(w.wait_ready(f).await, 20);
+    }
+
+    // Every bad policy item: skipped with its error, naming the attribute,
+    // in the summary and in the activity log; never a Lambda request.
+    let mut policies = 0;
+    let mut not_policies = 0;
+    let mut refused = Vec::new();
+    for (file, fate) in &fates {
+        match fate {
+            Fate::Policy { pk, path } => {
+                policies += 1;
+                let r = rows
+                    .get(pk.as_str())
+                    .unwrap_or_else(|| panic!("{file}: {pk} missing from the summary"));
+                assert_eq!(r.action, "Error", "{file}: {r:#?}");
+                assert!(!r.applied, "{file}");
+                let err = r.error.as_deref().unwrap_or_default();
+                assert!(err.contains(path.as_str()), "{file}: {path} not in {err}");
+                let acts = w.activities(pk).await;
+                assert_eq!(acts.len(), 1, "{file}: {acts:#?}");
+                assert_eq!(acts[0].action, "InvalidPolicy", "{file}");
+                assert_eq!(acts[0].cause, err, "{file}");
+                let name = pk.split(':').nth(1).unwrap_or(pk);
+                assert_eq!(
+                    w.proxy.count_to(Service::Lambda, name),
+                    0,
+                    "{file}: a bad policy must never reach Lambda"
+                );
+            }
+            Fate::NotAPolicy => not_policies += 1,
+            Fate::Refused(why) => refused.push(format!("{file}: {why}")),
+        }
+    }
+    assert_eq!(
+        out.totals.errors, policies,
+        "only the bad items are errors: {:#?}",
+        out.totals
+    );
+
+    // A second tick reports them again, but records nothing new.
+    let writes_before = w.proxy.exchanges().len();
+    let again = w.tick(w.at(3, 5)).await;
+    assert_eq!(again.totals.errors, policies);
+    for (file, fate) in &fates {
+        if let Fate::Policy { pk, .. } = fate {
+            assert_eq!(w.activities(pk).await.len(), 1, "{file}: recorded once");
+        }
+    }
+    let bad_writes = w
+        .proxy
+        .exchanges()
+        .iter()
+        .skip(writes_before)
+        .filter(|e| e.operation == "PutItem" && e.text.contains(&tag))
+        .count();
+    assert_eq!(bad_writes, 0, "nothing rewritten for an unchanged bad item");
+
+    eprintln!(
+        "\ncorpus: {} bad items from {} files; {policies} stored as policy items and reported, \
+         {not_policies} stored but not as a policy item, {} refused before reaching the table; \
+         {} valid policies scaled in the same tick ({} of them fixtures, {fixtures_applied} applied)",
+        bad.len(),
+        fixture_files("bad-policies").len(),
+        refused.len(),
+        trackers.len() + valid_items.len(),
+        valid_items.len(),
+    );
+    for r in &refused {
+        eprintln!("  refused: {r}");
+    }
+    assert!(
+        policies >= 40,
+        "only {policies} bad policy items reached the table"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 1. Bad input: fuzzing the item parser (no panic, bounded time)
+// ---------------------------------------------------------------------------
+
+/// Fuzz cases: `PCSCALE_FUZZ_CASES`, default 10,000. The default keeps
+/// `cargo test` under half a minute in the debug test profile (about 1.7 ms
+/// a case on the project's 2-core machine); docs/RELIABILITY.md records the
+/// 100,000-case run and the command for it.
+fn fuzz_cases() -> u32 {
+    std::env::var("PCSCALE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// The seeds: every fixture item, good and bad, plain and as DynamoDB JSON.
+fn fuzz_seeds() -> &'static [Value] {
+    static SEEDS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut seeds = Vec::new();
+        for kind in ["good-policies", "bad-policies"] {
+            for file in fixture_files(kind) {
+                let doc = read_json(&file);
+                for item in pcscale::core::policy::document_items(&doc) {
+                    seeds.push(item.clone());
+                    seeds.push(pcscale::core::policy::to_dynamodb_json(item));
+                }
+                seeds.push(doc);
+            }
+        }
+        seeds
+    })
+}
+
+/// Values users (and hostile writers) put where a policy value belongs.
+fn interesting(rng: &mut rand_chacha::ChaCha8Rng) -> Value {
+    use rand::RngExt;
+    static POOL: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(interesting_pool);
+    match rng.random_range(0..4) {
+        0 => json!(rng.random_range(-5i64..2_000_000)),
+        1 => json!(rng.random::<f64>() * 2.0 - 0.5),
+        _ => pool[rng.random_range(0..pool.len())].clone(),
+    }
+}
+
+fn interesting_pool() -> Vec<Value> {
+    let deep = (0..40).fold(json!(1), |v, _| json!([v]));
+    let deep_map = (0..40).fold(json!({"N": "1"}), |v, _| json!({"M": {"x": v}}));
+    let pool = [
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(0.7),
+        json!(1e308),
+        json!(-1e308),
+        json!(4_294_967_296_u64),
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!(1e-9),
+        json!(""),
+        json!(" "),
+        json!("70%"),
+        json!("1"),
+        json!("NaN"),
+        json!("abc"),
+        json!("cron(0 25 * * ? *)"),
+        json!("cron(* * * * ? *)"),
+        json!("cron(0 8 ? * MON-FRI *)"),
+        json!("cron(0 0 L * ? *)"),
+        json!("cron(0 0 ? * 6#3 *)"),
+        json!("cron(0/0 * * * ? *)"),
+        json!("cron(59 23 31 2 ? 2099)"),
+        json!("rate(1 minute)"),
+        json!("rate(0 minutes)"),
+        json!("rate(-1 days)"),
+        json!("rate(99999999999 hours)"),
+        json!("at(2025-02-30T00:00:00)"),
+        json!("at(9999-12-31T23:59:59)"),
+        json!("at(0000-01-01T00:00:00)"),
+        json!("at(2025-03-30T02:30:00)"),
+        json!("Europe/Berlin"),
+        json!("Asia/Kolkata"),
+        json!("Mars/Olympus_Mons"),
+        json!("UTC+5"),
+        json!("1970-01-01T00:00:00Z"),
+        json!("9999-12-31T23:59:59Z"),
+        json!("2025-13-01T00:00:00Z"),
+        json!("2025-03-01T10:00:00+14:00"),
+        json!("function:checkout:$LATEST"),
+        json!("function:checkout:live"),
+        json!("function::"),
+        json!("ConcurrentExecutions"),
+        json!("ProvisionedConcurrencyUtilization"),
+        json!("\u{0}\u{7}\u{202e}"),
+        json!("MinCapacit\u{e9}"),
+        json!("x".repeat(10_000)),
+        json!(true),
+        json!(false),
+        Value::Null,
+        json!([]),
+        json!({}),
+        json!({"N": "1"}),
+        json!({"N": "1e400"}),
+        json!({"N": "-0"}),
+        json!({"S": "x"}),
+        json!({"BOOL": "true"}),
+        json!({"NULL": false}),
+        json!({"M": {}}),
+        json!({"L": [{"N": "x"}]}),
+        json!({"SS": ["a", "a"]}),
+        json!({"N": "1", "S": "1"}),
+        deep,
+        deep_map,
+    ];
+    pool.to_vec()
+}
+
+const NAMES: &[&str] = &[
+    "pk",
+    "sk",
+    "Enabled",
+    "MinCapacity",
+    "MaxCapacity",
+    "TargetTracking",
+    "ScheduledActions",
+    "DryRun",
+    "Description",
+    "TargetValue",
+    "Metric",
+    "ScaleOutCooldown",
+    "ScaleInCooldown",
+    "ScaleInFactor",
+    "DisableScaleIn",
+    "Name",
+    "Schedule",
+    "Timezone",
+    "StartTime",
+    "EndTime",
+    "Item",
+    "Items",
+    "N",
+    "S",
+    "M",
+    "L",
+];
+
+/// Paths (object keys / array indices) to every node of `v`.
+fn node_paths(v: &Value, prefix: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    out.push(prefix.clone());
+    if out.len() > 2_000 {
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            for (k, c) in o {
+                prefix.push(Step::Key(k.clone()));
+                node_paths(c, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate().take(50) {
+                prefix.push(Step::Index(i));
+                node_paths(c, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn node_mut<'a>(v: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for s in path {
+        cur = match (s, cur) {
+            (Step::Key(k), Value::Object(o)) => o.get_mut(k)?,
+            (Step::Index(i), Value::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// One random structural mutation of `doc`.
+fn mutate(doc: &mut Value, rng: &mut rand_chacha::ChaCha8Rng) {
+    use rand::RngExt;
+    let mut paths = Vec::new();
+    node_paths(doc, &mut Vec::new(), &mut paths);
+    let path = paths[rng.random_range(0..paths.len())].clone();
+    let op = rng.random_range(0..9);
+    let replacement = interesting(rng);
+    let name = NAMES[rng.random_range(0..NAMES.len())];
+    let Some(node) = node_mut(doc, &path) else {
+        return;
+    };
+    match (op, node) {
+        (0 | 1, n) => *n = replacement,
+        (2, Value::Object(o)) if !o.is_empty() => {
+            let k = o
+                .keys()
+                .nth(rng.random_range(0..o.len()))
+                .cloned()
+                .unwrap_or_default();
+            o.remove(&k);
+        }
+        (2, Value::Array(a)) if !a.is_empty() => {
+            a.remove(rng.random_range(0..a.len()));
+        }
+        (3, Value::Object(o)) if !o.is_empty() => {
+            // A typo in an attribute name.
+            let k = o
+                .keys()
+                .nth(rng.random_range(0..o.len()))
+                .cloned()
+                .unwrap_or_default();
+            let Some(v) = o.remove(&k) else { return };
+            let mut chars: Vec<char> = k.chars().collect();
+            match rng.random_range(0..4) {
+                0 if !chars.is_empty() => {
+                    chars.remove(rng.random_range(0..chars.len()));
+                }
+                1 if chars.len() > 1 => {
+                    let i = rng.random_range(0..chars.len() - 1);
+                    chars.swap(i, i + 1);
+                }
+                2 => chars = k.to_lowercase().chars().collect(),
+                _ => chars.push('\u{e9}'),
+            }
+            o.insert(chars.into_iter().collect(), v);
+        }
+        (4, Value::Object(o)) => {
+            o.insert(name.to_owned(), replacement);
+        }
+        (5, Value::Array(a)) if !a.is_empty() => {
+            let copy = a[rng.random_range(0..a.len())].clone();
+            let n = if rng.random_bool(0.1) { 150 } else { 2 };
+            a.extend(std::iter::repeat_n(copy, n));
+        }
+        (6, n) => *n = pcscale::core::policy::to_dynamodb_json(n),
+        (7, n) => *n = Value::String(n.to_string()),
+        (_, n) => *n = json!([n.clone(), replacement]),
+    }
+}
+
+/// Everything a fuzzed document goes through, on every path that reads one:
+/// the CLI's document reader, the tick's read path (attribute values and
+/// back), and for what parses, the schedule, the decision and the item
+/// round trip.
+fn exercise(doc: &Value, rng: &mut rand_chacha::ChaCha8Rng) {
+    use pcscale::core::decide::{CurrentPc, Demand, Limits, Observation, PcStatus, Series, decide};
+    use rand::RngExt;
+    let _ = pcscale::core::policy::parse_policies(doc);
+    for item in pcscale::core::policy::document_items(doc) {
+        let via_table = match item {
+            Value::Object(o) => pcscale::aws::dynamodb::item_to_json(
+                &o.iter()
+                    .map(|(k, v)| (k.clone(), pcscale::aws::dynamodb::json_to_attr(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        };
+        for parsed in [
+            pcscale::core::policy::parse_policy_any(item),
+            pcscale::core::policy::parse_policy(&via_table),
+        ] {
+            let Ok(policy) = parsed else { continue };
+            assert_eq!(
+                pcscale::core::policy::parse_policy(&policy.to_item()).as_ref(),
+                Ok(&policy),
+                "a valid policy round-trips through its item"
+            );
+            let now =
+                DateTime::from_timestamp(rng.random_range(0..4_102_444_800), 0).unwrap_or_default();
+            let minutes = rng.random_range(0..30);
+            let demand = if rng.random_bool(0.2) {
+                Demand::Unknown("fuzz".into())
+            } else {
+                Demand::Known(Series {
+                    minutes: (0..minutes)
+                        .map(|_| rng.random_bool(0.8).then(|| rng.random::<f64>() * 5_000.0))
+                        .collect(),
+                })
+            };
+            let obs = Observation {
+                utilization: Some(demand.clone()),
+                demand,
+                current: rng.random_bool(0.7).then(|| CurrentPc {
+                    requested: rng.random_range(0..5_000),
+                    allocated: rng.random_range(0..5_000),
+                    status: [PcStatus::Ready, PcStatus::InProgress, PcStatus::Failed]
+                        [rng.random_range(0..3)],
+                    status_reason: None,
+                }),
+                limits: Limits {
+                    guard_rail: rng.random_bool(0.3).then(|| rng.random_range(0..3_000)),
+                    reserved: rng.random_bool(0.3).then(|| rng.random_range(0..3_000)),
+                    unreserved: rng.random_bool(0.5).then(|| rng.random_range(0..3_000)),
+                },
+            };
+            let state = State {
+                version: rng.random_range(0..10),
+                last_scale_out_at: rng
+                    .random_bool(0.5)
+                    .then(|| now - TimeDelta::seconds(rng.random_range(-100..100_000))),
+                last_scale_in_at: rng
+                    .random_bool(0.5)
+                    .then(|| now - TimeDelta::seconds(rng.random_range(-100..100_000))),
+                ..State::default()
+            };
+            let d = decide(&policy, &state, &obs, now);
+            assert!(d.to <= d.band.max.max(d.from), "{d:?}");
+            let _ = pcscale::tick::queries_for(&policy);
+        }
+    }
+}
+
+#[test]
+fn fuzzed_policy_items_never_panic_the_parser_or_the_decision() {
+    use proptest::strategy::Strategy;
+    use proptest::test_runner::{Config, TestRunner};
+    use rand::{RngExt, SeedableRng};
+    let cases = fuzz_cases();
+    let seeds = fuzz_seeds();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let started = Instant::now();
+    let slowest = std::sync::Mutex::new((Duration::ZERO, 0u64));
+    // PCSCALE_FUZZ_SEED=<seed> replays one case (the seed a failure or the
+    // slowest case reports).
+    let strategy: proptest::strategy::BoxedStrategy<u64> = match std::env::var("PCSCALE_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(seed) => proptest::strategy::Just(seed).boxed(),
+        None => proptest::arbitrary::any::<u64>().boxed(),
+    };
+    let result = runner.run(&strategy, |seed| {
+        let t = Instant::now();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut doc = seeds[rng.random_range(0..seeds.len())].clone();
+        for _ in 0..rng.random_range(1..=6) {
+            mutate(&mut doc, &mut rng);
+        }
+        if rng.random_bool(0.1) {
+            // Text-level damage: what a hand edit of the JSON leaves behind.
+            let mut text = doc.to_string().into_bytes();
+            for _ in 0..rng.random_range(1..4) {
+                if text.is_empty() {
+                    break;
+                }
+                let i = rng.random_range(0..text.len());
+                match rng.random_range(0..3) {
+                    0 => text[i] = b"{}[]\",:0-e."[rng.random_range(0..11)],
+                    1 => {
+                        text.remove(i);
+                    }
+                    _ => text.insert(i, b"{}[]\",:0"[rng.random_range(0..8)]),
+                }
+            }
+            if let Ok(v) = serde_json::from_slice::<Value>(&text) {
+                doc = v;
+            }
+        }
+        if std::env::var("PCSCALE_FUZZ_SEED").is_ok() {
+            eprintln!(
+                "seed {seed}: {} bytes, mutated in {:?}",
+                doc.to_string().len(),
+                t.elapsed()
+            );
+        }
+        exercise(&doc, &mut rng);
+        let took = t.elapsed();
+        let mut s = slowest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if took > s.0 {
+            *s = (took, seed);
+        }
+        Ok(())
+    });
+    let (slow, slow_seed) = *slowest
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    eprintln!(
+        "\nfuzz: {cases} mutated items from {} seeds in {:.1} s, no panic; slowest case {:?} (seed {slow_seed})",
+        seeds.len(),
+        started.elapsed().as_secs_f64(),
+        slow
+    );
+    if let Err(e) = result {
+        panic!("fuzzing found a failure: {e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. Races: eight overlapping ticks
+// ---------------------------------------------------------------------------
+
+/// Runs `n` `pcscale tick` processes at once against the proxy; a barrier
+/// on their `Scan`s makes every one of them load the same state before any
+/// claims, as duplicate EventBridge deliveries (or long overlapping ticks)
+/// would.
+async fn overlapping_ticks(w: &World, n: usize, now: DateTime<Utc>) -> Vec<Value> {
+    w.proxy.inject(
+        Rule::on(
+            "Scan",
+            Fault::Barrier {
+                parties: n,
+                timeout: Duration::from_secs(30),
+            },
+        )
+        .times(n),
+    );
+    let scans_before = w.proxy.count("Scan");
+    let procs = (0..n).map(|_| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"));
+        cmd.args(["tick", "--now", &now.to_rfc3339(), "--output", "json"])
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("PCSCALE_ALLOWED_FUNCTIONS")
+            .env_remove("PCSCALE_MAX_PER_FUNCTION")
+            .env_remove("PCSCALE_DRY_RUN")
+            .envs(support::cli_env(&w.table))
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &w.proxy.url)
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &w.proxy.url)
+            .env("AWS_ENDPOINT_URL_LAMBDA", &w.proxy.url);
+        async move { cmd.output().await.expect("pcscale runs") }
+    });
+    let outs = futures::future::join_all(procs).await;
+    let scans: Vec<Duration> = w
+        .proxy
+        .exchanges()
+        .iter()
+        .filter(|e| e.operation == "Scan")
+        .skip(scans_before)
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(scans.len(), n, "one scan per tick");
+    let spread = scans[n - 1].saturating_sub(scans[0]);
+    assert!(
+        spread < Duration::from_secs(30),
+        "the barrier timed out: the ticks did not overlap ({spread:?})"
+    );
+    outs.iter()
+        .map(|o| {
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            serde_json::from_slice(&o.stdout).expect("a JSON summary")
+        })
+        .collect()
+}
+
+/// The outcomes of one resource across several summaries.
+fn rows_for<'a>(summaries: &'a [Value], key: &str) -> Vec<&'a Value> {
+    summaries
+        .iter()
+        .flat_map(|s| s["resources"].as_array().into_iter().flatten())
+        .filter(|r| r["resource"] == key)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold() {
+    const TICKS: usize = 8;
+    let w = World::new("race").await;
+    let fns: Vec<String> = futures::future::join_all((0..6).map(|_| w.function("race"))).await;
+    for f in &fns {
+        w.put_policy(tracking_policy(f, 1, 50, 600)).await;
+        // A burst in minute 0, then 2 a minute: 20 at once, 4 after the
+        // 600 s scale-in cooldown.
+        w.demand(f, &[0], 10.0).await;
+        w.demand(f, &(1..=13).collect::<Vec<_>>(), 2.0).await;
+    }
+    let puts = |w: &World, f: &str| w.proxy.count_with("PutProvisionedConcurrencyConfig", f);
+
+    // Round 1: everyone wants 0 -> 20.
+    let round1 = overlapping_ticks(&w, TICKS, w.at(1, 5)).await;
+    let mut claimed_elsewhere = 0;
+    for f in &fns {
+        assert_eq!(puts(&w, f), 1, "{f}: one Put on the wire");
+        let rows = rows_for(&round1, &pk(f));
+        assert_eq!(rows.len(), TICKS);
+        let applied: Vec<_> = rows.iter().filter(|r| r["applied"] == true).collect();
+        assert_eq!(applied.len(), 1, "{f}: {rows:#?}");
+        assert_eq!(
+            (applied[0]["action"].as_str(), applied[0]["to"].as_u64()),
+            (Some("ScaleOut"), Some(20))
+        );
+        claimed_elsewhere += rows.iter().filter(|r| r["action"] == "Skip").count();
+        assert!(
+            rows.iter().all(|r| r["error"].is_null()),
+            "losing a race is not an error: {rows:#?}"
+        );
+        assert_eq!(w.wait_ready(f).await, 20);
+        let s = w.state(f).await.expect("state");
+        assert_eq!(
+            (s.version, s.capacity),
+            (2, Some(20)),
+            "claim + commit: {s:#?}"
+        );
+        let steps: Vec<_> = w
+            .activities(&pk(f))
+            .await
+            .into_iter()
+            .filter(|a| a.outcome == "applied")
+            .collect();
+        assert_eq!(steps.len(), 1, "{f}: {steps:#?}");
+    }
+    let put_calls: u64 = round1
+        .iter()
+        .map(|s| s["api_calls"]["put_config"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(put_calls, 6, "the summaries agree with the wire");
+
+    // Round 2, 9 min 55 s later: demand says 4, the scale-in cooldown
+    // (read back from DynamoDB by every tick) still has 5 s: nobody moves.
+    let round2 = overlapping_ticks(&w, TICKS, w.at(11, 0)).await;
+    for f in &fns {
+        assert_eq!(puts(&w, f), 1, "{f}: no Put in the cooldown");
+        for r in rows_for(&round2, &pk(f)) {
+            assert_eq!(r["action"], "Hold", "{r:#}");
+            assert_eq!(
+                r["decision"]["reason"]["cooldown_remaining_secs"], 5,
+                "{r:#}"
+            );
+        }
+    }
+
+    // Round 3, after the cooldown: one scale-in per resource, 20 -> 4.
+    let round3 = overlapping_ticks(&w, TICKS, w.at(12, 0)).await;
+    for f in &fns {
+        assert_eq!(puts(&w, f), 2, "{f}: exactly one more Put");
+        let rows = rows_for(&round3, &pk(f));
+        let applied: Vec<_> = rows.iter().filter(|r| r["applied"] == true).collect();
+        assert_eq!(applied.len(), 1, "{f}: {rows:#?}");
+        assert_eq!(
+            (applied[0]["action"].as_str(), applied[0]["to"].as_u64()),
+            (Some("ScaleIn"), Some(4))
+        );
+        assert_eq!(w.wait_ready(f).await, 4);
+    }
+    eprintln!(
+        "\nraces: {TICKS} overlapping `pcscale tick` processes x 3 rounds x {} resources: \
+         12 Puts on the wire for 12 steps; round 1: {claimed_elsewhere} resource-ticks lost the claim \
+         or found the config IN_PROGRESS; round 2: all held by the cooldown",
+        fns.len()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Guard-rails: the operator's limits win over the table
+// ---------------------------------------------------------------------------
+
+/// Whoever can write the table cannot scale a function outside
+/// `PCSCALE_ALLOWED_FUNCTIONS`, nor beyond `PCSCALE_MAX_PER_FUNCTION`, nor
+/// beyond the function's reserved concurrency: checked through the binary,
+/// with the variables as the Lambda gets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_rails_hold_whatever_the_table_says() {
+    let w = World::new("guard").await;
+    let tag = support::unique("g");
+    let allowed = format!("app-{tag}");
+    let reserved = format!("app-{tag}-r");
+    let outsider = format!("payroll-{tag}");
+    for name in [&allowed, &reserved, &outsider] {
+        support::create_function(&w.direct.lambda, name, "live").await;
+        // The table says 10,000 (MinCapacity), far above everything.
+        w.put_policy(json!({"pk": pk(name), "MinCapacity": 10000, "MaxCapacity": 10000}))
+            .await;
+    }
+    w.direct
+        .lambda
+        .put_function_concurrency()
+        .function_name(&reserved)
+        .reserved_concurrent_executions(7)
+        .send()
+        .await
+        .expect("reserve 7");
+
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"));
+    cmd.args([
+        "tick",
+        "--now",
+        &w.at(2, 5).to_rfc3339(),
+        "--output",
+        "json",
+    ])
+    .env_remove("AWS_PROFILE")
+    .env_remove("AWS_ENDPOINT_URL")
+    .env_remove("PCSCALE_DRY_RUN")
+    .envs(support::cli_env(&w.table))
+    .env("AWS_ENDPOINT_URL_DYNAMODB", &w.proxy.url)
+    .env("AWS_ENDPOINT_URL_CLOUDWATCH", &w.proxy.url)
+    .env("AWS_ENDPOINT_URL_LAMBDA", &w.proxy.url)
+    .env("PCSCALE_ALLOWED_FUNCTIONS", format!("app-{tag}*, other-*"))
+    .env("PCSCALE_MAX_PER_FUNCTION", "12");
+    let out = cmd.output().await.expect("pcscale runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    let rows = |name: &str| rows_for(std::slice::from_ref(&summary), &pk(name))[0].clone();
+
+    // Allowed: capped by the guard-rail at 12, and the cap recorded.
+    let r = rows(&allowed);
+    assert_eq!(
+        (
+            r["action"].as_str(),
+            r["to"].as_u64(),
+            r["applied"].as_bool()
+        ),
+        (Some("ScaleOut"), Some(12), Some(true)),
+        "{r:#}"
+    );
+    let clamps = &r["decision"]["reason"]["clamps"];
+    assert!(
+        clamps.as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["by"] == "guard-rail" && c["limit"] == 12)),
+        "{r:#}"
+    );
+    assert_eq!(w.wait_ready(&allowed).await, 12);
+
+    // Reserved concurrency 7 is below the guard-rail: 7.
+    let r = rows(&reserved);
+    assert_eq!(
+        (
+            r["action"].as_str(),
+            r["to"].as_u64(),
+            r["applied"].as_bool()
+        ),
+        (Some("ScaleOut"), Some(7), Some(true)),
+        "{r:#}"
+    );
+    assert_eq!(w.wait_ready(&reserved).await, 7);
+
+    // Outside the allow-list: refused, and Lambda never hears of it.
+    let r = rows(&outsider);
+    assert_eq!(r["action"], "Error", "{r:#}");
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("PCSCALE_ALLOWED_FUNCTIONS")),
+        "{r:#}"
+    );
+    assert_eq!(w.proxy.count_to(Service::Lambda, &outsider), 0);
+    assert_eq!(w.pc(&outsider).await, None);
+}
+
+/// The account's unreserved concurrency bounds every increase to
+/// `UnreservedConcurrentExecutions - 100`, as Lambda itself requires. In a
+/// LocalStack account of its own (the access key id selects the account),
+/// so the pool is this test's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn increases_stop_at_the_account_headroom() {
+    let e = support::emulators();
+    // A random 12-digit account: a fresh pool even against a long-lived LocalStack.
+    let account = format!("{:012}", rand::random::<u64>() % 1_000_000_000_000);
+    let sdk = pcscale::aws::sdk_config_loader()
+        .region(aws_config::Region::new(support::REGION))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            account.as_str(),
+            "test",
+            None,
+            None,
+            "pcscale-tests",
+        ))
+        .load()
+        .await;
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&sdk)
+            .endpoint_url(&e.localstack_url)
+            .build(),
+    );
+    let settings = lambda
+        .get_account_settings()
+        .send()
+        .await
+        .expect("GetAccountSettings");
+    let unreserved = settings
+        .account_limit()
+        .and_then(|l| l.unreserved_concurrent_executions())
+        .expect("unreserved");
+    let w = World::new("headroom").await;
+    let name = support::unique("headroom");
+    support::create_function(&lambda, &name, "live").await;
+    w.put_policy(json!({"pk": pk(&name), "MinCapacity": 100000, "MaxCapacity": 100000}))
+        .await;
+    let ports = AwsPorts::from_clients(
+        w.direct.dynamodb.clone(),
+        w.direct.cloudwatch.clone(),
+        lambda.clone(),
+        &AwsSettings {
+            table: w.table.clone(),
+            ..AwsSettings::default()
+        },
+    );
+    let out = run_tick(ports.ports(), w.at(2, 5), &TickOptions::default())
+        .await
+        .expect("tick");
+    let r = outcome(&out, &name);
+    let limit = u32::try_from(unreserved).expect("positive") - 100;
+    assert_eq!(
+        (r.action.as_str(), r.to, r.applied),
+        ("ScaleOut", Some(limit), true),
+        "unreserved {unreserved}: {r:#?}"
+    );
+    assert_eq!(
+        support::wait_ready(&lambda, &name, "live").await,
+        i32::try_from(limit).expect("fits")
+    );
+    // At the headroom now: the next tick asks for nothing more.
+    let again = run_tick(ports.ports(), w.at(3, 5), &TickOptions::default())
+        .await
+        .expect("tick");
+    let r = outcome(&again, &name);
+    assert_eq!((r.action.as_str(), r.to), ("Hold", Some(limit)), "{r:#?}");
+    eprintln!(
+        "\nheadroom: account unreserved {unreserved}, a policy asking 100000 got {limit}; \
+         the next tick held"
+    );
+}
