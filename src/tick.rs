@@ -6,8 +6,10 @@
 //! `Pending` step, conditional on the `Version` it read. Of two overlapping
 //! ticks only one wins that write; the other skips the resource. After the
 //! call, the state is committed (cooldowns advance) or released (they do not).
-//! A claim left behind by a tick that died is reconciled from what Lambda
-//! reports once it is older than [`TickOptions::claim_lease_secs`].
+//! A claim left behind (a tick that died, or whose state write failed after
+//! its Put) is reconciled from what Lambda reports: as soon as Lambda shows
+//! the claimed capacity, otherwise once the claim is older than
+//! [`TickOptions::claim_lease_secs`]. Either way an activity item records it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,8 +25,8 @@ use crate::core::decide::{
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::state::State;
 use crate::ports::{
-    Activity, ConcurrencyApi, MetricAnswers, MetricQuery, MetricsSource, PolicyStore, PortError,
-    Segment, StoredResource, WriteOutcome,
+    Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
+    PortError, Segment, StoredResource, WriteOutcome,
 };
 
 /// Options of one tick (from flags, the event and the environment).
@@ -414,10 +416,19 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         };
 
         let mut state = res.state.clone();
-        // A claim in flight elsewhere, or one abandoned by a tick that died.
+        // A claim in flight elsewhere, or one left behind by a tick that died
+        // or whose state write failed after its Put.
         if let Some(p) = &state.pending {
             let age = (now - p.claimed_at).num_seconds();
-            if age < self.opts.claim_lease_secs {
+            let observed = current.as_ref().map_or(0, |c| c.requested);
+            // Lambda already shows the claimed capacity: the step happened,
+            // whoever is still on the way to commit it, so it is settled now
+            // rather than after the lease (a commit that failed after a
+            // successful Put is then reconciled on the very next tick). Safe
+            // against a claimant still in flight: its commit is conditional
+            // on the claim's Version and so writes nothing, and a Put it has
+            // yet to send carries the same capacity.
+            if observed != p.to && age < self.opts.claim_lease_secs {
                 return outcome_without_decision(
                     &res.key,
                     "Skip",
@@ -426,14 +437,20 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     dry_run,
                 );
             }
-            state = self
-                .reconcile(
-                    &res.key,
-                    &state,
-                    current.as_ref().map_or(0, |c| c.requested),
-                    calls,
-                )
-                .await;
+            match self.reconcile(&res.key, &state, observed, calls).await {
+                Some(settled) => state = settled,
+                // Never claim over a claim that could not be settled: its
+                // step would vanish from the state.
+                None => {
+                    return outcome_without_decision(
+                        &res.key,
+                        "Skip",
+                        format!("could not settle the claim of {age}s ago; retried next tick"),
+                        None,
+                        dry_run,
+                    );
+                }
+            }
         }
 
         let obs = Observation {
@@ -555,8 +572,26 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 .put_config(&policy.resource, decision.to)
                 .await
         };
-        match applied {
-            Ok(()) => {
+        let verdict = match applied {
+            Ok(()) => Verdict::Applied(None),
+            Err(e) if outcome_unknown(&e) => {
+                // 5xx, an answer that could not be read, or no answer: Lambda
+                // may have applied the change before failing to say so. Ask
+                // it instead of guessing, so that a step that happened is
+                // neither released (its cooldown lost) nor taken again.
+                calls.get_config += 1;
+                match self.ports.lambda.get_config(&policy.resource).await {
+                    Ok(c) if c.as_ref().map_or(0, |c| c.requested) == decision.to => {
+                        Verdict::Applied(Some(e))
+                    }
+                    Ok(_) => Verdict::Failed(e),
+                    Err(check) => Verdict::Unknown(e, check),
+                }
+            }
+            Err(e) => Verdict::Failed(e),
+        };
+        match verdict {
+            Verdict::Applied(answer) => {
                 let next = claimed.committed(&decision, now);
                 let error = match self
                     .write_state(&res.key, claimed.version, &next, calls)
@@ -570,7 +605,13 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                         "applied, but the state write failed ({e}); the next tick reconciles it"
                     )),
                 };
-                self.record(&res.key, &decision, "applied", calls).await;
+                let outcome = match &answer {
+                    None => "applied".to_owned(),
+                    Some(e) => {
+                        format!("applied (Lambda answered {e}, then reported the new capacity)")
+                    }
+                };
+                self.record(&res.key, &decision, &outcome, calls).await;
                 decided(
                     &res.key,
                     &decision,
@@ -580,7 +621,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     dry_run,
                 )
             }
-            Err(e) => {
+            Verdict::Failed(e) => {
                 let msg = e.to_string();
                 let next = claimed.released(now, &msg);
                 self.write_state(&res.key, claimed.version, &next, calls)
@@ -598,23 +639,46 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 .await;
                 decided(&res.key, &decision, "Error", Some(msg), false, dry_run)
             }
+            Verdict::Unknown(e, check) => {
+                // Neither released nor committed: the claim stays, and a later
+                // tick settles it from what Lambda then reports.
+                let msg = format!(
+                    "{e}; the outcome is unknown (checking failed: {check}); the claim is kept \
+                     and a later tick reconciles it"
+                );
+                self.record_error(
+                    &res.key,
+                    &state,
+                    Some(decision.from),
+                    Some(decision.to),
+                    "Error",
+                    &msg,
+                    calls,
+                )
+                .await;
+                decided(&res.key, &decision, "Error", Some(msg), false, dry_run)
+            }
         }
     }
 
-    /// Settles a claim abandoned by a tick that died: if Lambda shows the
-    /// claimed capacity, the step happened (cooldowns advance from the claim
-    /// time); otherwise it did not.
+    /// Settles a claim left behind: if Lambda shows the claimed capacity,
+    /// the step happened (cooldowns advance from the claim time); otherwise
+    /// it did not. Recorded in the activity log, since the tick that claimed
+    /// it may have died before recording anything. `None` when the settled
+    /// state could not be written (another tick got there first, or the
+    /// table did not answer).
     async fn reconcile(
         &self,
         key: &str,
         state: &State,
         observed: u32,
         calls: &mut ApiCalls,
-    ) -> State {
+    ) -> Option<State> {
         let Some(p) = state.pending.clone() else {
-            return state.clone();
+            return Some(state.clone());
         };
-        let next = if observed == p.to && p.to != p.from {
+        let applied = observed == p.to && p.to != p.from;
+        let next = if applied {
             let action = if p.to > p.from {
                 Action::ScaleOut
             } else if p.to == 0 {
@@ -645,8 +709,31 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             )
         };
         match self.write_state(key, state.version, &next, calls).await {
-            Ok(WriteOutcome::Written) => next,
-            _ => state.clone(),
+            Ok(WriteOutcome::Written) => {
+                let activity = Activity {
+                    resource: key.to_owned(),
+                    at: self.now,
+                    from: Some(p.from),
+                    to: Some(p.to),
+                    action: "Reconcile".to_owned(),
+                    cause: format!(
+                        "claim {} -> {} of {} left unsettled; Lambda reports {observed}",
+                        p.from, p.to, p.claimed_at
+                    ),
+                    outcome: if applied {
+                        "reconciled: applied".to_owned()
+                    } else {
+                        "reconciled: not applied".to_owned()
+                    },
+                    detail: None,
+                };
+                calls.store_writes += 1;
+                if let Err(e) = self.ports.store.record(&activity).await {
+                    warn!(error = %e, "activity write failed");
+                }
+                Some(next)
+            }
+            Ok(WriteOutcome::Conflict) | Err(_) => None,
         }
     }
 
@@ -720,6 +807,24 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             warn!(error = %e, "activity write failed");
         }
     }
+}
+
+/// What became of a Lambda write.
+enum Verdict {
+    /// Applied; with the error Lambda answered when it was confirmed afterwards.
+    Applied(Option<PortError>),
+    /// Refused or not applied.
+    Failed(PortError),
+    /// Failed ambiguously, and checking failed too.
+    Unknown(PortError, PortError),
+}
+
+/// Whether a failed Lambda write may nevertheless have been applied. A
+/// throttle (429) or any other 4xx is a refusal (the request was rejected
+/// before any change); a 5xx, an unreadable answer or a timeout says nothing
+/// about what Lambda did.
+fn outcome_unknown(e: &PortError) -> bool {
+    matches!(e.kind, ErrorKind::Service | ErrorKind::Timeout)
 }
 
 fn action_name(a: Action) -> &'static str {

@@ -494,6 +494,173 @@ async fn faults_in_every_service_are_retried_at_most_three_times_and_contained()
 }
 
 // ---------------------------------------------------------------------------
+// 2. Faults: ambiguous outcomes and reconciliation
+// ---------------------------------------------------------------------------
+
+/// A Put that Lambda applied but whose answer was lost (a 5xx after the
+/// fact, a body cut in half, no answer at all) is a step that happened:
+/// it must be recorded as applied, with its cooldown, not released as if
+/// it had failed (which would let the next tick scale in at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_applied_by_lambda_but_answered_with_an_error_is_recorded_as_applied() {
+    let cases = [
+        (
+            "5xx",
+            Fault::ForwardThen(Box::new(Fault::server_error(Service::Lambda))),
+        ),
+        ("truncated", Fault::Truncated),
+        (
+            "no answer",
+            Fault::ForwardThen(Box::new(Fault::Hang(Duration::from_secs(45)))),
+        ),
+    ];
+    let mut tasks = Vec::new();
+    for (label, fault) in cases {
+        tasks.push(tokio::spawn(async move {
+            let w = World::new("ambig").await;
+            let f = w.function("ambig").await;
+            w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+            w.demand(&f, &[1], 10.0).await;
+            w.proxy
+                .inject(Rule::on("PutProvisionedConcurrencyConfig", fault).containing(&f));
+            let now = w.at(2, 5);
+            let out = w.tick(now).await;
+            let r = outcome(&out, &f).clone();
+            assert_eq!(w.wait_ready(&f).await, 20, "{label}: Lambda applied it");
+            assert_eq!(
+                (r.action.as_str(), r.to, r.applied),
+                ("ScaleOut", Some(20), true),
+                "{label}: {r:#?}"
+            );
+            let s = w.state(&f).await.expect("state");
+            assert_eq!(s.capacity, Some(20), "{label}: {s:#?}");
+            assert_eq!(s.last_scale_out_at, Some(now), "{label}: {s:#?}");
+            assert_eq!(s.pending, None, "{label}: {s:#?}");
+            let acts = w.activities(&pk(&f)).await;
+            assert_eq!(acts.len(), 1, "{label}: {acts:#?}");
+            assert!(acts[0].outcome.starts_with("applied"), "{label}: {acts:#?}");
+            label
+        }));
+    }
+    for t in tasks {
+        t.await.expect("case");
+    }
+}
+
+/// The state write after a successful Put fails on every attempt: the claim
+/// stays in the table. The next tick, a minute later (inside the claim
+/// lease), sees that Lambda has the claimed capacity and settles it as
+/// applied: the step is neither lost (capacity, cooldown) nor repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_tick() {
+    let w = World::new("commit").await;
+    let f = w.function("commit").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+    w.proxy.inject(
+        Rule::on("PutItem", Fault::server_error(Service::DynamoDb))
+            .containing(&f)
+            .containing("\"S\":\"state\"")
+            .excluding("Pending"),
+    );
+    let claimed_at = w.at(2, 5);
+    let out = w.tick(claimed_at).await;
+    let r = outcome(&out, &f);
+    assert_eq!(
+        (r.action.as_str(), r.to, r.applied),
+        ("ScaleOut", Some(20), true),
+        "{r:#?}"
+    );
+    assert!(
+        r.error.as_deref().is_some_and(|e| e.contains("reconciles")),
+        "{r:#?}"
+    );
+    let s = w.state(&f).await.expect("the claim is in the table");
+    assert!(s.pending.is_some(), "{s:#?}");
+    assert_eq!(w.wait_ready(&f).await, 20);
+
+    w.proxy.clear();
+    let next = w.tick(w.at(3, 5)).await;
+    let r = outcome(&next, &f);
+    assert!(r.error.is_none(), "{r:#?}");
+    let s = w.state(&f).await.expect("state");
+    assert_eq!(s.pending, None, "reconciled on the next tick: {s:#?}");
+    assert_eq!(s.capacity, Some(20), "{s:#?}");
+    assert_eq!(s.last_scale_out_at, Some(claimed_at), "{s:#?}");
+    assert_eq!(r.action, "Hold", "{r:#?}");
+    // Later ticks decide from the reconciled state: 9 min 55 s after the
+    // step the demand window no longer holds the burst, but the scale-in
+    // cooldown, counted from the claim, still does.
+    let later = w.tick(w.at(12, 0)).await;
+    let r = outcome(&later, &f);
+    assert_eq!(r.action, "Hold", "{r:#?}");
+    assert_eq!(
+        r.decision
+            .as_ref()
+            .and_then(|d| d.reason.cooldown_remaining_secs),
+        Some(5),
+        "{r:#?}"
+    );
+    assert_eq!(
+        w.proxy.count_with("PutProvisionedConcurrencyConfig", &f),
+        1,
+        "exactly one Put: no lost and no phantom step"
+    );
+    let applied: Vec<_> = w
+        .activities(&pk(&f))
+        .await
+        .into_iter()
+        .filter(|a| a.outcome.starts_with("applied"))
+        .collect();
+    assert_eq!(applied.len(), 1, "{applied:#?}");
+}
+
+/// A tick that died after its claim, before its Put (the claim is written
+/// here directly): ticks inside the lease leave the resource alone; the
+/// first tick after it releases the claim and takes the step, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease() {
+    let w = World::new("abandon").await;
+    let f = w.function("abandon").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &(1..=5).collect::<Vec<_>>(), 10.0).await;
+    let claimed_at = w.at(2, 5);
+    let claim = State {
+        version: 1,
+        last_decision_at: Some(claimed_at),
+        pending: Some(pcscale::core::state::Pending {
+            from: 0,
+            to: 20,
+            claimed_at,
+        }),
+        ..State::default()
+    };
+    let written = pcscale::ports::PolicyStore::write_state(&w.store(), &pk(&f), 0, &claim)
+        .await
+        .expect("write the claim");
+    assert_eq!(written, pcscale::ports::WriteOutcome::Written);
+
+    let inside = w.tick(w.at(3, 5)).await;
+    let r = outcome(&inside, &f);
+    assert_eq!(r.action, "Skip", "{r:#?}");
+    assert!(r.reason.contains("claimed"), "{r:#?}");
+    assert_eq!(w.pc(&f).await, None);
+
+    let after = w.tick(w.at(4, 6)).await;
+    let r = outcome(&after, &f);
+    assert_eq!(
+        (r.action.as_str(), r.to, r.applied),
+        ("ScaleOut", Some(20), true),
+        "{r:#?}"
+    );
+    assert_eq!(w.wait_ready(&f).await, 20);
+    assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 1);
+    let s = w.state(&f).await.expect("state");
+    assert_eq!(s.last_scale_out_at, Some(w.at(4, 6)), "{s:#?}");
+    assert_eq!(s.pending, None);
+}
+
+// ---------------------------------------------------------------------------
 // 1. Bad input: the corpus in one tick
 // ---------------------------------------------------------------------------
 
