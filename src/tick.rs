@@ -42,7 +42,9 @@ pub struct TickOptions {
     pub allowed_functions: Option<Vec<String>>,
     /// Resources worked on at once.
     pub concurrency: usize,
-    /// Stop starting new resources after this long (the Lambda timeout minus a margin).
+    /// Stop starting new resources after this long (the Lambda timeout minus
+    /// a margin); resources still in flight are abandoned
+    /// [`in_flight_grace`]`(deadline)` later, so the tick always returns.
     pub deadline: Option<Duration>,
     /// A claim older than this is considered abandoned and reconciled.
     pub claim_lease_secs: i64,
@@ -180,10 +182,20 @@ where
     C: ConcurrencyApi,
 {
     let started = Instant::now();
-    let mut loaded = ports
-        .store
-        .load(opts.segment)
+    // Two deadlines: `soft`, after which nothing new starts, and `hard`, at
+    // which work still in flight is abandoned and the summary returned.
+    let soft = opts.deadline.map(|d| started + d);
+    let hard = opts.deadline.map(|d| started + d + in_flight_grace(d));
+    let mut loaded = bounded(hard, ports.store.load(opts.segment))
         .await
+        .unwrap_or_else(|| {
+            Err(PortError::new(
+                "LoadPolicies",
+                None,
+                ErrorKind::Timeout,
+                "the table did not answer before the tick's deadline",
+            ))
+        })
         .map_err(TickError::Load)?;
     loaded.sort_by(|a, b| a.key.cmp(&b.key));
     let mut calls = ApiCalls::default();
@@ -200,7 +212,19 @@ where
         MetricAnswers::new()
     } else {
         let before = ports.metrics.requests_sent();
-        let answers = ports.metrics.fetch(&queries, now).await;
+        let answers = bounded(soft, ports.metrics.fetch(&queries, now))
+            .await
+            .unwrap_or_else(|| {
+                // Late metrics are unknown metrics: nothing scales in on them.
+                warn!("metrics did not arrive before the tick's deadline");
+                queries
+                    .iter()
+                    .map(|q| {
+                        let why = "metrics did not arrive before the tick's deadline".to_owned();
+                        (q.clone(), Demand::Unknown(why))
+                    })
+                    .collect()
+            });
         if let (Some(b), Some(a)) = (before, ports.metrics.requests_sent()) {
             calls.metric_requests = usize::try_from(a.saturating_sub(b)).unwrap_or(usize::MAX);
         }
@@ -210,10 +234,14 @@ where
         None
     } else {
         calls.limits += 1;
-        match ports.lambda.unreserved_concurrency().await {
-            Ok(u) => Some(u),
-            Err(e) => {
+        match bounded(soft, ports.lambda.unreserved_concurrency()).await {
+            Some(Ok(u)) => Some(u),
+            Some(Err(e)) => {
                 warn!(error = %e, "account settings unavailable; scale-outs limited to the band");
+                None
+            }
+            None => {
+                warn!("account settings did not arrive before the tick's deadline");
                 None
             }
         }
@@ -241,7 +269,27 @@ where
                     );
                     return (outcome, ApiCalls::default());
                 }
-                ctx.process(res).instrument(span).await
+                let key = res.key.clone();
+                match bounded(hard, ctx.process(res).instrument(span)).await {
+                    Some(done) => done,
+                    None => {
+                        // Dropping the work is safe: a claim it wrote stays in
+                        // the table and a later tick settles it from what
+                        // Lambda reports (see `reconcile`).
+                        let outcome = outcome_without_decision(
+                            &key,
+                            "Error",
+                            "abandoned at the tick's deadline".into(),
+                            Some(
+                                "still in flight at the tick's deadline; abandoned (a claim it \
+                                 made is settled by a later tick)"
+                                    .into(),
+                            ),
+                            opts.dry_run,
+                        );
+                        (outcome, ApiCalls::default())
+                    }
+                }
             }
         })
         .buffer_unordered(opts.concurrency.max(1))
@@ -273,6 +321,31 @@ where
         totals,
         api_calls: calls,
     })
+}
+
+/// The most time resources still in flight at the deadline get before the
+/// tick abandons them and returns its summary. The Lambda driver keeps
+/// `DEADLINE_MARGIN` (10 s) between the deadline and the invocation's
+/// timeout; 8 s of it go to work in flight, 2 s to the summary, logs and EMF.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(8);
+
+/// The grace for a given deadline: [`IN_FLIGHT_GRACE`], but at most a
+/// quarter of the deadline, so a short deadline (an invocation that started
+/// late) still ends well inside its timeout.
+pub fn in_flight_grace(deadline: Duration) -> Duration {
+    IN_FLIGHT_GRACE.min(deadline / 4)
+}
+
+/// Runs `work`, giving up at `until` when there is one. Tokio's timer is
+/// only used with a deadline: the simulator drives ticks on a plain
+/// executor and sets none.
+async fn bounded<F: std::future::Future>(until: Option<Instant>, work: F) -> Option<F::Output> {
+    match until {
+        None => Some(work.await),
+        Some(at) => tokio::time::timeout_at(tokio::time::Instant::from_std(at), work)
+            .await
+            .ok(),
+    }
 }
 
 /// The metric queries a policy's decision needs.

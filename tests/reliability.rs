@@ -1408,6 +1408,130 @@ fn fuzzed_policy_items_never_panic_the_parser_or_the_decision() {
 }
 
 // ---------------------------------------------------------------------------
+// 2. Faults: the tick ends within the Lambda timeout with a partial result
+// ---------------------------------------------------------------------------
+
+struct FixedClock(DateTime<Utc>);
+
+impl pcscale::ports::Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// Lambda's control plane stops answering (every Put hangs, longer than any
+/// SDK timeout). The real Lambda handler, invoked with 20 s left, returns a
+/// summary listing every resource before its own timeout: the ones in
+/// flight abandoned, the rest not started. Their claims are settled later
+/// (not applied), and the steps are then taken once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_lambda_hangs() {
+    // The handler's margin covers the tick's grace for work in flight, with
+    // 2 s left for the summary, logs and EMF lines.
+    assert!(
+        pcscale::lambda::DEADLINE_MARGIN >= pcscale::tick::IN_FLIGHT_GRACE + Duration::from_secs(2)
+    );
+    let w = World::new("deadline").await;
+    let fns: Vec<String> = futures::future::join_all((0..6).map(|_| w.function("deadline"))).await;
+    for f in &fns {
+        w.put_policy(tracking_policy(f, 0, 50, 600)).await;
+        w.demand(f, &(1..=4).collect::<Vec<_>>(), 10.0).await;
+    }
+    w.proxy.inject(Rule::on(
+        "PutProvisionedConcurrencyConfig",
+        Fault::Hang(Duration::from_secs(120)),
+    ));
+    let ports = w.ports();
+    let now = w.at(2, 5);
+    let driver = pcscale::lambda::Driver {
+        store: ports.store,
+        metrics: ports.metrics,
+        lambda: ports.lambda,
+        clock: FixedClock(now),
+        options: TickOptions {
+            concurrency: 2,
+            ..TickOptions::default()
+        },
+        function_name: "pcscale-test".into(),
+        emit_emf: false,
+    };
+    let timeout = Duration::from_secs(20);
+    let deadline_ms = u64::try_from(
+        (std::time::SystemTime::now() + timeout)
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits");
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.deadline = deadline_ms;
+    let started = Instant::now();
+    let summary = driver
+        .handle(lambda_runtime::LambdaEvent::new(json!({}), ctx))
+        .await
+        .expect("a partial summary, not a failed invocation");
+    let took = started.elapsed();
+    eprintln!(
+        "\ndeadline: invocation with {timeout:?} left returned after {took:?}: {:?}",
+        summary.totals
+    );
+    assert!(
+        took < timeout,
+        "the invocation outlived its timeout: {took:?}"
+    );
+    assert_eq!(summary.resources.len(), 6, "{summary:#?}");
+    let abandoned: Vec<&ResourceOutcome> = summary
+        .resources
+        .iter()
+        .filter(|r| r.action == "Error" && r.reason.contains("abandoned"))
+        .collect();
+    let not_started = summary
+        .resources
+        .iter()
+        .filter(|r| r.action == "Skip" && r.reason.contains("deadline"))
+        .count();
+    assert_eq!(
+        abandoned.len(),
+        2,
+        "two in flight (concurrency 2): {summary:#?}"
+    );
+    assert_eq!(not_started, 4, "{summary:#?}");
+
+    // Lambda answers again. Inside the claim lease the abandoned resources
+    // wait; after it, their claims are released (Lambda never saw the
+    // Puts) and every step is taken exactly once.
+    w.proxy.clear();
+    let later = w.tick(w.at(4, 10)).await;
+    for f in &fns {
+        let r = outcome(&later, f);
+        assert_eq!(
+            (r.action.as_str(), r.to, r.applied),
+            ("ScaleOut", Some(20), true),
+            "{r:#?}"
+        );
+        let forwarded = w
+            .proxy
+            .exchanges()
+            .iter()
+            .filter(|e| {
+                e.operation == "PutProvisionedConcurrencyConfig"
+                    && e.text.contains(f.as_str())
+                    && e.fault.is_none()
+            })
+            .count();
+        assert_eq!(forwarded, 1, "{f}: one Put reached Lambda");
+    }
+    for r in abandoned {
+        let acts = w.activities(&r.resource).await;
+        assert!(
+            acts.iter()
+                .any(|a| a.action == "Reconcile" && a.outcome == "reconciled: not applied"),
+            "{acts:#?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // 3. Races: eight overlapping ticks
 // ---------------------------------------------------------------------------
 
