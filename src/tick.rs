@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info_span, warn};
 
 use crate::core::decide::{
-    Action, Decision, Demand, Limits, Observation, decide, lookback_minutes,
+    Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide, lookback_minutes,
 };
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::state::State;
@@ -433,7 +433,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                         calls,
                     )
                     .await;
-                    let next = res.state.released(now, &msg);
+                    let next = noted(&res.state, now, &msg);
                     self.write_state(&res.key, res.state.version, &next, calls)
                         .await
                         .ok();
@@ -476,8 +476,16 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             Ok(c) => c,
             Err(e) => {
                 let msg = e.to_string();
-                self.record_error(&res.key, &res.state, None, None, "Error", &msg, calls)
-                    .await;
+                // Recorded once per distinct problem (an alias removed stays
+                // removed: one activity item, not one a minute).
+                if res.state.last_reason.as_deref() != Some(msg.as_str()) {
+                    self.record_error(&res.key, &res.state, None, None, "Error", &msg, calls)
+                        .await;
+                    let next = noted(&res.state, now, &msg);
+                    self.write_state(&res.key, res.state.version, &next, calls)
+                        .await
+                        .ok();
+                }
                 return outcome_without_decision(
                     &res.key,
                     "Error",
@@ -525,6 +533,10 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 }
             }
         }
+
+        state = self
+            .note_platform(&res.key, state, current.as_ref(), dry_run, calls)
+            .await;
 
         let obs = Observation {
             demand: self.answer(&policy, MetricKind::ConcurrentExecutions),
@@ -810,6 +822,108 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         }
     }
 
+    /// Records what changed on Lambda's side since pcscale last wrote the
+    /// state: provisioned concurrency changed or deleted outside pcscale
+    /// (drift; the state then takes the observed capacity, so it is recorded
+    /// once), and a config Lambda reports `FAILED` (once per reason). Not in
+    /// dry-run, where the state holds what pcscale would have applied.
+    async fn note_platform(
+        &self,
+        key: &str,
+        state: State,
+        current: Option<&CurrentPc>,
+        dry_run: bool,
+        calls: &mut ApiCalls,
+    ) -> State {
+        let observed = current.map_or(0, |c| c.requested);
+        let mut notes = Vec::new();
+        let mut next = state.clone();
+        if !dry_run
+            && state.pending.is_none()
+            && let Some(recorded) = state.capacity
+            && recorded != observed
+        {
+            let what = if current.is_some() {
+                "changed"
+            } else {
+                "deleted"
+            };
+            let cause = format!(
+                "provisioned concurrency {what} outside pcscale: it last applied {recorded}, \
+                 Lambda reports {observed}"
+            );
+            next.capacity = Some(observed);
+            next.last_reason = Some(cause.clone());
+            notes.push(self.note(
+                key,
+                "Drift",
+                Some(recorded),
+                Some(observed),
+                cause,
+                "observed",
+            ));
+        }
+        if let Some(c) = current.filter(|c| c.status == PcStatus::Failed) {
+            let msg = format!(
+                "config FAILED: {}",
+                c.status_reason
+                    .as_deref()
+                    .unwrap_or("no StatusReason given")
+            );
+            if state.last_reason.as_deref() != Some(msg.as_str()) {
+                next.last_reason = Some(msg.clone());
+                let outcome = format!("failed: {msg}");
+                notes.push(self.note(
+                    key,
+                    "ConfigFailed",
+                    Some(c.requested),
+                    Some(c.requested),
+                    msg,
+                    &outcome,
+                ));
+            }
+        }
+        if notes.is_empty() {
+            return state;
+        }
+        next.version += 1;
+        match self.write_state(key, state.version, &next, calls).await {
+            Ok(WriteOutcome::Written) => {
+                for a in &notes {
+                    calls.store_writes += 1;
+                    if let Err(e) = self.ports.store.record(a).await {
+                        warn!(error = %e, "activity write failed");
+                    }
+                }
+                next
+            }
+            // Another tick got there first (its claim wins the resource), or
+            // the table did not answer: noted by a later tick.
+            Ok(WriteOutcome::Conflict) | Err(_) => state,
+        }
+    }
+
+    fn note(
+        &self,
+        key: &str,
+        action: &str,
+        from: Option<u32>,
+        to: Option<u32>,
+        cause: String,
+        outcome: &str,
+    ) -> Activity {
+        Activity {
+            resource: key.to_owned(),
+            at: self.now,
+            from,
+            to,
+            action: action.to_owned(),
+            cause,
+            outcome: outcome.to_owned(),
+            detail: None,
+        }
+    }
+
     fn answer(&self, policy: &Policy, metric: MetricKind) -> Demand {
         let q = MetricQuery {
             resource: policy.resource.clone(),
@@ -879,6 +993,18 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         if let Err(e) = self.ports.store.record(&activity).await {
             warn!(error = %e, "activity write failed");
         }
+    }
+}
+
+/// `state` with a problem noted (`LastReason`), the claim and everything
+/// else kept: an error seen while another tick's claim is in flight must not
+/// erase that claim.
+fn noted(state: &State, now: DateTime<Utc>, msg: &str) -> State {
+    State {
+        version: state.version + 1,
+        last_decision_at: Some(now),
+        last_reason: Some(msg.to_owned()),
+        ..state.clone()
     }
 }
 

@@ -16,6 +16,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -1688,6 +1689,183 @@ async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold
          or found the config IN_PROGRESS; round 2: all held by the cooldown",
         fns.len()
     );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Drift: changes outside pcscale
+// ---------------------------------------------------------------------------
+
+/// One tick over six resources that pcscale had scaled to 20, after:
+/// someone set 35 by hand, someone deleted the config, the alias was
+/// removed, Lambda reports the config FAILED, Lambda reports it
+/// IN_PROGRESS; and one left alone. Each is handled and recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_outside_pcscale_is_handled_and_recorded() {
+    let w = World::new("drift").await;
+    let names = [
+        "changed", "deleted", "noalias", "failed", "inprog", "control",
+    ];
+    let wr = &w;
+    let fns: Vec<String> = futures::future::join_all(
+        names
+            .iter()
+            .map(|n| async move { wr.function(&format!("drift-{n}")).await }),
+    )
+    .await;
+    let f = |n: &str| fns[names.iter().position(|x| *x == n).expect("known")].clone();
+    for x in &fns {
+        w.put_policy(tracking_policy(x, 1, 50, 600)).await;
+        w.demand(x, &(0..=6).collect::<Vec<_>>(), 10.0).await;
+    }
+    let first = w.tick(w.at(1, 5)).await;
+    for x in &fns {
+        assert!(outcome(&first, x).applied);
+        assert_eq!(w.wait_ready(x).await, 20);
+    }
+
+    // Behind pcscale's back.
+    w.put_pc_directly(&f("changed"), 35).await;
+    w.wait_ready(&f("changed")).await;
+    w.direct
+        .lambda
+        .delete_provisioned_concurrency_config()
+        .function_name(f("deleted"))
+        .qualifier("live")
+        .send()
+        .await
+        .expect("delete the config");
+    w.direct
+        .lambda
+        .delete_alias()
+        .function_name(f("noalias"))
+        .name("live")
+        .send()
+        .await
+        .expect("delete the alias");
+    let set_status = |status: &'static str, reason: Option<&'static str>| {
+        Fault::Rewrite(Arc::new(move |v: &mut Value| {
+            v["Status"] = json!(status);
+            if let Some(r) = reason {
+                v["StatusReason"] = json!(r);
+            }
+        }))
+    };
+    w.proxy.inject(
+        Rule::on(
+            "GetProvisionedConcurrencyConfig",
+            set_status("FAILED", Some("FUNCTION_ERROR_INIT_FAILURE (injected)")),
+        )
+        .containing(&f("failed")),
+    );
+    w.proxy.inject(
+        Rule::on(
+            "GetProvisionedConcurrencyConfig",
+            set_status("IN_PROGRESS", None),
+        )
+        .containing(&f("inprog")),
+    );
+
+    let now = w.at(3, 5);
+    let out = w.tick(now).await;
+
+    // Changed to 35: decided from 35 (held by the scale-in cooldown), and
+    // the drift recorded once.
+    let r = outcome(&out, &f("changed"));
+    assert_eq!((r.action.as_str(), r.from), ("Hold", Some(35)), "{r:#?}");
+    let a = w.activities(&pk(&f("changed"))).await;
+    let drift: Vec<_> = a.iter().filter(|a| a.action == "Drift").collect();
+    assert_eq!(drift.len(), 1, "{a:#?}");
+    assert_eq!((drift[0].from, drift[0].to), (Some(20), Some(35)));
+    assert_eq!(
+        w.state(&f("changed")).await.and_then(|s| s.capacity),
+        Some(35)
+    );
+
+    // Deleted: recorded, and recreated at once (demand still needs 20).
+    let r = outcome(&out, &f("deleted"));
+    assert_eq!(
+        (r.action.as_str(), r.from, r.to, r.applied),
+        ("ScaleOut", Some(0), Some(20), true),
+        "{r:#?}"
+    );
+    let a = w.activities(&pk(&f("deleted"))).await;
+    assert!(
+        a.iter()
+            .any(|a| a.action == "Drift" && a.from == Some(20) && a.to == Some(0)),
+        "{a:#?}"
+    );
+
+    // Alias removed: an error naming the missing resource, recorded once.
+    let r = outcome(&out, &f("noalias"));
+    assert_eq!(r.action, "Error", "{r:#?}");
+    assert!(
+        r.error.as_deref().is_some_and(|e| e.contains("NotFound")),
+        "{r:#?}"
+    );
+    let errors = |a: &[Activity]| a.iter().filter(|a| a.action == "Error").count();
+    assert_eq!(errors(&w.activities(&pk(&f("noalias"))).await), 1);
+
+    // FAILED: decided like READY and said loudly, recorded with its reason.
+    let r = outcome(&out, &f("failed"));
+    assert!(
+        r.reason
+            .contains("config FAILED: FUNCTION_ERROR_INIT_FAILURE"),
+        "{r:#?}"
+    );
+    let a = w.activities(&pk(&f("failed"))).await;
+    assert!(
+        a.iter()
+            .any(|a| a.action == "ConfigFailed" && a.cause.contains("FUNCTION_ERROR_INIT_FAILURE")),
+        "{a:#?}"
+    );
+
+    // IN_PROGRESS: not touched (no 409 storm); the summary says why.
+    let r = outcome(&out, &f("inprog"));
+    assert_eq!(r.action, "Skip", "{r:#?}");
+    assert!(r.reason.contains("IN_PROGRESS"), "{r:#?}");
+
+    // Untouched: nothing to record.
+    let r = outcome(&out, &f("control"));
+    assert_eq!(r.action, "Hold", "{r:#?}");
+    assert!(
+        w.activities(&pk(&f("control")))
+            .await
+            .iter()
+            .all(|a| a.action != "Drift")
+    );
+
+    // Writes to Lambda in this tick: only the recreation of the deleted one.
+    for x in &fns {
+        let expect = usize::from(*x == f("deleted")) + 1;
+        assert_eq!(
+            w.proxy.count_with("PutProvisionedConcurrencyConfig", x),
+            expect,
+            "{x}"
+        );
+    }
+
+    // A minute later nothing new is recorded for what has not changed.
+    let again = w.tick(w.at(4, 5)).await;
+    assert_eq!(outcome(&again, &f("noalias")).action, "Error");
+    assert_eq!(
+        errors(&w.activities(&pk(&f("noalias"))).await),
+        1,
+        "recorded once"
+    );
+    let failed_notes = w
+        .activities(&pk(&f("failed")))
+        .await
+        .iter()
+        .filter(|a| a.action == "ConfigFailed")
+        .count();
+    assert_eq!(failed_notes, 1, "recorded once per reason");
+    let drift_notes = w
+        .activities(&pk(&f("changed")))
+        .await
+        .iter()
+        .filter(|a| a.action == "Drift")
+        .count();
+    assert_eq!(drift_notes, 1);
 }
 
 // ---------------------------------------------------------------------------
