@@ -2044,3 +2044,122 @@ async fn increases_stop_at_the_account_headroom() {
          the next tick held"
     );
 }
+
+// ---------------------------------------------------------------------------
+// 2. Faults: the other calls
+// ---------------------------------------------------------------------------
+
+/// The table keeps throttling the load (`Scan`): the tick cannot run at
+/// all. `pcscale tick` tries 3 times, then exits 1 naming the cause; nothing
+/// reaches Lambda.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_that_keeps_throttling_fails_the_tick_with_exit_1_after_three_attempts() {
+    let w = World::new("scan").await;
+    let f = w.function("scan").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.proxy
+        .inject(Rule::on("Scan", Fault::throttling(Service::DynamoDb)));
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"));
+    cmd.args([
+        "tick",
+        "--now",
+        &w.at(2, 5).to_rfc3339(),
+        "--output",
+        "json",
+    ])
+    .env_remove("AWS_PROFILE")
+    .env_remove("AWS_ENDPOINT_URL")
+    .envs(support::cli_env(&w.table))
+    .env("AWS_ENDPOINT_URL_DYNAMODB", &w.proxy.url)
+    .env("AWS_ENDPOINT_URL_CLOUDWATCH", &w.proxy.url)
+    .env("AWS_ENDPOINT_URL_LAMBDA", &w.proxy.url);
+    let out = cmd.output().await.expect("pcscale runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not load policies")
+            && stderr.contains("ProvisionedThroughputExceededException"),
+        "{stderr}"
+    );
+    assert_eq!(
+        w.proxy.count("Scan"),
+        3,
+        "3 attempts, then the tick gives up"
+    );
+    assert_eq!(
+        w.proxy
+            .exchanges()
+            .iter()
+            .filter(|e| e.service == Service::Lambda)
+            .count(),
+        0
+    );
+}
+
+/// Faults in the reads around a step: the current config (a 503), the
+/// function's reserved concurrency (a 500) and the account settings
+/// (throttled). A resource whose config or reservation cannot be read is
+/// reported and left alone; unknown account settings only drop that one
+/// ceiling (Lambda itself still enforces it), the step goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_in_the_reads_around_a_step_leave_only_the_affected_resource_alone() {
+    let w = World::new("reads").await;
+    let no_config = w.function("reads-cfg").await;
+    let no_reserved = w.function("reads-rsv").await;
+    let fine = w.function("reads-ok").await;
+    for f in [&no_config, &no_reserved, &fine] {
+        w.put_policy(tracking_policy(f, 0, 50, 600)).await;
+        w.demand(f, &[1], 10.0).await;
+    }
+    w.proxy.inject(
+        Rule::on(
+            "GetProvisionedConcurrencyConfig",
+            Fault::Error {
+                status: 503,
+                code: "ServiceException".into(),
+                message: "unavailable (injected)".into(),
+            },
+        )
+        .containing(&no_config),
+    );
+    w.proxy.inject(
+        Rule::on(
+            "GetFunctionConcurrency",
+            Fault::server_error(Service::Lambda),
+        )
+        .containing(&no_reserved),
+    );
+    w.proxy.inject(Rule::on(
+        "GetAccountSettings",
+        Fault::throttling(Service::Lambda),
+    ));
+    let out = w.tick(w.at(2, 5)).await;
+
+    let r = outcome(&out, &no_config);
+    assert_eq!(r.action, "Error", "{r:#?}");
+    assert!(r.reason.contains("current config"), "{r:#?}");
+    let r = outcome(&out, &no_reserved);
+    assert_eq!(r.action, "Error", "{r:#?}");
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("GetFunctionConcurrency")),
+        "{r:#?}"
+    );
+    let r = outcome(&out, &fine);
+    assert_eq!(
+        (r.action.as_str(), r.to, r.applied),
+        ("ScaleOut", Some(20), true),
+        "{r:#?}"
+    );
+    for f in [&no_config, &no_reserved] {
+        assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", f), 0);
+        assert_eq!(w.pc(f).await, None);
+    }
+    assert_eq!(w.proxy.count("GetAccountSettings"), 3);
+    assert_eq!(
+        w.proxy
+            .count_with("GetProvisionedConcurrencyConfig", &no_config),
+        3
+    );
+}
