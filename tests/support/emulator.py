@@ -52,6 +52,13 @@ def run_localstack(port, data_dir):
     # ignores the host, hypercorn honours it.
     os.environ.update(
         {
+            # /.dockerenv exists on these machines, so LocalStack believes it
+            # runs in its own container: every instance then keeps its state
+            # in /tmp/localstack (CloudWatch's metrics.db included) and wipes
+            # that folder when it starts and stops, under any other running
+            # instance. OVERRIDE_IN_DOCKER=0 makes it a host-mode process with
+            # its own FILESYSTEM_ROOT (and 127.0.0.1 as its default address).
+            "OVERRIDE_IN_DOCKER": "0",
             "GATEWAY_SERVER": "hypercorn",
             "GATEWAY_LISTEN": f"127.0.0.1:{port}",
             "DNS_ADDRESS": "0",
