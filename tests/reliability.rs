@@ -35,31 +35,56 @@ use support::{Clients, Seed};
 // The world of one test
 // ---------------------------------------------------------------------------
 
-/// One test's world: its own table, a fault proxy, clients straight to the
-/// emulators (to seed and inspect) and clients through the proxy (for the
-/// code under test).
+/// One test's world: its own table, its own LocalStack account, a fault
+/// proxy, clients straight to the emulators (to seed and inspect) and
+/// clients through the proxy (for the code under test).
+///
+/// The account (a random 12-digit access key id, which LocalStack takes as
+/// the account id) gives every test its own concurrency pool: provisioned
+/// concurrency left by other tests, in this binary or another one sharing
+/// the emulators, never pushes a Put below the account's 100 unreserved.
 struct World {
     direct: Clients,
     via: Clients,
     proxy: FaultProxy,
     table: String,
+    account: String,
     t0: DateTime<Utc>,
 }
 
 impl World {
     async fn new(prefix: &str) -> World {
-        let direct = support::clients().await;
-        let proxy = FaultProxy::start(support::emulators()).await;
+        let e = support::emulators();
+        let account = format!("{:012}", rand::random::<u64>() % 1_000_000_000_000);
+        let direct = clients_at(&account, &e.moto_url, &e.localstack_url, None).await;
+        let proxy = FaultProxy::start(e).await;
         let table = support::unique(prefix);
         support::create_table(&direct.dynamodb, &table).await;
-        let via = proxied_clients(&proxy.url, &table).await;
+        let via = clients_at(&account, &proxy.url, &proxy.url, Some(&table)).await;
         World {
             direct,
             via,
             proxy,
             table,
+            account,
             t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
         }
+    }
+
+    /// The environment of a `pcscale` process: this world's table and
+    /// account, every service through the proxy.
+    fn cli_env(&self) -> Vec<(String, String)> {
+        let mut env = support::cli_env(&self.table);
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", self.account.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.proxy.url.as_str()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", self.proxy.url.as_str()),
+            ("AWS_ENDPOINT_URL_LAMBDA", self.proxy.url.as_str()),
+        ] {
+            env.retain(|(name, _)| name != k);
+            env.push((k.to_owned(), v.to_owned()));
+        }
+        env
     }
 
     /// Fresh adapters through the proxy: nothing survives in memory between
@@ -152,37 +177,42 @@ impl World {
     }
 }
 
-/// Clients to the proxy with pcscale's production retry and timeout
-/// settings, each in its own retry partition: the SDK's retry quota (a
-/// token bucket per partition) is then this test's alone, so attempt
-/// counts do not depend on what other tests in the process did.
-async fn proxied_clients(url: &str, partition: &str) -> Clients {
-    let sdk = support::sdk_config().await;
+/// Clients for `account` with pcscale's production retry and timeout
+/// settings, DynamoDB at `ddb`, CloudWatch and Lambda at `ls`. With a
+/// `partition`, each client gets its own retry partition: the SDK's retry
+/// quota (a token bucket per partition) is then this test's alone, so
+/// attempt counts do not depend on what other tests in the process did.
+async fn clients_at(account: &str, ddb: &str, ls: &str, partition: Option<&str>) -> Clients {
+    let sdk = pcscale::aws::sdk_config_loader()
+        .region(aws_config::Region::new(support::REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            account,
+            "test",
+            None,
+            None,
+            "pcscale-tests",
+        ))
+        .load()
+        .await;
+    let part = |service: &str| partition.map(|p| format!("{p}-{service}"));
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(ddb);
+    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&sdk).endpoint_url(ls);
+    let mut lambda = aws_sdk_lambda::config::Builder::from(&sdk).endpoint_url(ls);
+    if let Some(p) = part("dynamodb") {
+        dynamodb =
+            dynamodb.retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(p));
+    }
+    if let Some(p) = part("cloudwatch") {
+        cloudwatch =
+            cloudwatch.retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(p));
+    }
+    if let Some(p) = part("lambda") {
+        lambda = lambda.retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(p));
+    }
     Clients {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .endpoint_url(url)
-                .retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(
-                    format!("{partition}-dynamodb"),
-                ))
-                .build(),
-        ),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(&sdk)
-                .endpoint_url(url)
-                .retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(
-                    format!("{partition}-cloudwatch"),
-                ))
-                .build(),
-        ),
-        lambda: aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(&sdk)
-                .endpoint_url(url)
-                .retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(format!(
-                    "{partition}-lambda"
-                )))
-                .build(),
-        ),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
+        lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
     }
 }
 
@@ -1560,10 +1590,7 @@ async fn overlapping_ticks(w: &World, n: usize, now: DateTime<Utc>) -> Vec<Value
             .env_remove("PCSCALE_ALLOWED_FUNCTIONS")
             .env_remove("PCSCALE_MAX_PER_FUNCTION")
             .env_remove("PCSCALE_DRY_RUN")
-            .envs(support::cli_env(&w.table))
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &w.proxy.url)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &w.proxy.url)
-            .env("AWS_ENDPOINT_URL_LAMBDA", &w.proxy.url);
+            .envs(w.cli_env());
         async move { cmd.output().await.expect("pcscale runs") }
     });
     let outs = futures::future::join_all(procs).await;
@@ -1909,10 +1936,7 @@ async fn guard_rails_hold_whatever_the_table_says() {
     .env_remove("AWS_PROFILE")
     .env_remove("AWS_ENDPOINT_URL")
     .env_remove("PCSCALE_DRY_RUN")
-    .envs(support::cli_env(&w.table))
-    .env("AWS_ENDPOINT_URL_DYNAMODB", &w.proxy.url)
-    .env("AWS_ENDPOINT_URL_CLOUDWATCH", &w.proxy.url)
-    .env("AWS_ENDPOINT_URL_LAMBDA", &w.proxy.url)
+    .envs(w.cli_env())
     .env("PCSCALE_ALLOWED_FUNCTIONS", format!("app-{tag}*, other-*"))
     .env("PCSCALE_MAX_PER_FUNCTION", "12");
     let out = cmd.output().await.expect("pcscale runs");
@@ -1977,25 +2001,8 @@ async fn guard_rails_hold_whatever_the_table_says() {
 /// so the pool is this test's alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn increases_stop_at_the_account_headroom() {
-    let e = support::emulators();
-    // A random 12-digit account: a fresh pool even against a long-lived LocalStack.
-    let account = format!("{:012}", rand::random::<u64>() % 1_000_000_000_000);
-    let sdk = pcscale::aws::sdk_config_loader()
-        .region(aws_config::Region::new(support::REGION))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            account.as_str(),
-            "test",
-            None,
-            None,
-            "pcscale-tests",
-        ))
-        .load()
-        .await;
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&sdk)
-            .endpoint_url(&e.localstack_url)
-            .build(),
-    );
+    let w = World::new("headroom").await;
+    let lambda = w.direct.lambda.clone();
     let settings = lambda
         .get_account_settings()
         .send()
@@ -2005,20 +2012,11 @@ async fn increases_stop_at_the_account_headroom() {
         .account_limit()
         .and_then(|l| l.unreserved_concurrent_executions())
         .expect("unreserved");
-    let w = World::new("headroom").await;
     let name = support::unique("headroom");
     support::create_function(&lambda, &name, "live").await;
     w.put_policy(json!({"pk": pk(&name), "MinCapacity": 100000, "MaxCapacity": 100000}))
         .await;
-    let ports = AwsPorts::from_clients(
-        w.direct.dynamodb.clone(),
-        w.direct.cloudwatch.clone(),
-        lambda.clone(),
-        &AwsSettings {
-            table: w.table.clone(),
-            ..AwsSettings::default()
-        },
-    );
+    let ports = w.ports();
     let out = run_tick(ports.ports(), w.at(2, 5), &TickOptions::default())
         .await
         .expect("tick");
@@ -2069,10 +2067,7 @@ async fn a_table_that_keeps_throttling_fails_the_tick_with_exit_1_after_three_at
     ])
     .env_remove("AWS_PROFILE")
     .env_remove("AWS_ENDPOINT_URL")
-    .envs(support::cli_env(&w.table))
-    .env("AWS_ENDPOINT_URL_DYNAMODB", &w.proxy.url)
-    .env("AWS_ENDPOINT_URL_CLOUDWATCH", &w.proxy.url)
-    .env("AWS_ENDPOINT_URL_LAMBDA", &w.proxy.url);
+    .envs(w.cli_env());
     let out = cmd.output().await.expect("pcscale runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -2157,6 +2152,10 @@ async fn faults_in_the_reads_around_a_step_leave_only_the_affected_resource_alon
         assert_eq!(w.pc(f).await, None);
     }
     assert_eq!(w.proxy.count("GetAccountSettings"), 3);
+    assert_eq!(
+        w.proxy.count_with("GetFunctionConcurrency", &no_reserved),
+        3
+    );
     assert_eq!(
         w.proxy
             .count_with("GetProvisionedConcurrencyConfig", &no_config),
