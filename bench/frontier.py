@@ -40,7 +40,10 @@ CONFIGS = [
     ("demand-following, target 1.0, scale-in 1200 s", demand(1.0, 1200)),
 ] + [
     (f"cold-start level T={t}/h, look-back {lb} min", cold(t, lb))
-    for t in (0.5, 0.75, 1, 1.5, 2) for lb in (480,)
+    for t in (0.5, 0.75, 1, 1.25, 1.5, 2) for lb in (480,)
+] + [
+    (f"cold-start level T={t}/h, 480 min, no base load", cold(t, 480, BaseLoadFactor=0))
+    for t in (1, 1.25)
 ] + [
     ("cold-start level T=1/h, 240 min", cold(1, 240)),
     ("cold-start level T=1/h, 1440 min", cold(1, 1440)),

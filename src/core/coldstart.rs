@@ -32,7 +32,11 @@
 //! ```
 //!
 //! where `T` is the policy's `MinColdStartsPerInstanceHour`: a unit is worth
-//! its price if it avoided at least `T` cold starts per hour it was kept. A
+//! its price if it avoided at least `T` cold starts per hour it was kept.
+//! That price gets a utilisation credit: a unit whose level was reached in a
+//! share `b` of the minutes costs `T x (1 - b / 0.6)` (nothing from `b = 0.6`
+//! on, where busy time billed at PC prices repays the idle time; see
+//! [`BREAK_EVEN_UTILISATION`]), and the base load below is kept outright. A
 //! prefix-sum argmax instead of "the highest `k` with `N_k >= T x hours`"
 //! keeps a unit that is worthless alone when the units above it, which
 //! cannot exist without it, pay for it.
@@ -43,14 +47,21 @@
 //! 1 unit. A busy function whose demand sits between 20 and 30 all hour has
 //! `W >= 20` always, so units 1..20 catch nothing: the level is 0 and the warm
 //! on-demand pool does the work for free. A function with 3 spikes an hour
-//! from 2 to 12 has `N_3..N_12 = 3` and `N_1 = N_2 = 0`: `P = 12` scores
-//! `10 x 3 - 12 x 2 = 6 > 0`: keep 12.
+//! from 2 to 12 has `N_3..N_12 = 3` and `N_1 = N_2 = 0`; units 1 and 2 are
+//! busy every minute (free), units 3..12 three minutes in sixty (price
+//! `2 x (1 - 0.05 / 0.6) = 1.83`): `P = 12` scores `10 x (3 - 1.83) > 0`: keep 12.
 //!
 //! The estimate is minute-grained (CloudWatch's resolution), ignores the PC
 //! preparation delay and assumes the past look-back predicts the next
 //! minutes; `pcscale simulate` measures what that costs on real traces.
 
 use serde::{Deserialize, Serialize};
+
+/// The utilisation above which a PC unit costs less than no PC: the PC price
+/// over what PC saves on each busy second. us-east-1, per GB-s: x86
+/// `0.0000041667 / (0.0000166667 - 0.0000097222) = 0.60`; arm64
+/// `0.0000033334 / (0.0000133334 - 0.0000077778) = 0.60` (AWS Lambda pricing).
+pub const BREAK_EVEN_UTILISATION: f64 = 0.6;
 
 /// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +86,7 @@ pub struct ColdStartAware {
 impl Default for ColdStartAware {
     fn default() -> Self {
         ColdStartAware {
-            min_per_instance_hour: 1.0,
+            min_per_instance_hour: 1.25,
             lookback_minutes: 480,
             keep_alive_secs: 300,
             follow_demand: false,
@@ -160,13 +171,27 @@ pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floo
         }
     }
     let hours = (d.len() - k) as f64 / 60.0;
-    let price = cfg.min_per_instance_hour.max(0.0) * hours;
+    // reached[j] = minutes whose peak reached unit j + 1 (a second difference array).
+    let mut reach = vec![0i64; top + 2];
+    for &v in &d[k..] {
+        reach[v as usize] -= 1;
+        reach[0] += 1;
+    }
+    let minutes_read = (d.len() - k) as f64;
+    let full_price = cfg.min_per_instance_hour.max(0.0) * hours;
+    let mut reached = 0i64;
     let (mut best, mut best_score, mut score, mut running, mut avoided, mut best_avoided) =
         (floor, 0.0f64, 0.0f64, 0i64, 0u64, 0u64);
     for (j, delta) in diff.iter().take(top).enumerate() {
         running += delta;
+        reached += reach[j];
         let n_k = u64::try_from(running).unwrap_or(0);
         avoided += n_k;
+        // Utilisation credit: a unit whose level is reached in a share `b` of
+        // the minutes is busy about that often, and busy PC time is billed
+        // below on-demand duration; at BREAK_EVEN_UTILISATION it is free.
+        let busy = reached.max(0) as f64 / minutes_read;
+        let price = full_price * (1.0 - busy / BREAK_EVEN_UTILISATION).max(0.0);
         if j < floor as usize {
             // Paid for by the base load: its cold starts come free.
             best_avoided = avoided;
@@ -241,15 +266,17 @@ mod tests {
         let d: Vec<u32> = (0..65).map(|m| if m % 20 == 10 { 12 } else { 2 }).collect();
         let l = level(&series(&d), &cfg(2.0), 100);
         assert_eq!(l.level, 12, "{l:?}");
-        // With a stricter price, the same spikes are not worth 12 units.
-        assert_eq!(level(&series(&d), &cfg(3.0), 100).level, 0);
+        // Units 3..12 are busy 3 minutes in 60, so they cost 2 x (1 - 0.05 /
+        // 0.6) = 1.83 per hour each and earn 3: kept. At 4 per hour
+        // (3.67 each) the same spikes are not worth them.
+        assert_eq!(level(&series(&d), &cfg(4.0), 100).level, 0);
     }
 
     #[test]
     fn the_base_load_is_kept_and_only_units_above_it_are_scored() {
         // Demand never below 20 at its peak for an hour: 20 units are base
         // load. Spikes to 24 three times an hour pay for units 21..24 at
-        // T = 2, although units 1..24 together would not.
+        // T = 2.
         let d: Vec<u32> = (0..65)
             .map(|m| if m % 20 == 10 { 24 } else { 20 })
             .collect();
@@ -259,7 +286,11 @@ mod tests {
         };
         assert_eq!(base_load(&series(&d), &with_base), 20);
         assert_eq!(level(&series(&d), &with_base, 100).level, 24);
-        assert_eq!(level(&series(&d), &cfg(2.0), 100).level, 0);
+        // A steady 20 avoids no cold start: without the base load nothing is
+        // kept; with it, the 20 busy units are (they cost less than no PC).
+        let steady = vec![20; 65];
+        assert_eq!(level(&series(&steady), &cfg(2.0), 100).level, 0);
+        assert_eq!(level(&series(&steady), &with_base, 100).level, 20);
         // Too little history: no base load.
         assert_eq!(base_load(&series(&d[..30]), &with_base), 0);
     }

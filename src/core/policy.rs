@@ -2021,7 +2021,7 @@ pub struct ColdStartsSchema {
     /// Keep a PC unit only if it would have avoided at least this many cold
     /// starts per hour it was kept, over the look-back.
     #[serde(rename = "MinColdStartsPerInstanceHour")]
-    #[schemars(range(min = 0, max = 3600), extend("default" = 1.0))]
+    #[schemars(range(min = 0, max = 3600), extend("default" = 1.25))]
     pub min_per_instance_hour: Option<f64>,
     /// Minutes of history the estimate reads.
     #[serde(rename = "LookbackMinutes")]
