@@ -538,6 +538,21 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             .note_platform(&res.key, state, current.as_ref(), dry_run, calls)
             .await;
 
+        // A FAILED config is decided like a READY one (a new Put is the way
+        // out); when the decision leaves it as it is, the summary lists it
+        // as an error (DESIGN.md §3: "reported with its StatusReason") rather
+        // than a quiet Hold. `note_platform` records it in the activity log.
+        let failed = current
+            .as_ref()
+            .filter(|c| c.status == PcStatus::Failed)
+            .map(|c| {
+                format!(
+                    "provisioned concurrency config FAILED: {}",
+                    c.status_reason
+                        .as_deref()
+                        .unwrap_or("no StatusReason given")
+                )
+            });
         let obs = Observation {
             demand: self.answer(&policy, MetricKind::ConcurrentExecutions),
             utilization: policy
@@ -604,7 +619,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 &res.key,
                 &decision,
                 action_name(decision.action),
-                None,
+                failed,
                 false,
                 dry_run,
             );
