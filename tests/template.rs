@@ -59,6 +59,45 @@ fn cfn_lint_1_53_3_passes_the_template() {
 }
 
 #[test]
+fn cfn_lint_with_the_serverless_rules_passes_the_template() {
+    let lint = venv_tool("cfn-lint");
+    let (ok, out) =
+        run(Command::new(venv_tool("python")).args(["-c", "import cfn_lint_serverless.rules"]));
+    assert!(
+        ok,
+        "cfn-lint-serverless is not installed in .venv-tools: rerun scripts/setup-emulators.sh \
+         (scripts/tools-requirements.txt pins it)\n{out}"
+    );
+    let (ok, out) = run(Command::new(&lint)
+        .args(["--append-rules", "cfn_lint_serverless.rules", "--"])
+        .arg(root().join("template.yaml")));
+    assert!(
+        ok,
+        "cfn-lint with the serverless rules found problems:\n{out}"
+    );
+}
+
+#[test]
+fn the_serverless_rules_are_live_they_flag_a_function_without_a_log_group() {
+    let lint = venv_tool("cfn-lint");
+    // Without the justified suppressions, WS1004 must fire (see template.yaml).
+    let copy =
+        template_text().replace("ignore_checks: [WS1000, WS1004]", "ignore_checks: [WS1000]");
+    assert_ne!(
+        copy,
+        template_text(),
+        "the template should carry the suppressions"
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("template.yaml");
+    std::fs::write(&path, copy).expect("write the copy");
+    let (ok, out) = run(Command::new(&lint)
+        .args(["--append-rules", "cfn_lint_serverless.rules", "--"])
+        .arg(&path));
+    assert!(!ok && out.contains("WS1004"), "expected WS1004:\n{out}");
+}
+
+#[test]
 fn cfn_lint_is_not_vacuous_it_rejects_a_broken_copy() {
     let lint = venv_tool("cfn-lint");
     let broken = template_text().replace("Runtime: provided.al2023", "Runtime: provided.al2099");
