@@ -232,6 +232,11 @@ pub enum ConfigError {
         "PCSCALE_ALLOWED_FUNCTIONS entry {0:?} is not a function-name glob (letters, digits, '-', '_', '*', '?'; no ARNs, no qualifiers)"
     )]
     AllowedFunction(String),
+    /// `PCSCALE_QUIET_EVERY_MINUTES` is not an integer from 1 to 60.
+    #[error(
+        "PCSCALE_QUIET_EVERY_MINUTES={0:?} is not an integer from 1 to 60 (1: decide every alias every tick)"
+    )]
+    QuietEveryMinutes(String),
 }
 
 /// [`TickOptions`] from the process environment: `PCSCALE_DRY_RUN`,
@@ -259,6 +264,14 @@ pub fn tick_options_from_lookup(
             .filter(|n| *n >= 1)
             .ok_or_else(|| ConfigError::MaxPerFunction(v.clone()))?;
         opts.max_per_function = Some(n);
+    }
+    if let Some(v) = lookup("PCSCALE_QUIET_EVERY_MINUTES").filter(|v| !v.trim().is_empty()) {
+        opts.quiet_every_minutes = v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=60).contains(n))
+            .ok_or_else(|| ConfigError::QuietEveryMinutes(v.clone()))?;
     }
     if let Some(v) = lookup("PCSCALE_ALLOWED_FUNCTIONS") {
         let globs = v

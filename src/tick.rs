@@ -48,7 +48,17 @@ pub struct TickOptions {
     pub deadline: Option<Duration>,
     /// A claim older than this is considered abandoned and reconciled.
     pub claim_lease_secs: i64,
+    /// Decide a *quiet* resource (no step in the last
+    /// [`QUIET_AFTER_SECS`], no claim in flight) only every this many minutes,
+    /// staggered by its key (`PCSCALE_QUIET_EVERY_MINUTES`; 1 = every tick).
+    /// Each decision costs a `GetMetricData` metric ($0.01 per 1,000) and a
+    /// `GetProvisionedConcurrencyConfig` call under the account's 15
+    /// requests/s control-plane quota; quiet aliases rarely need either.
+    pub quiet_every_minutes: u32,
 }
+
+/// A resource with no capacity change for this long is quiet.
+pub const QUIET_AFTER_SECS: i64 = 30 * 60;
 
 impl Default for TickOptions {
     fn default() -> Self {
@@ -60,6 +70,7 @@ impl Default for TickOptions {
             concurrency: 8,
             deadline: None,
             claim_lease_secs: 120,
+            quiet_every_minutes: 1,
         }
     }
 }
@@ -200,6 +211,11 @@ where
     loaded.sort_by(|a, b| a.key.cmp(&b.key));
     let mut calls = ApiCalls::default();
 
+    // Quiet resources not due this minute are held without any call.
+    let (loaded, resting): (Vec<StoredResource>, Vec<StoredResource>) = loaded
+        .into_iter()
+        .partition(|r| due(opts.quiet_every_minutes, &r.key, &r.state, now));
+
     // Observe: one batched metrics fetch for every policy that will be decided.
     let queries: Vec<MetricQuery> = loaded
         .iter()
@@ -295,6 +311,20 @@ where
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
+    results.extend(resting.iter().map(|r| {
+        let outcome = outcome_without_decision(
+            &r.key,
+            "Hold",
+            format!(
+                "quiet: no step for {} min, decided every {} min",
+                QUIET_AFTER_SECS / 60,
+                opts.quiet_every_minutes
+            ),
+            None,
+            opts.dry_run,
+        );
+        (outcome, ApiCalls::default())
+    }));
     results.sort_by(|a, b| a.0.resource.cmp(&b.0.resource));
 
     let mut totals = Totals {
@@ -368,6 +398,28 @@ pub fn queries_for(policy: &Policy) -> Vec<MetricQuery> {
         });
     }
     q
+}
+
+/// Whether the resource `key` with `state` is decided at `now`: always when
+/// it is active (a step in the last [`QUIET_AFTER_SECS`] or a claim in
+/// flight), otherwise once every `every` minutes, at a minute fixed by its
+/// key so that quiet resources spread evenly over the minutes.
+pub fn due(every: u32, key: &str, state: &State, now: DateTime<Utc>) -> bool {
+    if every <= 1 || state.pending.is_some() {
+        return true;
+    }
+    if state
+        .last_change_at()
+        .is_some_and(|t| (now - t).num_seconds() < QUIET_AFTER_SECS)
+    {
+        return true;
+    }
+    // FNV-1a: stable across Rust releases, unlike the std hasher.
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let minute = u64::try_from(now.timestamp().div_euclid(60)).unwrap_or(0);
+    (minute.wrapping_add(h)) % u64::from(every) == 0
 }
 
 /// Whether `PCSCALE_ALLOWED_FUNCTIONS` lets pcscale touch `function`.
@@ -1086,4 +1138,67 @@ pub fn by_resource(summary: &TickSummary) -> HashMap<&str, &ResourceOutcome> {
         .iter()
         .map(|r| (r.resource.as_str(), r))
         .collect()
+}
+
+#[cfg(test)]
+mod quiet_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 / 60 * 60 + minute * 60, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
+    }
+
+    #[test]
+    fn a_quiet_resource_is_decided_once_every_n_minutes() {
+        let state = State::default();
+        let hits = (0..30)
+            .filter(|m| due(3, "function:f:live", &state, at(*m)))
+            .count();
+        assert_eq!(hits, 10);
+        assert!((0..30).all(|m| due(1, "function:f:live", &state, at(m))));
+    }
+
+    #[test]
+    fn a_recent_step_or_a_claim_in_flight_keeps_the_resource_decided_every_minute() {
+        let recent = State {
+            last_scale_out_at: Some(at(0)),
+            ..State::default()
+        };
+        assert!((1..30).all(|m| due(5, "function:f:live", &recent, at(m))));
+        // After QUIET_AFTER_SECS it rests again.
+        let later = (31..61)
+            .filter(|m| due(5, "function:f:live", &recent, at(*m)))
+            .count();
+        assert_eq!(later, 6);
+        let claimed = State {
+            pending: Some(crate::core::state::Pending {
+                from: 0,
+                to: 3,
+                claimed_at: at(0),
+            }),
+            ..State::default()
+        };
+        assert!((0..10).all(|m| due(5, "function:f:live", &claimed, at(m))));
+    }
+
+    #[test]
+    fn quiet_resources_spread_over_the_minutes() {
+        let state = State::default();
+        let per_minute: Vec<usize> = (0..3)
+            .map(|m| {
+                (0..300)
+                    .filter(|i| due(3, &format!("function:f{i}:live"), &state, at(m)))
+                    .count()
+            })
+            .collect();
+        assert_eq!(per_minute.iter().sum::<usize>(), 300);
+        assert!(
+            per_minute.iter().all(|&n| (70..=130).contains(&n)),
+            "{per_minute:?}"
+        );
+    }
 }

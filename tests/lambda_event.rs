@@ -186,6 +186,9 @@ fn the_environment_sets_dry_run_guard_rail_and_allow_list() {
     .unwrap();
     assert!(opts.dry_run);
     assert_eq!(opts.max_per_function, Some(50));
+    assert_eq!(opts.quiet_every_minutes, 1);
+    let quiet = tick_options_from_lookup(env(&[("PCSCALE_QUIET_EVERY_MINUTES", "3")])).unwrap();
+    assert_eq!(quiet.quiet_every_minutes, 3);
     assert_eq!(
         opts.allowed_functions,
         Some(vec![
@@ -225,6 +228,16 @@ fn a_mistyped_environment_variable_is_an_error_not_a_default() {
             "PCSCALE_ALLOWED_FUNCTIONS",
             "checkout:live",
             "checkout:live",
+        ),
+        (
+            "PCSCALE_QUIET_EVERY_MINUTES",
+            "0",
+            "PCSCALE_QUIET_EVERY_MINUTES",
+        ),
+        (
+            "PCSCALE_QUIET_EVERY_MINUTES",
+            "five",
+            "PCSCALE_QUIET_EVERY_MINUTES",
         ),
     ] {
         let err = tick_options_from_lookup(env(&[(k, v)])).unwrap_err();

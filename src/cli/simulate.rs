@@ -82,6 +82,10 @@ pub struct SimulateArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// pcscale decides quiet aliases only every N minutes
+    /// (`PCSCALE_QUIET_EVERY_MINUTES`, as deployed; 1: every tick).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub quiet_every: u32,
 }
 
 /// Parses `--compare`.
@@ -167,6 +171,7 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         timeline: args.timeline.is_some(),
         threads: args.threads,
         progress: true,
+        quiet_every_minutes: args.quiet_every,
         ..SimOptions::default()
     };
 

@@ -249,6 +249,8 @@ pub struct SimOptions {
     pub progress: bool,
     /// Wall-clock time of minute 0 of the day (the trace's `start_minute` is added).
     pub epoch: DateTime<Utc>,
+    /// pcscale's `PCSCALE_QUIET_EVERY_MINUTES` (1: every alias every tick).
+    pub quiet_every_minutes: u32,
 }
 
 impl Default for SimOptions {
@@ -270,6 +272,7 @@ impl Default for SimOptions {
                 .with_ymd_and_hms(2019, 7, 15, 0, 0, 0)
                 .single()
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            quiet_every_minutes: 1,
         }
     }
 }
@@ -398,7 +401,8 @@ impl Job<'_> {
                         function: f.name.clone(),
                         qualifier: self.policy.resource.qualifier.clone(),
                     };
-                    let mut ctl = Pcscale::new(p, self.epoch);
+                    let mut ctl = Pcscale::new(p, self.epoch)
+                        .with_quiet_every_minutes(self.opts.quiet_every_minutes);
                     let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
                     out.pcscale_errors += ctl.errors + ctl.failed_ticks;
                     r

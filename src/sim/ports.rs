@@ -232,6 +232,13 @@ impl Pcscale {
         }
     }
 
+    /// Decides quiet aliases only every `n` minutes, as
+    /// `PCSCALE_QUIET_EVERY_MINUTES` does in the Lambda.
+    pub fn with_quiet_every_minutes(mut self, n: u32) -> Self {
+        self.opts.quiet_every_minutes = n.max(1);
+        self
+    }
+
     /// The persisted state after the last tick.
     pub fn state(&self) -> &State {
         &self.state
