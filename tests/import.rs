@@ -92,7 +92,10 @@ fn aws_lambda_docs_example_imports_to_the_equivalent_policy() {
 #[test]
 fn aws_describe_output_keeps_cooldowns_schedules_and_reports_the_statistic() {
     let (out, policy) = import_fixture(Vendor::Aws, "aws_describe_output");
-    let tt = policy.target_tracking.clone().expect("target tracking imported");
+    let tt = policy
+        .target_tracking
+        .clone()
+        .expect("target tracking imported");
     assert_eq!(tt.scale_in_cooldown_secs, 120);
     assert_eq!(policy.scheduled_actions.len(), 2);
     // 11:45 New York on a winter day = 16:45 UTC: the scale-out floor of 250 holds.
