@@ -1872,11 +1872,23 @@ impl Policy {
             format!("capacity {}..{}", self.min_capacity, self.max_capacity),
         ];
         match &self.target_tracking {
-            Some(tt) => parts.push(format!(
-                "target {} of {}",
-                tt.target_value,
-                tt.metric.as_str()
-            )),
+            Some(tt) => match &tt.cold_starts {
+                Some(cs) if !cs.follow_demand => parts.push(format!(
+                    "cold-start level ({} per unit-hour, {} min look-back)",
+                    cs.min_per_instance_hour, cs.lookback_minutes
+                )),
+                Some(cs) => parts.push(format!(
+                    "target {} of {} over a cold-start level ({} per unit-hour)",
+                    tt.target_value,
+                    tt.metric.as_str(),
+                    cs.min_per_instance_hour
+                )),
+                None => parts.push(format!(
+                    "target {} of {}",
+                    tt.target_value,
+                    tt.metric.as_str()
+                )),
+            },
             None => parts.push("no target tracking".into()),
         }
         let n = self.scheduled_actions.len();
