@@ -13,18 +13,10 @@ mod support;
 use std::process::Output;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use pcscale::aws::DynamoStore;
-use pcscale::aws::cloudwatch::minute_start;
 use pcscale::core::state::State;
 use pcscale::ports::{Activity, PolicyStore, WriteOutcome};
 use serde_json::{Value, json};
-use support::{Clients, Seed};
-
-struct World {
-    c: Clients,
-    table: String,
-    t0: DateTime<Utc>,
-}
+use support::world::World;
 
 /// What a run of the binary produced.
 struct Run {
@@ -41,57 +33,9 @@ impl Run {
 }
 
 impl World {
-    async fn new(prefix: &str) -> World {
-        let c = support::clients().await;
-        let table = support::unique(prefix);
-        support::create_table(&c.dynamodb, &table).await;
-        World {
-            c,
-            table,
-            t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
-        }
-    }
-
-    fn store(&self) -> DynamoStore {
-        support::ports(&self.c, &self.table, None).store
-    }
-
-    fn at(&self, minutes: i64) -> DateTime<Utc> {
-        self.t0 + TimeDelta::minutes(minutes)
-    }
-
-    async fn function(&self, prefix: &str) -> String {
-        let name = support::unique(prefix);
-        support::create_function(&self.c.lambda, &name, "live").await;
-        name
-    }
-
-    /// `ConcurrentExecutions` = `value` in minutes `t0 + m`.
-    async fn demand(&self, function: &str, minutes: impl Iterator<Item = i64>, value: f64) {
-        let points: Vec<_> = minutes
-            .map(|m| (self.at(m) + TimeDelta::seconds(10), value))
-            .collect();
-        support::put_metric(
-            &self.c.cloudwatch,
-            function,
-            "live",
-            Seed::Concurrency,
-            &points,
-        )
-        .await;
-    }
-
     async fn set_pc(&self, function: &str, n: i32) {
-        self.c
-            .lambda
-            .put_provisioned_concurrency_config()
-            .function_name(function)
-            .qualifier("live")
-            .provisioned_concurrent_executions(n)
-            .send()
-            .await
-            .expect("PutProvisionedConcurrencyConfig");
-        support::wait_ready(&self.c.lambda, function, "live").await;
+        self.put_pc_directly(function, n).await;
+        self.wait_ready(function).await;
     }
 
     /// Runs `pcscale <args>` with the emulators in the standard variables,
@@ -252,7 +196,7 @@ async fn put_never_touches_the_state_item() {
     let state = State {
         version: 7,
         capacity: Some(12),
-        last_scale_out_at: Some(w.at(3)),
+        last_scale_out_at: Some(w.at(3, 0)),
         ..State::default()
     };
     assert_eq!(
@@ -315,7 +259,7 @@ async fn list_shows_band_target_schedules_current_pc_and_last_change() {
         .put_policy_item(&json!({"pk": "function:other:live", "MinCapacity": 2, "MaxCapacity": 2, "Enabled": false}))
         .await
         .expect("put");
-    let changed = w.at(5);
+    let changed = w.at(5, 0);
     let state = State {
         version: 1,
         capacity: Some(3),
@@ -378,7 +322,11 @@ async fn delete_leaves_the_config_unless_asked_and_delete_config_removes_it() {
         "offers it: {}",
         del.stderr
     );
-    assert!(support::pc_config(&w.c.lambda, &f, "live").await.is_some());
+    assert!(
+        support::pc_config(&w.direct.lambda, &f, "live")
+            .await
+            .is_some()
+    );
     assert!(w.store().get_policy_item(&pk).await.expect("get").is_none());
 
     // Dry run forbids the Lambda write: nothing deleted at all.
@@ -407,7 +355,7 @@ async fn delete_leaves_the_config_unless_asked_and_delete_config_removes_it() {
     let doc = del.json();
     assert_eq!(doc["config_deleted"], true);
     assert_eq!(doc["config"]["requested"], 2);
-    assert_eq!(support::pc_config(&w.c.lambda, &f, "live").await, None);
+    assert_eq!(support::pc_config(&w.direct.lambda, &f, "live").await, None);
 
     let again = w.cli(&["policy", "delete", &pk]).await;
     assert_eq!(again.code, 1);
@@ -422,7 +370,7 @@ async fn explain_predicts_the_tick_and_activity_shows_what_it_did() {
     let f = w.function("op-exp").await;
     let pk = format!("function:{f}:live");
     // A scheduled floor of 4 from minute 5, target tracking at 0.5.
-    let lunch = w.at(5);
+    let lunch = w.at(5, 0);
     w.store()
         .put_policy_item(&json!({
             "pk": pk, "MinCapacity": 0, "MaxCapacity": 50,
@@ -433,8 +381,8 @@ async fn explain_predicts_the_tick_and_activity_shows_what_it_did() {
         }))
         .await
         .expect("put");
-    w.demand(&f, 10..20, 10.0).await;
-    let now = rfc(w.at(20) + TimeDelta::seconds(5));
+    w.demand(&f, &(10..20).collect::<Vec<_>>(), 10.0).await;
+    let now = rfc(w.at(20, 0) + TimeDelta::seconds(5));
     let guard = [("PCSCALE_MAX_PER_FUNCTION", "8")];
 
     let text = w
@@ -465,7 +413,7 @@ async fn explain_predicts_the_tick_and_activity_shows_what_it_did() {
     assert_eq!(doc["decision"]["reason"]["wanted"], 20);
     assert_eq!(doc["band"]["min_source"]["Action"]["name"], "lunch");
     // Nothing was written by explain.
-    assert_eq!(support::pc_config(&w.c.lambda, &f, "live").await, None);
+    assert_eq!(support::pc_config(&w.direct.lambda, &f, "live").await, None);
     assert!(w.store().get_state(&pk).await.expect("get").is_none());
 
     // The tick does what explain said, and activity shows it.
@@ -483,7 +431,7 @@ async fn explain_predicts_the_tick_and_activity_shows_what_it_did() {
         (mine["from"].clone(), mine["to"].clone()),
         (json!(0), json!(8))
     );
-    assert_eq!(support::wait_ready(&w.c.lambda, &f, "live").await, 8);
+    assert_eq!(support::wait_ready(&w.direct.lambda, &f, "live").await, 8);
 
     let act = w.cli(&["activity", &pk]).await;
     assert_eq!(act.code, 0, "{}", act.stderr);
@@ -513,7 +461,7 @@ async fn explain_reports_the_scale_in_cooldown_remaining() {
         }))
         .await
         .expect("put");
-    let now = w.at(20);
+    let now = w.at(20, 0);
     let state = State {
         version: 1,
         capacity: Some(8),
@@ -521,7 +469,7 @@ async fn explain_reports_the_scale_in_cooldown_remaining() {
         ..State::default()
     };
     w.store().write_state(&pk, 0, &state).await.expect("state");
-    w.demand(&f, 0..20, 1.0).await;
+    w.demand(&f, &(0..20).collect::<Vec<_>>(), 1.0).await;
 
     let doc = w
         .cli(&["explain", &pk, "--now", &rfc(now), "--output", "json"])
@@ -555,7 +503,7 @@ async fn activity_is_newest_first_and_honours_limit() {
         store
             .record(&Activity {
                 resource: pk.into(),
-                at: w.at(m),
+                at: w.at(m, 0),
                 from: Some(to - 2),
                 to: Some(to),
                 action: "ScaleOut".into(),

@@ -15,95 +15,13 @@ use std::process::Output;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
-use pcscale::aws::cloudwatch::minute_start;
 use pcscale::aws::dynamodb::Item;
-use pcscale::aws::{AwsPorts, DynamoStore};
-use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary, by_resource, run_tick};
 use serde_json::{Value, json};
-use support::{Clients, Seed};
-
-/// One test's world: clients, its own table, helpers.
-struct World {
-    c: Clients,
-    table: String,
-    t0: DateTime<Utc>,
-}
+use support::world::{World, outcome, pk, tracking_policy};
 
 impl World {
-    async fn new(prefix: &str) -> World {
-        let c = support::clients().await;
-        let table = support::unique(prefix);
-        support::create_table(&c.dynamodb, &table).await;
-        World {
-            c,
-            table,
-            t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
-        }
-    }
-
-    /// Fresh adapters for every tick: nothing survives in memory between
-    /// ticks, as between two Lambda invocations.
-    fn ports(&self) -> AwsPorts {
-        support::ports(&self.c, &self.table, None)
-    }
-
-    fn store(&self) -> DynamoStore {
-        self.ports().store
-    }
-
-    /// `t0 + minutes`, plus `secs`.
-    fn at(&self, minutes: i64, secs: i64) -> DateTime<Utc> {
-        self.t0 + TimeDelta::minutes(minutes) + TimeDelta::seconds(secs)
-    }
-
-    /// A new function with alias `live`; returns its name.
-    async fn function(&self, prefix: &str) -> String {
-        let name = support::unique(prefix);
-        support::create_function(&self.c.lambda, &name, "live").await;
-        name
-    }
-
-    /// Seeds `ConcurrentExecutions` = `value` in minute `t0 + m` for each `m`.
-    async fn demand(&self, function: &str, minutes: &[i64], value: f64) {
-        let points: Vec<_> = minutes.iter().map(|m| (self.at(*m, 10), value)).collect();
-        support::put_metric(
-            &self.c.cloudwatch,
-            function,
-            "live",
-            Seed::Concurrency,
-            &points,
-        )
-        .await;
-    }
-
-    async fn put_policy(&self, policy: Value) {
-        self.store()
-            .put_policy_item(&policy)
-            .await
-            .expect("put policy item");
-    }
-
-    async fn tick(&self, now: DateTime<Utc>) -> TickSummary {
-        self.tick_with(now, &TickOptions::default()).await
-    }
-
-    async fn tick_with(&self, now: DateTime<Utc>, opts: &TickOptions) -> TickSummary {
-        let ports = self.ports();
-        run_tick(ports.ports(), now, opts)
-            .await
-            .expect("the tick runs")
-    }
-
-    async fn pc(&self, function: &str) -> Option<(i32, String)> {
-        support::pc_config(&self.c.lambda, function, "live").await
-    }
-
-    async fn wait_ready(&self, function: &str) -> i32 {
-        support::wait_ready(&self.c.lambda, function, "live").await
-    }
-
     async fn item(&self, pk: &str, sk: &str) -> Option<Item> {
-        self.c
+        self.direct
             .dynamodb
             .get_item()
             .table_name(&self.table)
@@ -131,17 +49,6 @@ impl World {
     }
 }
 
-fn pk(function: &str) -> String {
-    format!("function:{function}:live")
-}
-
-fn outcome<'a>(s: &'a TickSummary, function: &str) -> &'a ResourceOutcome {
-    by_resource(s)
-        .get(pk(function).as_str())
-        .copied()
-        .unwrap_or_else(|| panic!("no outcome for {function} in {s:#?}"))
-}
-
 fn n(item: &Item, attr: &str) -> Option<i64> {
     match item.get(attr) {
         Some(AttributeValue::N(v)) => v.parse().ok(),
@@ -161,20 +68,6 @@ fn ts(item: &Item, attr: &str) -> Option<DateTime<Utc>> {
         DateTime::parse_from_rfc3339(&t)
             .ok()
             .map(|t| t.with_timezone(&Utc))
-    })
-}
-
-/// Target tracking on true demand: target 0.5, so demand D wants 2 x D.
-fn tracking_policy(function: &str, min: u32, max: u32, scale_in_cooldown: u32) -> Value {
-    json!({
-        "pk": pk(function),
-        "MinCapacity": min,
-        "MaxCapacity": max,
-        "TargetTracking": {
-            "TargetValue": 0.5,
-            "ScaleOutCooldown": 0,
-            "ScaleInCooldown": scale_in_cooldown,
-        },
     })
 }
 
@@ -536,18 +429,19 @@ async fn an_invalid_policy_is_reported_while_the_valid_one_still_scales() {
         acts[0]
     );
     // The activity item expires 30 days after the tick (DynamoDB TTL).
-    let items =
-        w.c.dynamodb
-            .query()
-            .table_name(&w.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk(&bad)))
-            .expression_attribute_values(":a", AttributeValue::S("activity#".into()))
-            .send()
-            .await
-            .expect("Query")
-            .items
-            .unwrap_or_default();
+    let items = w
+        .direct
+        .dynamodb
+        .query()
+        .table_name(&w.table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
+        .expression_attribute_values(":pk", AttributeValue::S(pk(&bad)))
+        .expression_attribute_values(":a", AttributeValue::S("activity#".into()))
+        .send()
+        .await
+        .expect("Query")
+        .items
+        .unwrap_or_default();
     assert_eq!(items.len(), 1);
     let at = w.at(2, 5);
     assert_eq!(
@@ -567,11 +461,7 @@ async fn an_invalid_policy_is_reported_while_the_valid_one_still_scales() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_exits_1_when_the_table_does_not_exist() {
     let c = support::clients().await;
-    let w = World {
-        c,
-        table: support::unique("missing"),
-        t0: minute_start(Utc::now()),
-    };
+    let w = World::from_parts(c.clone(), c, support::unique("missing"));
     let (out, _) = w.cli(&["tick"]).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -590,7 +480,7 @@ async fn the_binary_exits_1_when_the_table_does_not_exist() {
 async fn a_failed_config_is_reported_with_its_status_reason() {
     let w = World::new("failed").await;
     let f = support::unique("failed");
-    support::create_function_with(&w.c.lambda, &f, "live", true).await;
+    support::create_function_with(&w.direct.lambda, &f, "live", true).await;
     w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
     w.demand(&f, &[1, 2, 3], 4.0).await;
 

@@ -9,8 +9,10 @@
 //!   through `Policy::to_item`, satisfies `pcscale policy schema` (checked
 //!   with an independent JSON Schema validator), and the binary exits 0.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use pcscale::core::policy::{
@@ -19,37 +21,13 @@ use pcscale::core::policy::{
 };
 use serde::Deserialize;
 use serde_json::Value;
-
-fn fixtures(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(kind)
-}
-
-/// Every `*.json` fixture of a directory except `expected.json`, sorted.
-fn fixture_files(kind: &str) -> Vec<PathBuf> {
-    let dir = fixtures(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "expected.json"))
-        .collect();
-    files.sort();
-    files
-}
+use support::fixtures::{fixture_files, fixtures, read_json};
 
 fn name(path: &Path) -> String {
     path.file_name()
         .expect("file name")
         .to_string_lossy()
         .into_owned()
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 #[derive(Debug, Deserialize)]

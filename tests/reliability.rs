@@ -15,21 +15,21 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
-use pcscale::aws::cloudwatch::minute_start;
 use pcscale::aws::dynamodb::Item;
-use pcscale::aws::{AwsPorts, AwsSettings, DynamoStore};
 use pcscale::core::state::State;
 use pcscale::ports::Activity;
-use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary, by_resource, run_tick};
+use pcscale::tick::{ResourceOutcome, TickOptions, by_resource, run_tick};
 use serde_json::{Value, json};
+use support::Clients;
 use support::fault_proxy::{Fault, FaultProxy, Rule, Service};
-use support::{Clients, Seed};
+use support::fixtures::{fixture_files, fixtures, read_json};
+use support::world::{outcome, pk, tracking_policy};
 
 // ---------------------------------------------------------------------------
 // The world of one test
@@ -44,12 +44,19 @@ use support::{Clients, Seed};
 /// concurrency left by other tests, in this binary or another one sharing
 /// the emulators, never pushes a Put below the account's 100 unreserved.
 struct World {
-    direct: Clients,
-    via: Clients,
+    w: support::world::World,
     proxy: FaultProxy,
-    table: String,
     account: String,
-    t0: DateTime<Utc>,
+}
+
+/// The shared fixture (clients straight to the emulators in `direct`,
+/// through the proxy in `via`) under this binary's proxy and account.
+impl std::ops::Deref for World {
+    type Target = support::world::World;
+
+    fn deref(&self) -> &Self::Target {
+        &self.w
+    }
 }
 
 impl World {
@@ -62,12 +69,9 @@ impl World {
         support::create_table(&direct.dynamodb, &table).await;
         let via = clients_at(&account, &proxy.url, &proxy.url, Some(&table)).await;
         World {
-            direct,
-            via,
+            w: support::world::World::from_parts(direct, via, table),
             proxy,
-            table,
             account,
-            t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
         }
     }
 
@@ -85,87 +89,6 @@ impl World {
             env.push((k.to_owned(), v.to_owned()));
         }
         env
-    }
-
-    /// Fresh adapters through the proxy: nothing survives in memory between
-    /// ticks, as between two Lambda invocations.
-    fn ports(&self) -> AwsPorts {
-        let settings = AwsSettings {
-            table: self.table.clone(),
-            ..AwsSettings::default()
-        };
-        AwsPorts::from_clients(
-            self.via.dynamodb.clone(),
-            self.via.cloudwatch.clone(),
-            self.via.lambda.clone(),
-            &settings,
-        )
-    }
-
-    /// The store, straight to moto (for inspection).
-    fn store(&self) -> DynamoStore {
-        DynamoStore::new(self.direct.dynamodb.clone(), &self.table)
-    }
-
-    fn at(&self, minutes: i64, secs: i64) -> DateTime<Utc> {
-        self.t0 + TimeDelta::minutes(minutes) + TimeDelta::seconds(secs)
-    }
-
-    async fn function(&self, prefix: &str) -> String {
-        let name = support::unique(prefix);
-        support::create_function(&self.direct.lambda, &name, "live").await;
-        name
-    }
-
-    async fn demand(&self, function: &str, minutes: &[i64], value: f64) {
-        let points: Vec<_> = minutes.iter().map(|m| (self.at(*m, 10), value)).collect();
-        support::put_metric(
-            &self.direct.cloudwatch,
-            function,
-            "live",
-            Seed::Concurrency,
-            &points,
-        )
-        .await;
-    }
-
-    async fn put_policy(&self, policy: Value) {
-        self.store()
-            .put_policy_item(&policy)
-            .await
-            .expect("put policy item");
-    }
-
-    async fn tick(&self, now: DateTime<Utc>) -> TickSummary {
-        self.tick_with(now, &TickOptions::default()).await
-    }
-
-    async fn tick_with(&self, now: DateTime<Utc>, opts: &TickOptions) -> TickSummary {
-        let ports = self.ports();
-        run_tick(ports.ports(), now, opts)
-            .await
-            .expect("the tick runs")
-    }
-
-    async fn pc(&self, function: &str) -> Option<(i32, String)> {
-        support::pc_config(&self.direct.lambda, function, "live").await
-    }
-
-    async fn wait_ready(&self, function: &str) -> i32 {
-        support::wait_ready(&self.direct.lambda, function, "live").await
-    }
-
-    /// Sets provisioned concurrency behind pcscale's back.
-    async fn put_pc_directly(&self, function: &str, n: i32) {
-        self.direct
-            .lambda
-            .put_provisioned_concurrency_config()
-            .function_name(function)
-            .qualifier("live")
-            .provisioned_concurrent_executions(n)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutProvisionedConcurrencyConfig {function}: {e:?}"));
     }
 
     async fn state(&self, function: &str) -> Option<State> {
@@ -214,31 +137,6 @@ async fn clients_at(account: &str, ddb: &str, ls: &str, partition: Option<&str>)
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
         lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
     }
-}
-
-fn pk(function: &str) -> String {
-    format!("function:{function}:live")
-}
-
-fn outcome<'a>(s: &'a TickSummary, function: &str) -> &'a ResourceOutcome {
-    by_resource(s)
-        .get(pk(function).as_str())
-        .copied()
-        .unwrap_or_else(|| panic!("no outcome for {function} in {s:#?}"))
-}
-
-/// Target tracking on true demand: target 0.5, so demand D wants 2 x D.
-fn tracking_policy(function: &str, min: u32, max: u32, scale_in_cooldown: u32) -> Value {
-    json!({
-        "pk": pk(function),
-        "MinCapacity": min,
-        "MaxCapacity": max,
-        "TargetTracking": {
-            "TargetValue": 0.5,
-            "ScaleOutCooldown": 0,
-            "ScaleInCooldown": scale_in_cooldown,
-        },
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -694,31 +592,6 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
 // ---------------------------------------------------------------------------
 // 1. Bad input: the corpus in one tick
 // ---------------------------------------------------------------------------
-
-fn fixtures(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(kind)
-}
-
-/// Every `*.json` of a fixture directory but `expected.json`, sorted.
-fn fixture_files(kind: &str) -> Vec<PathBuf> {
-    let dir = fixtures(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "expected.json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
 
 fn file_name(path: &Path) -> String {
     path.file_name()

@@ -13,6 +13,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod fault_proxy;
+pub mod fixtures;
+pub mod world;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -227,6 +229,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 /// Clients pointed at the emulators.
+#[derive(Clone)]
 pub struct Clients {
     /// DynamoDB on moto.
     pub dynamodb: aws_sdk_dynamodb::Client,
