@@ -132,10 +132,7 @@ impl MetricsSource for CloudWatchMetrics {
             async {
                 // Owned batches: borrowing chunks into the stream trips rustc's
                 // higher-ranked lifetime check on the `Send` future.
-                let batches: Vec<Vec<MetricQuery>> = queries
-                    .chunks(MAX_QUERIES_PER_CALL)
-                    .map(<[MetricQuery]>::to_vec)
-                    .collect();
+                let batches = batches(queries);
                 futures::stream::iter(batches)
                     .map(|batch| async move { self.fetch_batch(&batch, end).await })
                     .buffer_unordered(PARALLEL_BATCHES)
@@ -151,6 +148,24 @@ impl MetricsSource for CloudWatchMetrics {
     fn requests_sent(&self) -> Option<u64> {
         Some(self.get_metric_data_calls())
     }
+}
+
+/// Splits queries into `GetMetricData` calls: one time range per call, so
+/// queries are grouped by look-back (a 10-minute scale-in window must not be
+/// fetched over a cold-start policy's 8 hours), then cut at 500 per call.
+/// CloudWatch bills per metric requested, not per call, so the split costs
+/// nothing; with one look-back the count is `ceil(queries / 500)`.
+fn batches(queries: &[MetricQuery]) -> Vec<Vec<MetricQuery>> {
+    let mut sorted = queries.to_vec();
+    sorted.sort_by_key(|q| q.minutes);
+    sorted
+        .chunk_by(|a, b| a.minutes == b.minutes)
+        .flat_map(|group| {
+            group
+                .chunks(MAX_QUERIES_PER_CALL)
+                .map(<[MetricQuery]>::to_vec)
+        })
+        .collect()
 }
 
 /// The start of the minute containing `now`: the end (exclusive) of the window.
@@ -315,6 +330,23 @@ mod tests {
             minute_start(now),
             Utc.with_ymd_and_hms(2025, 3, 1, 10, 7, 0).unwrap()
         );
+    }
+
+    #[test]
+    fn queries_are_batched_by_lookback_then_by_500() {
+        let mut qs: Vec<MetricQuery> = (0..1000).map(|i| q(10 + i % 2)).collect();
+        qs.push(q(480));
+        let b = batches(&qs);
+        // 500 of 10 min, 500 of 11 min, 1 of 480 min.
+        assert_eq!(b.len(), 3);
+        assert!(b.iter().all(|c| c.len() <= MAX_QUERIES_PER_CALL));
+        assert!(
+            b.iter()
+                .all(|c| c.iter().all(|x| x.minutes == c[0].minutes))
+        );
+        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 1001);
+        let same: Vec<MetricQuery> = (0..1000).map(|_| q(10)).collect();
+        assert_eq!(batches(&same).len(), 2);
     }
 
     #[test]
