@@ -303,6 +303,29 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Calls `f` on every data row of `rdr`, which carries `file` and the line
+/// number for error messages; a malformed record is an error at its line.
+fn each_row(
+    file: &str,
+    rdr: &mut csv::Reader<&[u8]>,
+    mut f: impl FnMut(&Row<'_>) -> Result<(), TraceError>,
+) -> Result<(), TraceError> {
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(csv_error(file, &e)),
+        }
+        let row = Row {
+            file,
+            line: rec.position().map_or(0, csv::Position::line),
+            rec: &rec,
+        };
+        f(&row)?;
+    }
+}
+
 fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
         .has_headers(true)
@@ -446,21 +469,9 @@ fn parse_2019(
     };
 
     let mut functions = Vec::new();
-    let mut rec = csv::StringRecord::new();
     let mut missing_durations = 0usize;
     let mut missing_memory = 0usize;
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(file, &e)),
-        }
-        let line = rec.position().map_or(0, csv::Position::line);
-        let row = Row {
-            file,
-            line,
-            rec: &rec,
-        };
+    each_row(file, &mut rdr, |row| {
         let id = row.str(c_fn).to_owned();
         if id.is_empty() {
             return Err(row.err(c_fn, "empty HashFunction".into()));
@@ -494,7 +505,8 @@ fn parse_2019(
             durations: dist,
             memory_mb,
         });
-    }
+        Ok(())
+    })?;
     let mut notes = Vec::new();
     if missing_durations > 0 {
         notes.push(format!(
@@ -540,18 +552,7 @@ fn parse_durations(
         cols[k] = column(file, &header, n)?;
     }
     let mut out = HashMap::new();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(file, &e)),
-        }
-        let row = Row {
-            file,
-            line: rec.position().map_or(0, csv::Position::line),
-            rec: &rec,
-        };
+    each_row(file, &mut rdr, |row| {
         let mut ms = [0.0; 7];
         for (k, &c) in cols.iter().enumerate() {
             let v = row.f64(c, names[k])?;
@@ -564,7 +565,8 @@ fn parse_durations(
         let f = row.str(c_fn).to_owned();
         out.insert((String::new(), f.clone()), dist.clone());
         out.insert((row.str(c_app).to_owned(), f), dist);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -575,24 +577,14 @@ fn parse_memory(file: &str, bytes: &[u8]) -> Result<HashMap<String, f64>, TraceE
     let c_app = column(file, &header, "HashApp")?;
     let c_mb = column(file, &header, "AverageAllocatedMb")?;
     let mut out = HashMap::new();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(file, &e)),
-        }
-        let row = Row {
-            file,
-            line: rec.position().map_or(0, csv::Position::line),
-            rec: &rec,
-        };
+    each_row(file, &mut rdr, |row| {
         let mb = row.f64(c_mb, "AverageAllocatedMb")?;
         if mb < 0.0 {
             return Err(row.err(c_mb, format!("AverageAllocatedMb: negative memory {mb}")));
         }
         out.insert(row.str(c_app).to_owned(), mb);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -605,19 +597,8 @@ fn parse_2021(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
     let c_dur = column(file, &header, "duration")?;
     let mut by_fn: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut rec = csv::StringRecord::new();
     let mut end_max = 0.0_f64;
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(file, &e)),
-        }
-        let row = Row {
-            file,
-            line: rec.position().map_or(0, csv::Position::line),
-            rec: &rec,
-        };
+    each_row(file, &mut rdr, |row| {
         let end = row.f64(c_end, "end_timestamp")?;
         let dur = row.f64(c_dur, "duration")?;
         if dur < 0.0 {
@@ -637,7 +618,8 @@ fn parse_2021(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
             by_fn.len() - 1
         });
         by_fn[k].1.push((start, dur.min(LAMBDA_TIMEOUT_SECS)));
-    }
+        Ok(())
+    })?;
     let functions = by_fn
         .into_iter()
         .map(|(id, mut inv)| {
@@ -687,18 +669,7 @@ fn parse_concurrency(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
     let c_ts = column(file, &header, "timestamp")?;
     let c_c = column(file, &header, "concurrency")?;
     let mut rows: Vec<(f64, u32)> = Vec::new();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(file, &e)),
-        }
-        let row = Row {
-            file,
-            line: rec.position().map_or(0, csv::Position::line),
-            rec: &rec,
-        };
+    each_row(file, &mut rdr, |row| {
         let ts = parse_timestamp(row.str(c_ts)).ok_or_else(|| {
             row.err(
                 c_ts,
@@ -720,7 +691,8 @@ fn parse_concurrency(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
             return Err(row.err(c_ts, "timestamps must be strictly increasing".into()));
         }
         rows.push((ts, v.ceil() as u32));
-    }
+        Ok(())
+    })?;
     let Some(&(t0, _)) = rows.first() else {
         return Err(TraceError::Parse {
             file: file.to_owned(),
