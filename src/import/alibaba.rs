@@ -43,21 +43,14 @@ use serde_json::Value;
 use super::cron::{self, Dialect};
 use super::{
     ActionDraft, Ctx, Draft, ImportOptions, METRIC_PCU, Obj, TrackingDraft, WarningKind, fit_max,
-    parse_tz, target_actions, vendor_instant, vendor_time,
+    parse_tz, per_item, target_actions, vendor_instant, vendor_time,
 };
 
 /// Read-only fields of `GetProvisionConfig` output.
 const METADATA: &[&str] = &["current", "currentError"];
 
 pub(crate) fn convert(input: &Value, opts: &ImportOptions, ctx: &mut Ctx) -> Vec<Draft> {
-    match input.as_array() {
-        Some(items) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| one(v, &format!("[{i}]"), opts, ctx))
-            .collect(),
-        None => one(input, "", opts, ctx).into_iter().collect(),
-    }
+    per_item(input, |v, path| one(v, path, opts, ctx))
 }
 
 fn one(value: &Value, path: &str, opts: &ImportOptions, ctx: &mut Ctx) -> Option<Draft> {

@@ -454,6 +454,21 @@ fn problem(path: &str, message: &str) -> Problem {
     }
 }
 
+/// Converts one config, or each config of a JSON list (paths `[i]`).
+pub(crate) fn per_item(
+    input: &Value,
+    mut one: impl FnMut(&Value, &str) -> Option<Draft>,
+) -> Vec<Draft> {
+    match input.as_array() {
+        Some(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| one(v, &format!("[{i}]")))
+            .collect(),
+        None => one(input, "").into_iter().collect(),
+    }
+}
+
 /// Joins an attribute path: `a` + `b` -> `a.b` (or `b` at the top).
 pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {

@@ -36,7 +36,7 @@ use serde_json::Value;
 use super::cron::{self, Dialect};
 use super::{
     Ctx, Draft, ImportOptions, METRIC_CE, Obj, TrackingDraft, WarningKind, fit_max, parse_tz,
-    target_actions,
+    per_item, target_actions,
 };
 
 /// Zone assumed for `TriggerCronConfig` when none is given: SCF's console
@@ -48,14 +48,7 @@ const TENCENT_SCALE_IN_WINDOW_SECS: u64 = 600;
 const COMMON: &[&str] = &["Action", "Version", "Region", "RequestId"];
 
 pub(crate) fn convert(input: &Value, opts: &ImportOptions, ctx: &mut Ctx) -> Vec<Draft> {
-    match input.as_array() {
-        Some(items) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| one(v, &format!("[{i}]"), opts, ctx))
-            .collect(),
-        None => one(input, "", opts, ctx).into_iter().collect(),
-    }
+    per_item(input, |v, path| one(v, path, opts, ctx))
 }
 
 fn one(value: &Value, path: &str, opts: &ImportOptions, ctx: &mut Ctx) -> Option<Draft> {
