@@ -202,27 +202,37 @@ fn display_path(in_list: bool, index: usize, path: &str) -> String {
     }
 }
 
-/// `pcscale policy validate FILE`.
-fn validate(path: &Path, output: OutputFormat) -> Result<Exit, CliError> {
-    let file = path.display().to_string();
+/// Reads FILE (or stdin, `-`) as a policy document: the JSON and whether it
+/// is a list of items. `Ok(Err(problem))` when it is not JSON or holds no
+/// item (`verb` says what the items were for, in that message).
+fn read_document(path: &Path, verb: &str) -> Result<Result<(Value, bool), Problem>, CliError> {
     let text = read_input(path)?;
     let doc = match parse_document(&text) {
         Ok(doc) => doc,
-        Err(problem) => return report_file_problem(&file, &problem, output),
+        Err(problem) => return Ok(Err(problem)),
     };
     let in_list = match &doc {
         Value::Array(_) => true,
         Value::Object(o) => o.len() == 1 && o.get("Items").is_some_and(Value::is_array),
         _ => false,
     };
-    let items = document_items(&doc);
-    if items.is_empty() {
-        let problem = Problem {
+    if document_items(&doc).is_empty() {
+        return Ok(Err(Problem {
             path: FILE_PATH.into(),
-            message: "the file holds an empty list: no policy items to validate".into(),
-        };
-        return report_file_problem(&file, &problem, output);
+            message: format!("the file holds an empty list: no policy items to {verb}"),
+        }));
     }
+    Ok(Ok((doc, in_list)))
+}
+
+/// `pcscale policy validate FILE`.
+fn validate(path: &Path, output: OutputFormat) -> Result<Exit, CliError> {
+    let file = path.display().to_string();
+    let (doc, in_list) = match read_document(path, "validate")? {
+        Ok(read) => read,
+        Err(problem) => return report_file_problem(&file, &problem, output),
+    };
+    let items = document_items(&doc);
     let reports: Vec<ItemReport> = items
         .into_iter()
         .enumerate()
@@ -370,24 +380,11 @@ pub(crate) fn tick_settings() -> Result<TickOptions, CliError> {
 /// so a put can never touch the resource's state or activity items.
 async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
     let file = path.display().to_string();
-    let text = read_input(path)?;
-    let doc = match parse_document(&text) {
-        Ok(doc) => doc,
+    let (doc, in_list) = match read_document(path, "put")? {
+        Ok(read) => read,
         Err(problem) => return report_file_problem(&file, &problem, global.output),
     };
-    let in_list = match &doc {
-        Value::Array(_) => true,
-        Value::Object(o) => o.len() == 1 && o.get("Items").is_some_and(Value::is_array),
-        _ => false,
-    };
     let items = document_items(&doc);
-    if items.is_empty() {
-        let problem = Problem {
-            path: FILE_PATH.into(),
-            message: "the file holds an empty list: no policy items to put".into(),
-        };
-        return report_file_problem(&file, &problem, global.output);
-    }
     let settings = tick_settings()?;
     let mut problems: Vec<(String, String)> = Vec::new();
     let mut ready: Vec<(String, Value, String)> = Vec::new();
