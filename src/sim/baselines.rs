@@ -130,17 +130,26 @@ impl AwsTargetTracking {
     }
 }
 
+/// The current requested PC when the controller may act on it: `None` while
+/// a change is IN_PROGRESS (both vendors wait for it), or after raising PC to
+/// the controller's minimum (that is this tick's action).
+fn settled_at_min(platform: &mut Platform<'_>, min: u32) -> Option<u32> {
+    let pc = platform.pc();
+    if pc.in_progress {
+        return None;
+    }
+    if pc.requested < min {
+        platform.set_pc(min);
+        return None;
+    }
+    Some(pc.requested)
+}
+
 impl Controller for AwsTargetTracking {
     fn tick(&mut self, platform: &mut Platform<'_>) {
-        let pc = platform.pc();
-        if pc.in_progress {
+        let Some(cur) = settled_at_min(platform, self.min) else {
             return;
-        }
-        let cur = pc.requested;
-        if cur < self.min {
-            platform.set_pc(self.min);
-            return;
-        }
+        };
         if let Some(points) = self.last(platform, self.scale_out_points)
             && points.iter().all(|&u| u > self.target)
         {
@@ -260,15 +269,9 @@ impl Default for Alibaba {
 
 impl Controller for Alibaba {
     fn tick(&mut self, platform: &mut Platform<'_>) {
-        let pc = platform.pc();
-        if pc.in_progress {
+        let Some(cur) = settled_at_min(platform, self.min) else {
             return;
-        }
-        let cur = pc.requested;
-        if cur < self.min {
-            platform.set_pc(self.min);
-            return;
-        }
+        };
         if cur == 0 {
             return;
         }

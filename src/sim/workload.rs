@@ -156,20 +156,24 @@ impl Workload {
                 *s = (*s).max(conc);
             }
         };
+        // One invocation ends at `end`: carry the level up to its second,
+        // which saw the level before the end, then drop it.
+        let end_one = |end: f64, conc: &mut u32, cursor: &mut usize, sp: &mut [u32]| {
+            let es = (end.max(0.0) as usize).min(seconds);
+            if es > *cursor {
+                carry(*cursor, es, *conc, sp);
+                *cursor = es;
+            }
+            if es < seconds {
+                sp[es] = sp[es].max(*conc);
+            }
+            *conc -= 1;
+        };
         for inv in &self.invocations {
             let s = (inv.start.max(0.0) as usize).min(seconds.saturating_sub(1));
             // Process ends up to this arrival, updating the seconds they pass.
             while j < ends.len() && ends[j] <= inv.start {
-                let es = (ends[j].max(0.0) as usize).min(seconds);
-                if es > sec_cursor {
-                    carry(sec_cursor, es, conc, &mut second_peak);
-                    sec_cursor = es;
-                }
-                // The second in which it ends saw the level before the end.
-                if es < seconds {
-                    second_peak[es] = second_peak[es].max(conc);
-                }
-                conc -= 1;
+                end_one(ends[j], &mut conc, &mut sec_cursor, &mut second_peak);
                 j += 1;
             }
             if s > sec_cursor {
@@ -188,17 +192,8 @@ impl Workload {
             }
         }
         // Drain the remaining ends.
-        while j < ends.len() {
-            let es = (ends[j].max(0.0) as usize).min(seconds);
-            if es > sec_cursor {
-                carry(sec_cursor, es, conc, &mut second_peak);
-                sec_cursor = es;
-            }
-            if es < seconds {
-                second_peak[es] = second_peak[es].max(conc);
-            }
-            conc -= 1;
-            j += 1;
+        for &end in &ends[j..] {
+            end_one(end, &mut conc, &mut sec_cursor, &mut second_peak);
         }
         for (s, &p) in second_peak.iter().enumerate() {
             let m = s / 60;
