@@ -779,17 +779,8 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 self.write_state(&res.key, claimed.version, &next, calls)
                     .await
                     .ok();
-                self.record_error(
-                    &res.key,
-                    &state,
-                    Some(decision.from),
-                    Some(decision.to),
-                    "Error",
-                    &msg,
-                    calls,
-                )
-                .await;
-                decided(&res.key, &decision, "Error", Some(msg), false, dry_run)
+                self.step_failed(&res.key, &state, &decision, msg, dry_run, calls)
+                    .await
             }
             Verdict::Unknown(e, check) => {
                 // Neither released nor committed: the claim stays, and a later
@@ -798,17 +789,8 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     "{e}; the outcome is unknown (checking failed: {check}); the claim is kept \
                      and a later tick reconciles it"
                 );
-                self.record_error(
-                    &res.key,
-                    &state,
-                    Some(decision.from),
-                    Some(decision.to),
-                    "Error",
-                    &msg,
-                    calls,
-                )
-                .await;
-                decided(&res.key, &decision, "Error", Some(msg), false, dry_run)
+                self.step_failed(&res.key, &state, &decision, msg, dry_run, calls)
+                    .await
             }
         }
     }
@@ -1001,6 +983,30 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             .get(&q)
             .cloned()
             .unwrap_or_else(|| Demand::Unknown(format!("no answer for {}", metric.as_str())))
+    }
+
+    /// A step that did not happen (or whose outcome is unknown): recorded
+    /// as an error, reported with the decision it was for.
+    async fn step_failed(
+        &self,
+        key: &str,
+        state: &State,
+        decision: &Decision,
+        msg: String,
+        dry_run: bool,
+        calls: &mut ApiCalls,
+    ) -> ResourceOutcome {
+        self.record_error(
+            key,
+            state,
+            Some(decision.from),
+            Some(decision.to),
+            "Error",
+            &msg,
+            calls,
+        )
+        .await;
+        decided(key, decision, "Error", Some(msg), false, dry_run)
     }
 
     async fn write_state(

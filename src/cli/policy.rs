@@ -225,6 +225,17 @@ fn read_document(path: &Path, verb: &str) -> Result<Result<(Value, bool), Proble
     Ok(Ok((doc, in_list)))
 }
 
+/// Each problem of item `index` as (displayed path, message).
+fn located(
+    in_list: bool,
+    index: usize,
+    problems: Vec<Problem>,
+) -> impl Iterator<Item = (String, String)> {
+    problems
+        .into_iter()
+        .map(move |p| (display_path(in_list, index, &p.path), p.message))
+}
+
 /// `pcscale policy validate FILE`.
 fn validate(path: &Path, output: OutputFormat) -> Result<Exit, CliError> {
     let file = path.display().to_string();
@@ -393,11 +404,7 @@ async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
         let policy = match parse_policy_any(item) {
             Ok(p) => p,
             Err(e) => {
-                problems.extend(
-                    e.problems
-                        .into_iter()
-                        .map(|p| (display_path(in_list, i, &p.path), p.message)),
-                );
+                problems.extend(located(in_list, i, e.problems));
                 continue;
             }
         };
@@ -422,11 +429,7 @@ async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
             match from_dynamodb_json(item) {
                 Ok(v) => v,
                 Err(e) => {
-                    problems.extend(
-                        e.problems
-                            .into_iter()
-                            .map(|p| (display_path(in_list, i, &p.path), p.message)),
-                    );
+                    problems.extend(located(in_list, i, e.problems));
                     continue;
                 }
             }
