@@ -72,9 +72,12 @@ impl<'p, 'c> SimWorld<'p, 'c> {
         let visible = p.visible_metrics();
         let n = minutes as usize;
         let have = visible.len().min(n);
-        let mut out = Vec::with_capacity(n);
-        // Minutes before the trace started have no datapoint.
-        out.resize(n - have, None);
+        // Only the minutes since the trace started: what happened before is
+        // unknown, not idle. CloudWatch would return the function's real
+        // history there; padding it with "no datapoint" would tell a policy
+        // with a long look-back that every function was idle before the
+        // trace, and dilute its first hours' estimates with invented idleness.
+        let mut out = Vec::with_capacity(have);
         for d in &visible[visible.len() - have..] {
             out.push(match metric {
                 MetricKind::ConcurrentExecutions => d.concurrency_max.map(f64::from),
