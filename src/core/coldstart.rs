@@ -51,6 +51,24 @@
 //! busy every minute (free), units 3..12 three minutes in sixty (price
 //! `2 x (1 - 0.05 / 0.6) = 1.83`): `P = 12` scores `10 x (3 - 1.83) > 0`: keep 12.
 //!
+//! A unit needs at least [`MIN_EVENTS`] avoided cold starts in the look-back
+//! before its rate counts: one burst is an event, not a rate (without this
+//! rule a function whose only burst came an hour after it was created would
+//! keep that burst's PC, because one hour of history makes one burst look
+//! like one an hour).
+//!
+//! # Periodic pre-warming
+//!
+//! Timer-driven functions wake at a fixed period, too rarely for a unit to
+//! pay for itself all hour but like clockwork. With `PreWarmPeriodic`, a unit
+//! whose last [`PERIODIC_GAPS`] gaps between cold-start events are equal
+//! (within [`PERIOD_TOLERANCE_MINUTES`]) is also kept while its next event
+//! is due within [`PREWARM_LEAD_MINUTES`] after the latest datapoint; only the
+//! next occurrence is predicted, so a timer that stops is pre-warmed once
+//! more at most. Example: events at level 4 at minutes 100, 160 and 220 of
+//! the series predict 280; the tick whose latest datapoint is minute 275
+//! keeps 4 units.
+//!
 //! The estimate is minute-grained (CloudWatch's resolution), ignores the PC
 //! preparation delay and assumes the past look-back predicts the next
 //! minutes; `pcscale simulate` measures what that costs on real traces.
@@ -62,6 +80,26 @@ use serde::{Deserialize, Serialize};
 /// `0.0000041667 / (0.0000166667 - 0.0000097222) = 0.60`; arm64
 /// `0.0000033334 / (0.0000133334 - 0.0000077778) = 0.60` (AWS Lambda pricing).
 pub const BREAK_EVEN_UTILISATION: f64 = 0.6;
+
+/// Avoided cold starts a unit needs in the look-back before its rate is
+/// trusted: a single burst says nothing about how often it recurs.
+pub const MIN_EVENTS: u64 = 2;
+
+/// Equal gaps between a unit's last cold-start events that make it periodic
+/// (3 events). One gap is any two events; two equal gaps are a timer.
+pub const PERIODIC_GAPS: usize = 2;
+
+/// How far two gaps may differ, in minutes, and still be "equal": timers
+/// fire on the minute, but the per-minute peak can land on either side of a
+/// minute boundary.
+pub const PERIOD_TOLERANCE_MINUTES: u32 = 1;
+
+/// A pre-warm starts this many minutes before the predicted minute, counted
+/// from the latest datapoint: CloudWatch publishes a minute about 2 minutes
+/// late, the next tick is up to a minute away, and a PC increase is usable
+/// about 90 s after the request (Lambda's preparation time), so a predicted
+/// minute up to 6 minutes after the latest datapoint must be requested now.
+pub const PREWARM_LEAD_MINUTES: u32 = 6;
 
 /// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,17 +119,21 @@ pub struct ColdStartAware {
     /// The base load is this fraction of the lowest per-minute peak over
     /// that window (`BaseLoadFactor`; 0 turns it off).
     pub base_load_factor: f64,
+    /// Keep units whose cold starts recur at a fixed period just before
+    /// their next one is due (`PreWarmPeriodic`).
+    pub pre_warm_periodic: bool,
 }
 
 impl Default for ColdStartAware {
     fn default() -> Self {
         ColdStartAware {
-            min_per_instance_hour: 1.25,
+            min_per_instance_hour: 1.5,
             lookback_minutes: 480,
             keep_alive_secs: 300,
             follow_demand: false,
             base_load_window_minutes: 60,
             base_load_factor: 1.0,
+            pre_warm_periodic: true,
         }
     }
 }
@@ -105,6 +147,19 @@ pub struct Level {
     pub avoided: u64,
     /// Hours of history read (minutes with a full keep-alive window before them).
     pub hours: f64,
+    /// The periodic pre-warm that raised the level, if one did.
+    pub prewarm: Option<Prewarm>,
+}
+
+/// A unit kept because its cold starts recur at a fixed period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prewarm {
+    /// The highest unit due (PC = this covers it and the units below).
+    pub unit: u32,
+    /// Minutes between its last cold-start events.
+    pub period_minutes: u32,
+    /// Minutes from the latest datapoint to the predicted event.
+    pub due_in_minutes: u32,
 }
 
 /// The base load: `BaseLoadFactor` x the lowest per-minute peak over the last
@@ -141,15 +196,83 @@ pub fn base_load(minutes: &[Option<f64>], cfg: &ColdStartAware) -> u32 {
 pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Level {
     let lookback = usize::try_from(cfg.lookback_minutes).unwrap_or(usize::MAX);
     let recent = &minutes[minutes.len().saturating_sub(lookback)..];
-    level_above(recent, cfg, cap, base_load(minutes, cfg))
+    let mut lvl = level_above(recent, cfg, cap, base_load(minutes, cfg));
+    let due = cfg
+        .pre_warm_periodic
+        .then(|| periodic(recent, cfg, cap))
+        .flatten();
+    if let Some(p) = due.filter(|p| p.unit > lvl.level) {
+        lvl.level = p.unit;
+        lvl.prewarm = Some(p);
+    }
+    lvl
+}
+
+/// The keep-alive window in whole minutes (at least 1).
+fn keep_alive_minutes(cfg: &ColdStartAware) -> usize {
+    usize::try_from(cfg.keep_alive_secs.div_ceil(60))
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
+/// The highest unit whose cold-start events recur at a fixed period and whose
+/// next event is due within [`PREWARM_LEAD_MINUTES`] of the latest datapoint.
+///
+/// Events are the minutes `m` with `W[m] < k <= D[m]` (as in the level); a
+/// period shorter than the keep-alive plus the lead is left to the level,
+/// which keeps such a unit all the time when it pays.
+pub fn periodic(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Option<Prewarm> {
+    let k = keep_alive_minutes(cfg);
+    let d: Vec<u32> = minutes.iter().map(|v| units(*v, cap)).collect();
+    if d.len() <= k {
+        return None;
+    }
+    // The last PERIODIC_GAPS + 1 events of every unit, newest first: walk the
+    // minutes backwards and stop filling a unit once it has enough.
+    let top = d.iter().copied().max().unwrap_or(0) as usize;
+    let need = PERIODIC_GAPS + 1;
+    let mut events: Vec<Vec<usize>> = vec![Vec::new(); top + 1];
+    for m in (k..d.len()).rev() {
+        let warm = d[m - k..m].iter().copied().max().unwrap_or(0) as usize;
+        for e in events.iter_mut().take(d[m] as usize + 1).skip(warm + 1) {
+            if e.len() < need {
+                e.push(m);
+            }
+        }
+    }
+    let latest = d.len() - 1;
+    let lead = PREWARM_LEAD_MINUTES as usize;
+    let tolerance = PERIOD_TOLERANCE_MINUTES as usize;
+    let mut best = None;
+    for (unit, e) in events.iter().enumerate().skip(1) {
+        if e.len() < need {
+            continue;
+        }
+        // e is newest first: gaps between consecutive events.
+        let gaps: Vec<usize> = e.windows(2).map(|w| w[0] - w[1]).collect();
+        let (lo, hi) = gaps
+            .iter()
+            .fold((usize::MAX, 0), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+        if lo <= k + lead || hi - lo > tolerance {
+            continue;
+        }
+        let period = (gaps.iter().sum::<usize>() as f64 / gaps.len() as f64).round() as usize;
+        let next = e[0] + period;
+        if next > latest && next - latest <= lead {
+            best = Some(Prewarm {
+                unit: u32::try_from(unit).unwrap_or(cap),
+                period_minutes: u32::try_from(period).unwrap_or(u32::MAX),
+                due_in_minutes: u32::try_from(next - latest).unwrap_or(u32::MAX),
+            });
+        }
+    }
+    best
 }
 
 /// The level when units `1..=floor` are already paid for: only the units
 /// above the floor are scored against `MinColdStartsPerInstanceHour`.
 pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floor: u32) -> Level {
-    let k = usize::try_from(cfg.keep_alive_secs.div_ceil(60))
-        .unwrap_or(usize::MAX)
-        .max(1);
+    let k = keep_alive_minutes(cfg);
     let d: Vec<u32> = minutes.iter().map(|v| units(*v, cap)).collect();
     let floor = floor.min(cap);
     if d.len() <= k || cap == 0 {
@@ -157,6 +280,7 @@ pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floo
             level: floor,
             avoided: 0,
             hours: 0.0,
+            prewarm: None,
         };
     }
     let top = d.iter().copied().max().unwrap_or(0) as usize;
@@ -185,7 +309,11 @@ pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floo
     for (j, delta) in diff.iter().take(top).enumerate() {
         running += delta;
         reached += reach[j];
-        let n_k = u64::try_from(running).unwrap_or(0);
+        // Fewer than MIN_EVENTS is no evidence of a rate: count it as none.
+        let n_k = match u64::try_from(running) {
+            Ok(n) if n >= MIN_EVENTS => n,
+            _ => 0,
+        };
         avoided += n_k;
         // Utilisation credit: a unit whose level is reached in a share `b` of
         // the minutes is busy about that often, and busy PC time is billed
@@ -208,6 +336,7 @@ pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floo
         level: best.min(cap),
         avoided: best_avoided,
         hours,
+        prewarm: None,
     }
 }
 
@@ -234,6 +363,7 @@ mod tests {
             follow_demand: false,
             base_load_window_minutes: 60,
             base_load_factor: 0.0,
+            pre_warm_periodic: false,
         }
     }
 
@@ -293,6 +423,84 @@ mod tests {
         assert_eq!(level(&series(&steady), &with_base, 100).level, 20);
         // Too little history: no base load.
         assert_eq!(base_load(&series(&d[..30]), &with_base), 0);
+    }
+
+    #[test]
+    fn one_burst_in_a_short_history_is_an_event_not_a_rate() {
+        // An hour of history with a single burst to 50: one cold start per
+        // unit in 0.9 h used to clear T = 1/h and keep all 50 units.
+        let d: Vec<u32> = (0..60).map(|m| if m == 20 { 50 } else { 0 }).collect();
+        assert_eq!(level(&series(&d), &cfg(1.0), 100).level, 0);
+        // Twice is a rate: two bursts in the hour keep them.
+        let d: Vec<u32> = (0..60)
+            .map(|m| if m == 20 || m == 40 { 50 } else { 0 })
+            .collect();
+        assert_eq!(level(&series(&d), &cfg(1.0), 100).level, 50);
+    }
+
+    /// A timer that runs at `runs` (minutes) at 3 concurrent, series ending at `latest`.
+    fn timer(runs: &[usize], latest: usize) -> Vec<Option<f64>> {
+        let d: Vec<u32> = (0..=latest)
+            .map(|m| if runs.contains(&m) { 3 } else { 0 })
+            .collect();
+        series(&d)
+    }
+
+    fn periodic_cfg() -> ColdStartAware {
+        // A price no timer pays all hour: only the pre-warm can keep a unit.
+        ColdStartAware {
+            pre_warm_periodic: true,
+            lookback_minutes: 480,
+            ..cfg(100.0)
+        }
+    }
+
+    #[test]
+    fn a_timer_is_pre_warmed_only_in_the_minutes_before_its_next_run() {
+        let runs = [20, 80, 140];
+        // Next run predicted at 200: due within the lead from 194 on.
+        for latest in [194, 197, 199] {
+            let l = level(&timer(&runs, latest), &periodic_cfg(), 100);
+            assert_eq!(l.level, 3, "latest {latest}: {l:?}");
+            assert_eq!(
+                l.prewarm,
+                Some(Prewarm {
+                    unit: 3,
+                    period_minutes: 60,
+                    due_in_minutes: u32::try_from(200 - latest).expect("small"),
+                })
+            );
+        }
+        // Too early, or the predicted minute has been seen (the timer stopped).
+        for latest in [150, 193, 200, 230, 260] {
+            let l = level(&timer(&runs, latest), &periodic_cfg(), 100);
+            assert_eq!((l.level, l.prewarm), (0, None), "latest {latest}");
+        }
+        // Off unless asked for.
+        let off = ColdStartAware {
+            pre_warm_periodic: false,
+            ..periodic_cfg()
+        };
+        assert_eq!(level(&timer(&runs, 197), &off, 100).level, 0);
+    }
+
+    #[test]
+    fn irregular_or_short_gaps_are_not_a_period() {
+        // Gaps 60 and 45: not a timer.
+        assert_eq!(
+            level(&timer(&[20, 80, 125], 180), &periodic_cfg(), 100).level,
+            0
+        );
+        // Gaps 59 and 60 are (within a minute): period 60 (the rounded
+        // mean), next run at 200.
+        let l = level(&timer(&[21, 80, 140], 196), &periodic_cfg(), 100);
+        assert_eq!(l.prewarm.map(|p| (p.unit, p.period_minutes)), Some((3, 60)));
+        // A 10-minute timer is the level's business (kept all the time when
+        // it pays), not a pre-warm that would never switch off.
+        assert_eq!(
+            periodic(&timer(&[20, 30, 40], 45), &periodic_cfg(), 100),
+            None
+        );
     }
 
     #[test]

@@ -413,13 +413,19 @@ fn demand_mode(
 fn cold_start_signal(cs: &ColdStartAware, series: &Series, demand: Signal) -> Signal {
     let lvl = coldstart::level(&series.minutes, cs, u32::MAX);
     let need = f64::from(lvl.level);
-    let text = format!(
-        "cold-start level {} ({} cold starts avoided over {:.1} h, price {} per unit-hour)",
-        lvl.level,
-        lvl.avoided,
-        lvl.hours,
-        num(cs.min_per_instance_hour)
-    );
+    let text = match lvl.prewarm {
+        Some(p) => format!(
+            "periodic pre-warm {} (cold starts at unit {} recur every {} min, next due in {} min)",
+            lvl.level, p.unit, p.period_minutes, p.due_in_minutes
+        ),
+        None => format!(
+            "cold-start level {} ({} cold starts avoided over {:.1} h, price {} per unit-hour)",
+            lvl.level,
+            lvl.avoided,
+            lvl.hours,
+            num(cs.min_per_instance_hour)
+        ),
+    };
     if !cs.follow_demand {
         return Signal {
             out_need: need,
@@ -1422,6 +1428,7 @@ mod tests {
                 follow_demand: follow,
                 base_load_window_minutes: 60,
                 base_load_factor: 0.0,
+                pre_warm_periodic: false,
             }),
             ..TargetTracking::default()
         }
@@ -1448,6 +1455,39 @@ mod tests {
         );
         let plain = policy(0, 100, Some(demand_tt(1.0)));
         assert_eq!(decide(&plain, &state(), &obs(known(&vals), 0), now()).to, 0);
+    }
+
+    #[test]
+    fn a_half_hourly_timer_is_pre_warmed_and_explain_says_why() {
+        // Runs of 4 at minutes 10, 40 and 70 of a 75-minute series: too rare
+        // for 4 cold starts per unit-hour, due again at 100, 25 minutes away:
+        // nothing yet. With the series ending at 96 it is due in 4: keep 4.
+        let run = |m: usize| if m % 30 == 10 { 4.0 } else { 0.0 };
+        let tt = TargetTracking {
+            cold_starts: Some(ColdStartAware {
+                pre_warm_periodic: true,
+                ..cold_tt(4.0, false).cold_starts.expect("set")
+            }),
+            ..cold_tt(4.0, false)
+        };
+        let p = policy(0, 100, Some(tt));
+        let early: Vec<f64> = (0..75).map(run).collect();
+        assert_eq!(decide(&p, &state(), &obs(known(&early), 0), now()).to, 0);
+        let due: Vec<f64> = (0..97).map(run).collect();
+        let d = decide(&p, &state(), &obs(known(&due), 0), now());
+        assert_eq!(
+            (d.to, d.action),
+            (4, Action::ScaleOut),
+            "{}",
+            d.reason.summary
+        );
+        assert!(
+            d.reason.summary.contains(
+                "periodic pre-warm 4 (cold starts at unit 4 recur every 30 min, next due in 4 min)"
+            ),
+            "{}",
+            d.reason.summary
+        );
     }
 
     #[test]

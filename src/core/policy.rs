@@ -323,6 +323,8 @@ pub mod attr {
     pub const BASE_LOAD_WINDOW_MINUTES: &str = "BaseLoadWindowMinutes";
     /// `TargetTracking.ColdStarts.BaseLoadFactor` (N).
     pub const BASE_LOAD_FACTOR: &str = "BaseLoadFactor";
+    /// `TargetTracking.ColdStarts.PreWarmPeriodic` (BOOL).
+    pub const PRE_WARM_PERIODIC: &str = "PreWarmPeriodic";
     /// `ScheduledActions[].Name` (S).
     pub const NAME: &str = "Name";
     /// `ScheduledActions[].Schedule` (S).
@@ -364,6 +366,7 @@ pub mod attr {
         FOLLOW_DEMAND,
         BASE_LOAD_WINDOW_MINUTES,
         BASE_LOAD_FACTOR,
+        PRE_WARM_PERIODIC,
     ];
     /// Every attribute of a `ScheduledActions` entry.
     pub const SCHEDULED_ACTION: &[&str] = &[
@@ -1013,7 +1016,12 @@ impl Checker {
                 }
             }
         };
+        let periodic = match obj.get(attr::PRE_WARM_PERIODIC) {
+            None => Some(d.pre_warm_periodic),
+            Some(v) => self.boolean(v, &p(attr::PRE_WARM_PERIODIC)),
+        };
         Some(ColdStartAware {
+            pre_warm_periodic: periodic?,
             base_load_window_minutes: u32::try_from(base_window?).ok()?,
             base_load_factor: base_factor?,
             min_per_instance_hour: per_hour?,
@@ -1850,6 +1858,10 @@ impl Policy {
                     attr::BASE_LOAD_FACTOR.into(),
                     Value::from(c.base_load_factor),
                 );
+                cm.insert(
+                    attr::PRE_WARM_PERIODIC.into(),
+                    Value::Bool(c.pre_warm_periodic),
+                );
                 t.insert(attr::COLD_STARTS.into(), Value::Object(cm));
             }
             m.insert(attr::TARGET_TRACKING.into(), Value::Object(t));
@@ -2033,7 +2045,7 @@ pub struct ColdStartsSchema {
     /// Keep a PC unit only if it would have avoided at least this many cold
     /// starts per hour it was kept, over the look-back.
     #[serde(rename = "MinColdStartsPerInstanceHour")]
-    #[schemars(range(min = 0, max = 3600), extend("default" = 1.25))]
+    #[schemars(range(min = 0, max = 3600), extend("default" = 1.5))]
     pub min_per_instance_hour: Option<f64>,
     /// Minutes of history the estimate reads.
     #[serde(rename = "LookbackMinutes")]
@@ -2055,6 +2067,11 @@ pub struct ColdStartsSchema {
     #[serde(rename = "BaseLoadFactor")]
     #[schemars(range(min = 0, max = 2), extend("default" = 1.0))]
     pub base_load_factor: Option<f64>,
+    /// Keep the units whose cold starts recur at a fixed period (timers) just
+    /// before their next one is due.
+    #[serde(rename = "PreWarmPeriodic")]
+    #[schemars(extend("default" = true))]
+    pub pre_warm_periodic: Option<bool>,
 }
 
 /// Mirror of one `ScheduledActions` entry for the JSON Schema.
@@ -2242,6 +2259,20 @@ mod tests {
         assert!(!cs.follow_demand);
         assert_eq!(cs.base_load_window_minutes, 60);
         assert_eq!(cs.base_load_factor, 1.0);
+        assert!(cs.pre_warm_periodic, "PreWarmPeriodic defaults to on");
+        assert_eq!(parse_policy(&p.to_item()), Ok(p));
+
+        let off = with(
+            base(),
+            "TargetTracking",
+            json!({"TargetValue": 1.0, "ColdStarts": {"PreWarmPeriodic": false}}),
+        );
+        let p = parse_policy(&off).expect("valid");
+        let cs = p
+            .target_tracking
+            .as_ref()
+            .and_then(|tt| tt.cold_starts.clone());
+        assert_eq!(cs.map(|c| c.pre_warm_periodic), Some(false));
         assert_eq!(parse_policy(&p.to_item()), Ok(p));
     }
 
@@ -2250,7 +2281,7 @@ mod tests {
         let item = with(
             base(),
             "TargetTracking",
-            json!({"TargetValue": 1.0, "ColdStarts": {"MinColdStartsPerInstanceHour": -1, "LookbackMinutes": 5, "KeepAlive": 300, "FollowDemand": "yes"}}),
+            json!({"TargetValue": 1.0, "ColdStarts": {"MinColdStartsPerInstanceHour": -1, "LookbackMinutes": 5, "KeepAlive": 300, "FollowDemand": "yes", "PreWarmPeriodic": 1}}),
         );
         let err = parse_policy(&item).expect_err("invalid");
         let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
@@ -2259,6 +2290,7 @@ mod tests {
             "TargetTracking.ColdStarts.LookbackMinutes",
             "TargetTracking.ColdStarts.KeepAlive",
             "TargetTracking.ColdStarts.FollowDemand",
+            "TargetTracking.ColdStarts.PreWarmPeriodic",
         ] {
             assert!(paths.contains(&want), "{want} missing from {paths:?}");
         }
