@@ -132,7 +132,7 @@ impl Default for ColdStartAware {
             keep_alive_secs: 300,
             follow_demand: false,
             base_load_window_minutes: 60,
-            base_load_factor: 1.0,
+            base_load_factor: 0.0,
             pre_warm_periodic: true,
         }
     }

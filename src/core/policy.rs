@@ -2065,7 +2065,7 @@ pub struct ColdStartsSchema {
     pub base_load_window_minutes: Option<u32>,
     /// Base load = this factor x the lowest per-minute peak over the window; 0 turns it off.
     #[serde(rename = "BaseLoadFactor")]
-    #[schemars(range(min = 0, max = 2), extend("default" = 1.0))]
+    #[schemars(range(min = 0, max = 2), extend("default" = 0.0))]
     pub base_load_factor: Option<f64>,
     /// Keep the units whose cold starts recur at a fixed period (timers) just
     /// before their next one is due.
@@ -2258,7 +2258,7 @@ mod tests {
         assert_eq!(cs.keep_alive_secs, 300);
         assert!(!cs.follow_demand);
         assert_eq!(cs.base_load_window_minutes, 60);
-        assert_eq!(cs.base_load_factor, 1.0);
+        assert_eq!(cs.base_load_factor, 0.0);
         assert!(cs.pre_warm_periodic, "PreWarmPeriodic defaults to on");
         assert_eq!(parse_policy(&p.to_item()), Ok(p));
 
