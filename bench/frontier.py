@@ -28,9 +28,9 @@ def item(tt):
 def demand(tv, cooldown=600):
     return {"TargetValue": tv, "Metric": "ConcurrentExecutions", "ScaleInCooldown": cooldown}
 
-def cold(t, lookback=480, follow=False, tv=0.7, **base):
+def cold(t, lookback=480, follow=False, tv=0.7, periodic=True, **base):
     cs = {"MinColdStartsPerInstanceHour": t, "LookbackMinutes": lookback,
-          "KeepAliveSeconds": 300, "FollowDemand": follow}
+          "KeepAliveSeconds": 300, "FollowDemand": follow, "PreWarmPeriodic": periodic}
     cs.update(base)
     return dict(demand(tv), ColdStarts=cs)
 
@@ -40,15 +40,19 @@ CONFIGS = [
     ("demand-following, target 1.0, scale-in 1200 s", demand(1.0, 1200)),
 ] + [
     (f"cold-start level T={t}/h, look-back {lb} min", cold(t, lb))
-    for t in (0.5, 0.75, 1, 1.25, 1.5, 2) for lb in (480,)
+    for t in (0.5, 0.75, 1, 1.25, 1.5, 1.75, 2) for lb in (480,)
 ] + [
-    (f"cold-start level T={t}/h, 480 min, no base load", cold(t, 480, BaseLoadFactor=0))
-    for t in (1, 1.25)
+    (f"cold-start level T={t}/h, 480 min, no periodic pre-warm", cold(t, 480, periodic=False))
+    for t in (1.25, 1.5)
 ] + [
-    ("cold-start level T=1/h, 240 min", cold(1, 240)),
-    ("cold-start level T=1/h, 1440 min", cold(1, 1440)),
+    (f"cold-start level T={t}/h, 480 min, base load 1.0 x 60 min",
+     cold(t, 480, BaseLoadFactor=1.0, BaseLoadWindowMinutes=60))
+    for t in (1.25, 1.5)
+] + [
+    ("cold-start level T=1.5/h, 240 min", cold(1.5, 240)),
+    ("cold-start level T=1.5/h, 1440 min", cold(1.5, 1440)),
     ("cold-start level T=1/h + follow demand 0.7", cold(1, 480, True, 0.7)),
-    ("cold-start level T=1/h + follow demand 1.0", cold(1, 480, True, 1.0)),
+    ("cold-start level T=1.5/h + follow demand 1.0", cold(1.5, 480, True, 1.0)),
     ("cold-start level T=2/h + follow demand 1.0", cold(2, 480, True, 1.0)),
 ]
 
