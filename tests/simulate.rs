@@ -431,6 +431,35 @@ fn simulate_with_no_arguments_prints_the_comparison_table() {
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
     }
+
+    // The default policy's standing on the shipped day (bench/RESULTS.md):
+    // no more cold starts and no more cost than AWS target tracking
+    // (Average) and Alibaba, and at most 5x the oracle's $ per avoided cold
+    // start. A change to the core or the default policy that loses it fails here.
+    let row = |name: &str| -> (f64, f64, f64) {
+        let cols: Vec<&str> = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row in\n{stdout}"))
+            .split_whitespace()
+            .collect();
+        let num = |i: usize| cols[i].parse::<f64>().unwrap_or(f64::NAN);
+        // policy invocations spill-over cold-starts cold% $/avoided ... cost
+        (num(3), num(5), num(8))
+    };
+    let (cold, per_avoided, cost) = row("pcscale");
+    for rival in ["aws-tt-avg", "alibaba"] {
+        let (r_cold, _, r_cost) = row(rival);
+        assert!(
+            cold <= r_cold && cost <= r_cost,
+            "pcscale {cold} cold starts at ${cost} does not dominate {rival} ({r_cold} at ${r_cost})"
+        );
+    }
+    let (_, oracle_per_avoided, _) = row("oracle");
+    assert!(
+        per_avoided <= 5.0 * oracle_per_avoided,
+        "pcscale pays ${per_avoided} per avoided cold start, over 5x the oracle's ${oracle_per_avoided}"
+    );
 }
 
 #[test]
