@@ -196,10 +196,11 @@ pub fn base_load(minutes: &[Option<f64>], cfg: &ColdStartAware) -> u32 {
 pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Level {
     let lookback = usize::try_from(cfg.lookback_minutes).unwrap_or(usize::MAX);
     let recent = &minutes[minutes.len().saturating_sub(lookback)..];
-    let mut lvl = level_above(recent, cfg, cap, base_load(minutes, cfg));
+    let d: Vec<u32> = recent.iter().map(|v| units(*v, cap)).collect();
+    let mut lvl = level_above(&d, cfg, cap, base_load(minutes, cfg));
     let due = cfg
         .pre_warm_periodic
-        .then(|| periodic(recent, cfg, cap))
+        .then(|| periodic(&d, cfg, cap))
         .flatten();
     if let Some(p) = due.filter(|p| p.unit > lvl.level) {
         lvl.level = p.unit;
@@ -215,15 +216,25 @@ fn keep_alive_minutes(cfg: &ColdStartAware) -> usize {
         .max(1)
 }
 
+/// Every minute `m` that has a full keep-alive window `k` before it, with the
+/// warm pool `W[m]` (the highest peak of those `k` minutes) and `D[m]`:
+/// units `W[m] + 1 ..= D[m]` would each have caught a cold start in `m`.
+fn rises(d: &[u32], k: usize) -> impl DoubleEndedIterator<Item = (usize, usize, usize)> + '_ {
+    (k..d.len()).map(move |m| {
+        let warm = d[m - k..m].iter().copied().max().unwrap_or(0);
+        (m, warm as usize, d[m] as usize)
+    })
+}
+
 /// The highest unit whose cold-start events recur at a fixed period and whose
 /// next event is due within [`PREWARM_LEAD_MINUTES`] of the latest datapoint.
 ///
 /// Events are the minutes `m` with `W[m] < k <= D[m]` (as in the level); a
 /// period shorter than the keep-alive plus the lead is left to the level,
-/// which keeps such a unit all the time when it pays.
-pub fn periodic(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Option<Prewarm> {
+/// which keeps such a unit all the time when it pays. `d` holds the
+/// per-minute peaks in whole units, oldest first.
+fn periodic(d: &[u32], cfg: &ColdStartAware, cap: u32) -> Option<Prewarm> {
     let k = keep_alive_minutes(cfg);
-    let d: Vec<u32> = minutes.iter().map(|v| units(*v, cap)).collect();
     if d.len() <= k {
         return None;
     }
@@ -232,9 +243,8 @@ pub fn periodic(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Opti
     let top = d.iter().copied().max().unwrap_or(0) as usize;
     let need = PERIODIC_GAPS + 1;
     let mut events: Vec<Vec<usize>> = vec![Vec::new(); top + 1];
-    for m in (k..d.len()).rev() {
-        let warm = d[m - k..m].iter().copied().max().unwrap_or(0) as usize;
-        for e in events.iter_mut().take(d[m] as usize + 1).skip(warm + 1) {
+    for (m, warm, now) in rises(d, k).rev() {
+        for e in events.iter_mut().take(now + 1).skip(warm + 1) {
             if e.len() < need {
                 e.push(m);
             }
@@ -270,10 +280,10 @@ pub fn periodic(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Opti
 }
 
 /// The level when units `1..=floor` are already paid for: only the units
-/// above the floor are scored against `MinColdStartsPerInstanceHour`.
-pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floor: u32) -> Level {
+/// above the floor are scored against `MinColdStartsPerInstanceHour`. `d`
+/// holds the per-minute peaks in whole units, oldest first.
+fn level_above(d: &[u32], cfg: &ColdStartAware, cap: u32, floor: u32) -> Level {
     let k = keep_alive_minutes(cfg);
-    let d: Vec<u32> = minutes.iter().map(|v| units(*v, cap)).collect();
     let floor = floor.min(cap);
     if d.len() <= k || cap == 0 {
         return Level {
@@ -286,9 +296,7 @@ pub fn level_above(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, floo
     let top = d.iter().copied().max().unwrap_or(0) as usize;
     // rises[j] = N_{j+1}, filled through a difference array: O(minutes + top).
     let mut diff = vec![0i64; top + 2];
-    for m in k..d.len() {
-        let warm = d[m - k..m].iter().copied().max().unwrap_or(0) as usize;
-        let now = d[m] as usize;
+    for (_, warm, now) in rises(d, k) {
         if now > warm {
             diff[warm] += 1;
             diff[now] -= 1;
@@ -498,7 +506,7 @@ mod tests {
         // A 10-minute timer is the level's business (kept all the time when
         // it pays), not a pre-warm that would never switch off.
         assert_eq!(
-            periodic(&timer(&[20, 30, 40], 45), &periodic_cfg(), 100),
+            level(&timer(&[20, 30, 40], 45), &periodic_cfg(), 100).prewarm,
             None
         );
     }
