@@ -650,18 +650,9 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let msg = e.to_string();
-                    self.record_error(
-                        &res.key,
-                        &state,
-                        Some(decision.from),
-                        Some(decision.to),
-                        "Error",
-                        &msg,
-                        calls,
-                    )
-                    .await;
-                    return decided(&res.key, &decision, "Error", Some(msg), false, dry_run);
+                    return self
+                        .step_failed(&res.key, &state, &decision, e.to_string(), dry_run, calls)
+                        .await;
                 }
             }
         }
