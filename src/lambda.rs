@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::core::window::PublicationDelay;
 use crate::ports::{Clock, ConcurrencyApi, MetricsSource, PolicyStore, Segment};
 use crate::tick::{Ports, TickError, TickOptions, TickSummary, run_tick};
 
@@ -237,6 +238,11 @@ pub enum ConfigError {
         "PCSCALE_QUIET_EVERY_MINUTES={0:?} is not an integer from 1 to 60 (1: decide every alias every tick)"
     )]
     QuietEveryMinutes(String),
+    /// `PCSCALE_METRIC_DELAY_SECONDS` is not an integer from 0 to 900.
+    #[error(
+        "PCSCALE_METRIC_DELAY_SECONDS={0:?} is not an integer from 0 to 900 (seconds after a minute ends by which CloudWatch has surely published it; default 180)"
+    )]
+    MetricDelay(String),
 }
 
 /// [`TickOptions`] from the process environment: `PCSCALE_DRY_RUN`,
@@ -272,6 +278,14 @@ pub fn tick_options_from_lookup(
             .ok()
             .filter(|n| (1..=60).contains(n))
             .ok_or_else(|| ConfigError::QuietEveryMinutes(v.clone()))?;
+    }
+    if let Some(v) = lookup("PCSCALE_METRIC_DELAY_SECONDS").filter(|v| !v.trim().is_empty()) {
+        opts.metric_delay = v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| PublicationDelay::from_secs(s).ok())
+            .ok_or_else(|| ConfigError::MetricDelay(v.clone()))?;
     }
     if let Some(v) = lookup("PCSCALE_ALLOWED_FUNCTIONS") {
         let globs = v

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::decide::{CurrentPc, Demand};
 use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
 use crate::core::state::State;
+use crate::core::window::Horizon;
 
 /// What kind of failure a port call met; drives retry and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,7 +144,8 @@ pub struct MetricQuery {
     pub resource: ResourceId,
     /// Which metric.
     pub metric: MetricKind,
-    /// Minutes of history, ending at the latest complete minute.
+    /// Minutes of published history wanted, ending at the newest minute
+    /// CloudWatch has published (see [`crate::core::window`]).
     pub minutes: u32,
 }
 
@@ -153,12 +155,16 @@ pub type MetricAnswers = HashMap<MetricQuery, Demand>;
 
 /// Where metrics come from (CloudWatch in production).
 pub trait MetricsSource: Send + Sync {
-    /// Answers every query; batching and pagination are the source's business.
-    /// A failed call yields `Demand::Unknown` for the queries it covered.
+    /// Answers every query as CloudWatch would at `horizon.now`: over the
+    /// window [`Horizon::window`] gives for the query's minutes, turned into
+    /// a series by [`crate::core::window::MetricWindow::series`] (so that no
+    /// source can answer with minutes CloudWatch has not published).
+    /// Batching and pagination are the source's business. A failed call
+    /// yields `Demand::Unknown` for the queries it covered.
     fn fetch(
         &self,
         queries: &[MetricQuery],
-        now: DateTime<Utc>,
+        horizon: Horizon,
     ) -> impl Future<Output = MetricAnswers> + Send;
 
     /// Requests this source has sent to its backend so far (CloudWatch:

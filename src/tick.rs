@@ -24,6 +24,7 @@ use crate::core::decide::{
 };
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::state::State;
+use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
     PortError, Segment, StoredResource, WriteOutcome,
@@ -55,6 +56,10 @@ pub struct TickOptions {
     /// `GetProvisionedConcurrencyConfig` call under the account's 15
     /// requests/s control-plane quota; quiet aliases rarely need either.
     pub quiet_every_minutes: u32,
+    /// How long after a minute ends CloudWatch has surely published it
+    /// (`PCSCALE_METRIC_DELAY_SECONDS`): newer minutes without a datapoint
+    /// are not yet published, not idle (see [`crate::core::window`]).
+    pub metric_delay: PublicationDelay,
 }
 
 /// A resource with no capacity change for this long is quiet.
@@ -71,6 +76,7 @@ impl Default for TickOptions {
             deadline: None,
             claim_lease_secs: 120,
             quiet_every_minutes: 1,
+            metric_delay: PublicationDelay::default(),
         }
     }
 }
@@ -228,7 +234,11 @@ where
         MetricAnswers::new()
     } else {
         let before = ports.metrics.requests_sent();
-        let answers = bounded(soft, ports.metrics.fetch(&queries, now))
+        let horizon = Horizon {
+            now,
+            delay: opts.metric_delay,
+        };
+        let answers = bounded(soft, ports.metrics.fetch(&queries, horizon))
             .await
             .unwrap_or_else(|| {
                 // Late metrics are unknown metrics: nothing scales in on them.

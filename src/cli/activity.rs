@@ -23,6 +23,7 @@ use crate::core::decide::{
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::schedule::BandSource;
 use crate::core::state::State;
+use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
 use crate::tick::{allowed, queries_for};
 
@@ -104,6 +105,8 @@ pub async fn run_activity(args: &ActivityArgs, global: &GlobalOpts) -> Result<Ex
 /// What `explain` found: every input of the decision and the decision.
 struct Explanation {
     now: DateTime<Utc>,
+    /// The publication delay the tick assumes (`PCSCALE_METRIC_DELAY_SECONDS`).
+    delay: PublicationDelay,
     policy: Policy,
     state: State,
     /// Why the tick would not decide at all (allow-list, claim in flight, ...).
@@ -156,6 +159,7 @@ pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit
     let dry_run = settings.dry_run || policy.dry_run;
     let mut ex = Explanation {
         now,
+        delay: settings.metric_delay,
         state: stored.state,
         skip: None,
         dry_run,
@@ -199,7 +203,11 @@ async fn observe_and_decide(
 ) {
     let policy = &ex.policy;
     let queries = queries_for(policy);
-    let answers = ports.metrics.fetch(&queries, ex.now).await;
+    let horizon = Horizon {
+        now: ex.now,
+        delay: settings.metric_delay,
+    };
+    let answers = ports.metrics.fetch(&queries, horizon).await;
     let answer = |metric: MetricKind| {
         queries
             .iter()
@@ -285,10 +293,41 @@ fn source_text(s: &BandSource) -> String {
     }
 }
 
+/// Which minutes the decision read, and which it left out as not yet
+/// published, e.g. `newest published minute 10:03 UTC; 10:04..10:06 not yet
+/// published (delay 180 s): left out, not read as idle`.
+fn published_text(s: &Series, delay: PublicationDelay) -> String {
+    let hm = |t: DateTime<Utc>| t.format("%H:%M").to_string();
+    let newest = s.newest.map_or_else(
+        || "no published minute in the window".to_owned(),
+        |t| format!("newest published minute {} UTC", hm(t)),
+    );
+    match (s.unpublished, s.newest) {
+        (0, _) => format!("{newest}; every requested minute published"),
+        (n, Some(t)) => {
+            let first = t + chrono::TimeDelta::minutes(1);
+            let last = t + chrono::TimeDelta::minutes(i64::from(n));
+            let span = if n == 1 {
+                hm(first)
+            } else {
+                format!("{}..{}", hm(first), hm(last))
+            };
+            format!(
+                "{newest}; {span} not yet published (delay {} s): left out, not read as idle",
+                delay.secs()
+            )
+        }
+        (n, None) => format!(
+            "{newest}; {n} newer minutes not yet published (delay {} s): left out, not read as idle",
+            delay.secs()
+        ),
+    }
+}
+
 fn series_text(d: &Demand) -> String {
     match d {
         Demand::Unknown(why) => format!("unknown ({why}); unknown demand never scales in"),
-        Demand::Known(Series { minutes }) => {
+        Demand::Known(Series { minutes, .. }) => {
             // The most recent minutes are what matter at 3 a.m.; show the last 15.
             let shown: Vec<String> = minutes
                 .iter()
@@ -408,6 +447,9 @@ fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
     if let Some(obs) = &ex.observation {
         out.push(format!("  current PC   {}", current_text(&obs.current)));
         out.push(format!("  demand       {}", series_text(&obs.demand)));
+        if let Demand::Known(s) = &obs.demand {
+            out.push(format!("  published    {}", published_text(s, ex.delay)));
+        }
         if let Some(u) = &obs.utilization {
             out.push(format!("  utilisation  {}", series_text(u)));
         }
@@ -465,6 +507,7 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
     json!({
         "resource": resource,
         "now": ex.now,
+        "metric_delay_secs": ex.delay.secs(),
         "valid": true,
         "policy": ex.policy.to_item(),
         "state": ex.state,

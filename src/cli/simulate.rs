@@ -10,6 +10,9 @@
 use std::path::PathBuf;
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use crate::core::window::{
+    DEFAULT_PUBLICATION_DELAY_SECS, MAX_PUBLICATION_DELAY_SECS, PublicationDelay,
+};
 use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
 use crate::sim::report::TimelineWriter;
@@ -61,9 +64,20 @@ pub struct SimulateArgs {
     /// Seconds before a PC increase can be used (then allocation at 6,000 a minute).
     #[arg(long, value_name = "SECS", default_value_t = 90.0)]
     pub prep_delay: f64,
-    /// Minutes after which a minute's CloudWatch datapoint is first seen.
-    #[arg(long, value_name = "MINUTES", default_value_t = 2)]
-    pub metric_lag: u32,
+    /// Seconds after a minute ends until the simulated CloudWatch publishes
+    /// its datapoints (AWS: one to three minutes). Every policy that reads
+    /// CloudWatch sees a minute only from then on.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PUBLICATION_DELAY_SECS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_PUBLICATION_DELAY_SECS)))]
+    pub metric_delay: u32,
+    /// The same publication delay in whole minutes (1, 2, 3); overrides --metric-delay.
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(0..=15))]
+    pub metric_lag: Option<u32>,
+    /// The delay pcscale assumes (`PCSCALE_METRIC_DELAY_SECONDS`, as deployed):
+    /// newer minutes without a datapoint are not yet published, not idle.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PUBLICATION_DELAY_SECS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_PUBLICATION_DELAY_SECS)))]
+    pub pcscale_metric_delay: u32,
     /// Minutes excluded from the statistics at the start of the trace.
     #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
     pub warmup: f64,
@@ -114,6 +128,11 @@ fn invalid(e: impl std::fmt::Display) -> CliError {
     CliError::InvalidInput(e.to_string())
 }
 
+/// A publication delay flag's value (already range-checked by clap).
+fn delay(secs: u32) -> Result<PublicationDelay, CliError> {
+    PublicationDelay::from_secs(u64::from(secs)).map_err(invalid)
+}
+
 fn sim_error(e: SimError) -> CliError {
     match e {
         SimError::Trace(TraceError::Io { file, source })
@@ -154,7 +173,7 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         platform: PlatformConfig {
             prep_delay_secs: args.prep_delay,
             keep_alive_secs: args.keep_alive,
-            metric_lag_minutes: args.metric_lag,
+            metric_delay: delay(args.metric_lag.map_or(args.metric_delay, |m| m * 60))?,
             warmup_secs: args.warmup * 60.0,
             rounding: args.billing_rounding,
             prices: Prices::us_east_1(args.arch),
@@ -172,6 +191,7 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         threads: args.threads,
         progress: true,
         quiet_every_minutes: args.quiet_every,
+        pcscale_metric_delay: delay(args.pcscale_metric_delay)?,
         ..SimOptions::default()
     };
 

@@ -37,6 +37,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::core::policy::{InvalidPolicy, Policy, ResourceId, from_dynamodb_json, parse_policy};
+use crate::core::window::PublicationDelay;
 use baselines::{
     Alibaba, AwsTargetTracking, Controller, NoPc, Oracle, StaticPc, Statistic, Tencent,
 };
@@ -251,6 +252,9 @@ pub struct SimOptions {
     pub epoch: DateTime<Utc>,
     /// pcscale's `PCSCALE_QUIET_EVERY_MINUTES` (1: every alias every tick).
     pub quiet_every_minutes: u32,
+    /// pcscale's `PCSCALE_METRIC_DELAY_SECONDS`: the delay it assumes
+    /// (CloudWatch's real one is [`PlatformConfig::metric_delay`]).
+    pub pcscale_metric_delay: PublicationDelay,
 }
 
 impl Default for SimOptions {
@@ -273,6 +277,7 @@ impl Default for SimOptions {
                 .single()
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
             quiet_every_minutes: 1,
+            pcscale_metric_delay: PublicationDelay::default(),
         }
     }
 }
@@ -387,10 +392,11 @@ impl Job<'_> {
             return out;
         }
         let profile = w.profile();
-        // The first datapoint is seen `lag` minutes after its minute; the
-        // first unit of PC is usable a preparation delay after that.
+        // The first datapoint is seen by the first tick after CloudWatch
+        // publishes it; the first unit of PC is usable a preparation delay
+        // after that.
         let reaction = profile.first_active_minute.map_or(0.0, |m| {
-            f64::from(m + cfg.metric_lag_minutes) * 60.0 + cfg.ready_after(1)
+            f64::from(m + cfg.metric_delay.minutes_until_seen()) * 60.0 + cfg.ready_after(1)
         });
         for &kind in &self.kinds {
             let (stats, timeline) = match controller_for(kind, &profile, cfg) {
@@ -402,7 +408,8 @@ impl Job<'_> {
                         qualifier: self.policy.resource.qualifier.clone(),
                     };
                     let mut ctl = Pcscale::new(p, self.epoch)
-                        .with_quiet_every_minutes(self.opts.quiet_every_minutes);
+                        .with_quiet_every_minutes(self.opts.quiet_every_minutes)
+                        .with_metric_delay(self.opts.pcscale_metric_delay);
                     let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
                     out.pcscale_errors += ctl.errors + ctl.failed_ticks;
                     r
