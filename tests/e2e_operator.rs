@@ -49,7 +49,7 @@ impl World {
             .env_remove("PCSCALE_MAX_PER_FUNCTION")
             .env_remove("PCSCALE_ALLOWED_FUNCTIONS")
             .env_remove("PCSCALE_DRY_RUN")
-            .envs(support::cli_env(&self.table))
+            .envs(self.cli_env_for(args))
             .envs(extra.iter().map(|(k, v)| (*k, *v)))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -26,7 +26,7 @@ use pcscale::core::state::State;
 use pcscale::ports::Activity;
 use pcscale::tick::{ResourceOutcome, TickOptions, by_resource, run_tick};
 use serde_json::{Value, json};
-use support::Clients;
+use support::clients_at;
 use support::fault_proxy::{Fault, FaultProxy, Rule, Service};
 use support::fixtures::{fixture_files, fixtures, read_json};
 use support::world::{outcome, pk, tracking_policy};
@@ -69,15 +69,17 @@ impl World {
         support::create_table(&direct.dynamodb, &table).await;
         let via = clients_at(&account, &proxy.url, &proxy.url, Some(&table)).await;
         World {
-            w: support::world::World::from_parts(direct, via, table),
+            w: support::world::World::from_parts(direct, via, table, proxy.publication()),
             proxy,
             account,
         }
     }
 
-    /// The environment of a `pcscale` process: this world's table and
-    /// account, every service through the proxy.
-    fn cli_env(&self) -> Vec<(String, String)> {
+    /// The environment of a `pcscale` process run at `now`: this world's
+    /// table and account, every service through the proxy (which publishes
+    /// metrics as CloudWatch would at `now`).
+    fn cli_env(&self, now: DateTime<Utc>) -> Vec<(String, String)> {
+        self.publication.set_now(Some(now));
         let mut env = support::cli_env(&self.table);
         for (k, v) in [
             ("AWS_ACCESS_KEY_ID", self.account.as_str()),
@@ -97,45 +99,6 @@ impl World {
 
     async fn activities(&self, key: &str) -> Vec<Activity> {
         self.store().activities(key, None).await.expect("activity")
-    }
-}
-
-/// Clients for `account` with pcscale's production retry and timeout
-/// settings, DynamoDB at `ddb`, CloudWatch and Lambda at `ls`. With a
-/// `partition`, each client gets its own retry partition: the SDK's retry
-/// quota (a token bucket per partition) is then this test's alone, so
-/// attempt counts do not depend on what other tests in the process did.
-async fn clients_at(account: &str, ddb: &str, ls: &str, partition: Option<&str>) -> Clients {
-    let sdk = pcscale::aws::sdk_config_loader()
-        .region(aws_config::Region::new(support::REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            account,
-            "test",
-            None,
-            None,
-            "pcscale-tests",
-        ))
-        .load()
-        .await;
-    let part = |service: &str| partition.map(|p| format!("{p}-{service}"));
-    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(ddb);
-    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&sdk).endpoint_url(ls);
-    let mut lambda = aws_sdk_lambda::config::Builder::from(&sdk).endpoint_url(ls);
-    if let Some(p) = part("dynamodb") {
-        dynamodb =
-            dynamodb.retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(p));
-    }
-    if let Some(p) = part("cloudwatch") {
-        cloudwatch =
-            cloudwatch.retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(p));
-    }
-    if let Some(p) = part("lambda") {
-        lambda = lambda.retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(p));
-    }
-    Clients {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
-        lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
     }
 }
 
@@ -199,7 +162,7 @@ async fn lambda_put_case(kind: Kind) -> FaultRow {
         )
         .containing(&f),
     );
-    let now = w.at(2, 5);
+    let now = w.late(2, 5);
     let started = Instant::now();
     let out = w.tick(now).await;
     let tick_ms = started.elapsed().as_millis();
@@ -232,7 +195,7 @@ async fn lambda_put_case(kind: Kind) -> FaultRow {
     // The next tick, faults gone, takes the step at once: no cooldown was
     // started by the failure.
     w.proxy.clear();
-    let next = w.tick(w.at(2, 50)).await;
+    let next = w.tick(w.late(2, 50)).await;
     let r2 = outcome(&next, &f);
     assert_eq!(
         (r2.action.as_str(), r2.to, r2.applied),
@@ -265,7 +228,7 @@ async fn cloudwatch_case(kind: Kind) -> FaultRow {
     w.proxy
         .inject(Rule::on("GetMetricData", fault_of(kind, Service::CloudWatch)).containing(&f));
     let started = Instant::now();
-    let out = w.tick(w.at(5, 5)).await;
+    let out = w.tick(w.late(5, 5)).await;
     let tick_ms = started.elapsed().as_millis();
     let r = outcome(&out, &f);
     assert_eq!(r.action, "Hold", "{kind:?}: {r:#?}");
@@ -284,7 +247,7 @@ async fn cloudwatch_case(kind: Kind) -> FaultRow {
 
     // Control: the same tick with metrics answering deletes the config.
     w.proxy.clear();
-    let control = w.tick(w.at(5, 30)).await;
+    let control = w.tick(w.late(5, 30)).await;
     let rc = outcome(&control, &f);
     assert_eq!(
         (rc.action.as_str(), rc.to),
@@ -315,7 +278,7 @@ async fn dynamodb_claim_case(kind: Kind) -> FaultRow {
             .containing("Pending"),
     );
     let started = Instant::now();
-    let out = w.tick(w.at(2, 5)).await;
+    let out = w.tick(w.late(2, 5)).await;
     let tick_ms = started.elapsed().as_millis();
     let r = outcome(&out, &f);
     assert_eq!(r.action, "Error", "{kind:?}: {r:#?}");
@@ -452,7 +415,7 @@ async fn a_put_applied_by_lambda_but_answered_with_an_error_is_recorded_as_appli
             w.demand(&f, &[1], 10.0).await;
             w.proxy
                 .inject(Rule::on("PutProvisionedConcurrencyConfig", fault).containing(&f));
-            let now = w.at(2, 5);
+            let now = w.late(2, 5);
             let out = w.tick(now).await;
             let r = outcome(&out, &f).clone();
             assert_eq!(w.wait_ready(&f).await, 20, "{label}: Lambda applied it");
@@ -492,7 +455,7 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
             .containing("\"S\":\"state\"")
             .excluding("Pending"),
     );
-    let claimed_at = w.at(2, 5);
+    let claimed_at = w.late(2, 5);
     let out = w.tick(claimed_at).await;
     let r = outcome(&out, &f);
     assert_eq!(
@@ -509,7 +472,7 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
     assert_eq!(w.wait_ready(&f).await, 20);
 
     w.proxy.clear();
-    let next = w.tick(w.at(3, 5)).await;
+    let next = w.tick(w.late(3, 5)).await;
     let r = outcome(&next, &f);
     assert!(r.error.is_none(), "{r:#?}");
     let s = w.state(&f).await.expect("state");
@@ -520,7 +483,7 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
     // Later ticks decide from the reconciled state: 9 min 55 s after the
     // step the demand window no longer holds the burst, but the scale-in
     // cooldown, counted from the claim, still does.
-    let later = w.tick(w.at(12, 0)).await;
+    let later = w.tick(w.late(12, 0)).await;
     let r = outcome(&later, &f);
     assert_eq!(r.action, "Hold", "{r:#?}");
     assert_eq!(
@@ -553,7 +516,7 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
     let f = w.function("abandon").await;
     w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
     w.demand(&f, &(1..=5).collect::<Vec<_>>(), 10.0).await;
-    let claimed_at = w.at(2, 5);
+    let claimed_at = w.late(2, 5);
     let claim = State {
         version: 1,
         last_decision_at: Some(claimed_at),
@@ -569,13 +532,13 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
         .expect("write the claim");
     assert_eq!(written, pcscale::ports::WriteOutcome::Written);
 
-    let inside = w.tick(w.at(3, 5)).await;
+    let inside = w.tick(w.late(3, 5)).await;
     let r = outcome(&inside, &f);
     assert_eq!(r.action, "Skip", "{r:#?}");
     assert!(r.reason.contains("claimed"), "{r:#?}");
     assert_eq!(w.pc(&f).await, None);
 
-    let after = w.tick(w.at(4, 6)).await;
+    let after = w.tick(w.late(4, 6)).await;
     let r = outcome(&after, &f);
     assert_eq!(
         (r.action.as_str(), r.to, r.applied),
@@ -585,7 +548,7 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
     assert_eq!(w.wait_ready(&f).await, 20);
     assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 1);
     let s = w.state(&f).await.expect("state");
-    assert_eq!(s.last_scale_out_at, Some(w.at(4, 6)), "{s:#?}");
+    assert_eq!(s.last_scale_out_at, Some(w.late(4, 6)), "{s:#?}");
     assert_eq!(s.pending, None);
 }
 
@@ -807,7 +770,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
         fates.push((file.clone(), fate));
     }
 
-    let now = w.at(2, 5);
+    let now = w.late(2, 5);
     let out = w.tick(now).await;
     let rows = by_resource(&out);
 
@@ -872,7 +835,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
 
     // A second tick reports them again, but records nothing new.
     let writes_before = w.proxy.exchanges().len();
-    let again = w.tick(w.at(3, 5)).await;
+    let again = w.tick(w.late(3, 5)).await;
     assert_eq!(again.totals.errors, policies);
     for (file, fate) in &fates {
         if let Fate::Policy { pk, .. } = fate {
@@ -1195,6 +1158,8 @@ fn exercise(doc: &Value, rng: &mut rand_chacha::ChaCha8Rng) {
                     minutes: (0..minutes)
                         .map(|_| rng.random_bool(0.8).then(|| rng.random::<f64>() * 5_000.0))
                         .collect(),
+                    newest: None,
+                    unpublished: rng.random_range(0..4),
                 })
             };
             let obs = Observation {
@@ -1346,7 +1311,7 @@ async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_l
         Fault::Hang(Duration::from_secs(120)),
     ));
     let ports = w.ports();
-    let now = w.at(2, 5);
+    let now = w.late(2, 5);
     let driver = pcscale::lambda::Driver {
         store: ports.store,
         metrics: ports.metrics,
@@ -1405,7 +1370,7 @@ async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_l
     // wait; after it, their claims are released (Lambda never saw the
     // Puts) and every step is taken exactly once.
     w.proxy.clear();
-    let later = w.tick(w.at(4, 10)).await;
+    let later = w.tick(w.late(4, 10)).await;
     for f in &fns {
         let r = outcome(&later, f);
         assert_eq!(
@@ -1463,7 +1428,7 @@ async fn overlapping_ticks(w: &World, n: usize, now: DateTime<Utc>) -> Vec<Value
             .env_remove("PCSCALE_ALLOWED_FUNCTIONS")
             .env_remove("PCSCALE_MAX_PER_FUNCTION")
             .env_remove("PCSCALE_DRY_RUN")
-            .envs(w.cli_env());
+            .envs(w.cli_env(now));
         async move { cmd.output().await.expect("pcscale runs") }
     });
     let outs = futures::future::join_all(procs).await;
@@ -1518,7 +1483,7 @@ async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold
     let puts = |w: &World, f: &str| w.proxy.count_with("PutProvisionedConcurrencyConfig", f);
 
     // Round 1: everyone wants 0 -> 20.
-    let round1 = overlapping_ticks(&w, TICKS, w.at(1, 5)).await;
+    let round1 = overlapping_ticks(&w, TICKS, w.late(1, 5)).await;
     let mut claimed_elsewhere = 0;
     for f in &fns {
         assert_eq!(puts(&w, f), 1, "{f}: one Put on the wire");
@@ -1558,7 +1523,7 @@ async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold
 
     // Round 2, 9 min 55 s later: demand says 4, the scale-in cooldown
     // (read back from DynamoDB by every tick) still has 5 s: nobody moves.
-    let round2 = overlapping_ticks(&w, TICKS, w.at(11, 0)).await;
+    let round2 = overlapping_ticks(&w, TICKS, w.late(11, 0)).await;
     for f in &fns {
         assert_eq!(puts(&w, f), 1, "{f}: no Put in the cooldown");
         for r in rows_for(&round2, &pk(f)) {
@@ -1571,7 +1536,7 @@ async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold
     }
 
     // Round 3, after the cooldown: one scale-in per resource, 20 -> 4.
-    let round3 = overlapping_ticks(&w, TICKS, w.at(12, 0)).await;
+    let round3 = overlapping_ticks(&w, TICKS, w.late(12, 0)).await;
     for f in &fns {
         assert_eq!(puts(&w, f), 2, "{f}: exactly one more Put");
         let rows = rows_for(&round3, &pk(f));
@@ -1617,7 +1582,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
         w.put_policy(tracking_policy(x, 1, 50, 600)).await;
         w.demand(x, &(0..=6).collect::<Vec<_>>(), 10.0).await;
     }
-    let first = w.tick(w.at(1, 5)).await;
+    let first = w.tick(w.late(1, 5)).await;
     for x in &fns {
         assert!(outcome(&first, x).applied);
         assert_eq!(w.wait_ready(x).await, 20);
@@ -1665,7 +1630,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
         .containing(&f("inprog")),
     );
 
-    let now = w.at(3, 5);
+    let now = w.late(3, 5);
     let out = w.tick(now).await;
 
     // Changed to 35: decided from 35 (held by the scale-in cooldown), and
@@ -1745,7 +1710,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
     }
 
     // A minute later nothing new is recorded for what has not changed.
-    let again = w.tick(w.at(4, 5)).await;
+    let again = w.tick(w.late(4, 5)).await;
     assert_eq!(outcome(&again, &f("noalias")).action, "Error");
     assert_eq!(
         errors(&w.activities(&pk(&f("noalias"))).await),
@@ -1802,14 +1767,14 @@ async fn guard_rails_hold_whatever_the_table_says() {
     cmd.args([
         "tick",
         "--now",
-        &w.at(2, 5).to_rfc3339(),
+        &w.late(2, 5).to_rfc3339(),
         "--output",
         "json",
     ])
     .env_remove("AWS_PROFILE")
     .env_remove("AWS_ENDPOINT_URL")
     .env_remove("PCSCALE_DRY_RUN")
-    .envs(w.cli_env())
+    .envs(w.cli_env(w.late(2, 5)))
     .env("PCSCALE_ALLOWED_FUNCTIONS", format!("app-{tag}*, other-*"))
     .env("PCSCALE_MAX_PER_FUNCTION", "12");
     let out = cmd.output().await.expect("pcscale runs");
@@ -1890,7 +1855,7 @@ async fn increases_stop_at_the_account_headroom() {
     w.put_policy(json!({"pk": pk(&name), "MinCapacity": 100000, "MaxCapacity": 100000}))
         .await;
     let ports = w.ports();
-    let out = run_tick(ports.ports(), w.at(2, 5), &TickOptions::default())
+    let out = run_tick(ports.ports(), w.late(2, 5), &TickOptions::default())
         .await
         .expect("tick");
     let r = outcome(&out, &name);
@@ -1905,7 +1870,7 @@ async fn increases_stop_at_the_account_headroom() {
         i32::try_from(limit).expect("fits")
     );
     // At the headroom now: the next tick asks for nothing more.
-    let again = run_tick(ports.ports(), w.at(3, 5), &TickOptions::default())
+    let again = run_tick(ports.ports(), w.late(3, 5), &TickOptions::default())
         .await
         .expect("tick");
     let r = outcome(&again, &name);
@@ -1934,13 +1899,13 @@ async fn a_table_that_keeps_throttling_fails_the_tick_with_exit_1_after_three_at
     cmd.args([
         "tick",
         "--now",
-        &w.at(2, 5).to_rfc3339(),
+        &w.late(2, 5).to_rfc3339(),
         "--output",
         "json",
     ])
     .env_remove("AWS_PROFILE")
     .env_remove("AWS_ENDPOINT_URL")
-    .envs(w.cli_env());
+    .envs(w.cli_env(w.late(2, 5)));
     let out = cmd.output().await.expect("pcscale runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -2001,7 +1966,7 @@ async fn faults_in_the_reads_around_a_step_leave_only_the_affected_resource_alon
         "GetAccountSettings",
         Fault::throttling(Service::Lambda),
     ));
-    let out = w.tick(w.at(2, 5)).await;
+    let out = w.tick(w.late(2, 5)).await;
 
     let r = outcome(&out, &no_config);
     assert_eq!(r.action, "Error", "{r:#?}");
