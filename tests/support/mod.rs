@@ -213,10 +213,23 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// The SDK configuration the tests use: pcscale's own loader (retries,
-/// timeouts) with a region and dummy credentials.
+/// Timeouts of the harness's own clients (seeding and inspecting, never the
+/// code under test): a loaded two-core machine's LocalStack can take longer
+/// than pcscale's production 30 s to create a function, and a set-up step
+/// that gives up is a failure of the machine, not of pcscale.
+pub fn patient() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(180))
+        .build()
+}
+
+/// The SDK configuration the harness's own clients use: pcscale's loader
+/// (retries) with [`patient`] timeouts, a region and dummy credentials.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     sdk_config_loader()
+        .timeout_config(patient())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test",
@@ -266,11 +279,17 @@ pub async fn clients() -> Clients {
 
 /// Clients for `account` with pcscale's production retry and timeout
 /// settings, DynamoDB at `ddb`, CloudWatch and Lambda at `ls`. With a
-/// `partition`, each client gets its own retry partition: the SDK's retry
-/// quota (a token bucket per partition) is then this test's alone, so
-/// attempt counts do not depend on what other tests in the process did.
+/// `partition` (the code under test's clients), each client gets its own
+/// retry partition: the SDK's retry quota (a token bucket per partition) is
+/// then this test's alone, so attempt counts do not depend on what other
+/// tests in the process did. Without one (the harness's own clients), the
+/// timeouts are [`patient`].
 pub async fn clients_at(account: &str, ddb: &str, ls: &str, partition: Option<&str>) -> Clients {
-    let sdk = pcscale::aws::sdk_config_loader()
+    let mut loader = pcscale::aws::sdk_config_loader();
+    if partition.is_none() {
+        loader = loader.timeout_config(patient());
+    }
+    let sdk = loader
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             account,
