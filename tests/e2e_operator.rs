@@ -537,3 +537,69 @@ async fn activity_is_newest_first_and_honours_limit() {
     assert_eq!(none.code, 0);
     assert!(none.stdout.contains("no activity recorded"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_file_aws_import_round_trips_through_put_and_get() {
+    // What an AWS user has: the three describe outputs, one file each,
+    // covering two resources.
+    let w = World::new("op-three").await;
+    let targets = fixture("aws-describe-scalable-targets.json");
+    let policies = fixture("aws-describe-scaling-policies.json");
+    let actions = fixture("aws-describe-scheduled-actions.json");
+    let imported = w
+        .cli(&[
+            "policy", "import", "--from", "aws", &targets, &policies, &actions,
+        ])
+        .await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let items = imported.json();
+    let items = items.as_array().expect("two resources, a list").clone();
+    let pks: Vec<&str> = items.iter().filter_map(|i| i["pk"].as_str()).collect();
+    assert_eq!(pks, ["function:CreateOrder:prod", "function:Payments:live"]);
+    // Merged by resource: the same item as the one-file describe output.
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("aws_describe_output.expected.json")).expect("read"),
+    )
+    .expect("JSON");
+    assert_eq!(items[0], expected);
+
+    // One of the files from stdin, and --output json piped to `policy put -` as it is.
+    let text = std::fs::read_to_string(&targets).expect("read");
+    let doc = w
+        .cli_with(
+            &[
+                "policy", "import", "--from", "aws", "--output", "json", "-", &policies, &actions,
+            ],
+            Some(&text),
+            &[],
+        )
+        .await;
+    assert_eq!(doc.code, 0, "{}", doc.stderr);
+    assert_eq!(doc.json()["items"], Value::Array(items.clone()));
+    let put = w
+        .cli_with(&["policy", "put", "-"], Some(&doc.stdout), &[])
+        .await;
+    assert_eq!(put.code, 0, "{}{}", put.stdout, put.stderr);
+    for item in &items {
+        let pk = item["pk"].as_str().expect("pk");
+        let got = w.cli(&["policy", "get", pk]).await;
+        assert_eq!(got.code, 0, "{}", got.stderr);
+        assert_eq!(
+            &got.json(),
+            item,
+            "{pk}: what was imported is what is stored"
+        );
+    }
+
+    // An import that failed is not something `policy put` writes.
+    let bad = w
+        .cli(&[
+            "policy", "import", "--from", "aws", "--output", "json", &actions,
+        ])
+        .await;
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    let put = w
+        .cli_with(&["policy", "put", "-"], Some(&bad.stdout), &[])
+        .await;
+    assert_eq!(put.code, 2, "{}{}", put.stdout, put.stderr);
+}

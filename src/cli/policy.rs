@@ -166,11 +166,80 @@ pub fn parse_document(text: &str) -> Result<Value, Problem> {
     })
 }
 
+/// Keys of `aws dynamodb scan`/`query`/`get-item` output around the items.
+const READ_OUTPUT_KEYS: &[&str] = &[
+    "Count",
+    "ScannedCount",
+    "ConsumedCapacity",
+    "LastEvaluatedKey",
+    "ResponseMetadata",
+];
+
+/// The policy items inside a document that wraps them: `pcscale policy
+/// import --output json` (its `items`; refused when it says `valid: false`)
+/// and raw `aws dynamodb scan`/`query`/`get-item` output (`Count`,
+/// `ScannedCount`, ... around `Items`, of which only the policy items are
+/// kept: a scan of the table also returns state and activity items). The
+/// second value says what was left out. Any other document is returned as it is.
+pub fn unwrap_envelope(doc: Value) -> Result<(Value, Option<String>), Problem> {
+    let Value::Object(obj) = &doc else {
+        return Ok((doc, None));
+    };
+    let is_import = obj.contains_key("vendor")
+        && obj.contains_key("valid")
+        && obj.get("items").is_some_and(Value::is_array);
+    if is_import {
+        if obj.get("valid") != Some(&Value::Bool(true)) {
+            return Err(Problem {
+                path: FILE_PATH.into(),
+                message: "this `pcscale policy import` result says valid: false; fix the problems it lists and import again".into(),
+            });
+        }
+        let items = obj.get("items").cloned().unwrap_or_default();
+        return Ok((items, None));
+    }
+    let wrapped = |k: &str| {
+        obj.contains_key(k)
+            && obj.len() > 1
+            && obj
+                .keys()
+                .all(|other| other == k || READ_OUTPUT_KEYS.contains(&other.as_str()))
+    };
+    if wrapped("Item") {
+        let item = obj.get("Item").cloned().unwrap_or_default();
+        return Ok((json!({ "Item": item }), None));
+    }
+    if wrapped("Items") {
+        let Some(Value::Array(items)) = obj.get("Items") else {
+            return Ok((doc, None));
+        };
+        let is_policy = |item: &Value| match item.get("sk") {
+            None => true,
+            Some(Value::String(sk)) => sk == "policy",
+            Some(other) => other.get("S").and_then(Value::as_str) == Some("policy"),
+        };
+        let (keep, skipped): (Vec<&Value>, Vec<&Value>) = items.iter().partition(|i| is_policy(i));
+        let note = (!skipped.is_empty()).then(|| {
+            format!(
+                "{} item(s) of the scan are not policies (sk is not \"policy\": state, activity, controller); left out",
+                skipped.len()
+            )
+        });
+        return Ok((
+            json!({ "Items": keep.into_iter().cloned().collect::<Vec<_>>() }),
+            note,
+        ));
+    }
+    Ok((doc, None))
+}
+
 /// Reads and validates every policy item of a file (for `policy put` and
 /// `simulate --policy`). A file that is not JSON is `CliError::InvalidInput`.
 pub fn read_policies(path: &Path) -> Result<Vec<Result<Policy, InvalidPolicy>>, CliError> {
     let text = read_input(path)?;
     let doc = parse_document(&text)
+        .and_then(unwrap_envelope)
+        .map(|(doc, _)| doc)
         .map_err(|p| CliError::InvalidInput(format!("{}: {}", path.display(), p.message)))?;
     Ok(document_items(&doc)
         .into_iter()
@@ -207,13 +276,18 @@ fn display_path(in_list: bool, index: usize, path: &str) -> String {
 /// item (`verb` says what the items were for, in that message).
 fn read_document(path: &Path, verb: &str) -> Result<Result<(Value, bool), Problem>, CliError> {
     let text = read_input(path)?;
-    let doc = match parse_document(&text) {
-        Ok(doc) => doc,
+    let doc = match parse_document(&text).and_then(unwrap_envelope) {
+        Ok((doc, note)) => {
+            if let Some(note) = note {
+                eprintln!("{}: {note}", path.display());
+            }
+            doc
+        }
         Err(problem) => return Ok(Err(problem)),
     };
     let in_list = match &doc {
         Value::Array(_) => true,
-        Value::Object(o) => o.len() == 1 && o.get("Items").is_some_and(Value::is_array),
+        Value::Object(o) => o.get("Items").is_some_and(Value::is_array),
         _ => false,
     };
     if document_items(&doc).is_empty() {
