@@ -603,3 +603,167 @@ async fn three_file_aws_import_round_trips_through_put_and_get() {
         .await;
     assert_eq!(put.code, 2, "{}{}", put.stdout, put.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_records_what_it_would_do_but_never_touches_applied_state() {
+    let w = World::new("op-dry").await;
+    let f = w.function("op-dryrun").await;
+    let pk = format!("function:{f}:live");
+    w.put_policy(json!({
+        "pk": pk, "MinCapacity": 0, "MaxCapacity": 50,
+        "TargetTracking": {"TargetValue": 0.5, "ScaleInCooldown": 600}
+    }))
+    .await;
+    w.demand(&f, &(0..20).collect::<Vec<_>>(), 3.0).await;
+
+    // Two dry-run ticks, a minute apart: one "would" record, no applied state.
+    for m in [20, 21] {
+        let now = rfc(w.at(m, 5));
+        let dry = w
+            .cli(&["tick", "--dry-run", "--now", &now, "--output", "json"])
+            .await;
+        assert_eq!(dry.code, 0, "{}", dry.stderr);
+        let doc = dry.json();
+        let mine = doc["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|o| o["resource"] == json!(pk)))
+            .expect("tick outcome")
+            .clone();
+        assert_eq!(
+            (mine["from"].clone(), mine["to"].clone()),
+            (json!(0), json!(6)),
+            "{mine:#}"
+        );
+    }
+    assert_eq!(
+        w.pc(&f).await,
+        None,
+        "dry run never calls Lambda's write API"
+    );
+    let state = w
+        .store()
+        .get_state(&pk)
+        .await
+        .expect("get")
+        .unwrap_or_default();
+    assert_eq!(state.capacity, None, "dry run wrote Capacity: {state:?}");
+    assert_eq!(
+        state.last_scale_out_at, None,
+        "dry run started a cooldown: {state:?}"
+    );
+    let act = w.cli(&["activity", &pk, "--output", "json"]).await.json();
+    let rows = act["activity"].as_array().expect("array").clone();
+    assert_eq!(
+        rows.len(),
+        1,
+        "one dry-run record, not one a minute: {rows:?}"
+    );
+    assert_eq!(rows[0]["outcome"], "dry-run");
+
+    // The next live tick applies the step, and records no false Drift.
+    let now = rfc(w.at(22, 5));
+    let live = w.cli(&["tick", "--now", &now, "--output", "json"]).await;
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    assert_eq!(w.wait_ready(&f).await, 6);
+    let act = w.cli(&["activity", &pk, "--output", "json"]).await.json();
+    let actions: Vec<&str> = act["activity"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(
+        !actions.contains(&"Drift"),
+        "false drift after a dry run: {actions:?}"
+    );
+    assert_eq!(actions.first(), Some(&"ScaleOut"), "{actions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_without_a_resource_lists_every_resource_newest_first() {
+    let w = World::new("op-allact").await;
+    let store = w.store();
+    // Interleaved records of two resources, minutes 1..=4.
+    for (m, pk) in [
+        (1, "function:a:live"),
+        (2, "function:b:live"),
+        (3, "function:a:live"),
+        (4, "function:b:live"),
+    ] {
+        store
+            .record(&Activity {
+                resource: pk.into(),
+                at: w.at(m, 0),
+                from: Some(0),
+                to: Some(u32::try_from(m).expect("small")),
+                action: "ScaleOut".into(),
+                cause: format!("minute {m}"),
+                outcome: "applied".into(),
+                detail: None,
+            })
+            .await
+            .expect("record");
+    }
+    let doc = w.cli(&["activity", "--output", "json"]).await.json();
+    let seen: Vec<(String, i64)> = doc["activity"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|a| {
+            (
+                a["resource"].as_str().unwrap_or("").to_owned(),
+                a["to"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("function:b:live".to_owned(), 4),
+            ("function:a:live".to_owned(), 3),
+            ("function:b:live".to_owned(), 2),
+            ("function:a:live".to_owned(), 1),
+        ]
+    );
+
+    let limited = w.cli(&["activity", "--limit", "3"]).await;
+    assert_eq!(limited.code, 0, "{}", limited.stderr);
+    let lines: Vec<&str> = limited.stdout.lines().collect();
+    assert!(lines[0].contains("RESOURCE"), "{}", limited.stdout);
+    assert_eq!(lines.len(), 4, "header + 3 rows:\n{}", limited.stdout);
+    assert!(lines[1].contains("function:b:live") && lines[1].contains("0 -> 4"));
+
+    let since = rfc(w.at(3, 0));
+    let doc = w
+        .cli(&["activity", "--since", &since, "--output", "json"])
+        .await
+        .json();
+    let tos: Vec<i64> = doc["activity"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|a| a["to"].as_i64())
+        .collect();
+    assert_eq!(tos, [4, 3], "only records at or after --since");
+    // --since and a resource together; an age works as well as an instant.
+    let doc = w
+        .cli(&[
+            "activity",
+            "function:a:live",
+            "--since",
+            "2d",
+            "--output",
+            "json",
+        ])
+        .await
+        .json();
+    let tos: Vec<i64> = doc["activity"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|a| a["to"].as_i64())
+        .collect();
+    assert_eq!(tos, [3, 1]);
+    let bad = w.cli(&["activity", "--since", "yesterday"]).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

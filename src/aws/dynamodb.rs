@@ -300,6 +300,84 @@ impl DynamoStore {
         }
         Ok(out_items.iter().filter_map(activity_from_item).collect())
     }
+
+    /// The newest `limit` activity records at or after `since`, of one
+    /// resource (a Query) or of every resource (a Scan of the activity
+    /// items), newest first. Memory stays at `limit` records however many
+    /// the table holds.
+    pub async fn recent_activities(
+        &self,
+        resource: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Activity>, PortError> {
+        let from = since.map_or_else(|| SK_ACTIVITY_PREFIX.to_owned(), |t| activity_sk(t, 0));
+        // `~` sorts after every character of an activity sk.
+        let to = format!("{SK_ACTIVITY_PREFIX}~");
+        // Newest first by sk (chronological, see `activity_sk`), kept at
+        // most 2 x limit between pages.
+        let mut newest: Vec<(String, Activity)> = Vec::new();
+        let keep = |v: &mut Vec<(String, Activity)>, n: usize| {
+            v.sort_by(|a, b| b.0.cmp(&a.0));
+            v.truncate(n);
+        };
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, next) = match resource {
+                Some(r) => {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":pk", AttributeValue::S(r.to_owned()))
+                        .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                        .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                        .scan_index_forward(false)
+                        .set_limit(Some(i32::try_from(limit).unwrap_or(i32::MAX)))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| port_error("Query", Some(r), &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+                None => {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .filter_expression("sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                        .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| port_error("Scan", Some(&self.table), &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+            };
+            for item in &items {
+                let (Some(AttributeValue::S(sk)), Some(a)) =
+                    (item.get("sk"), activity_from_item(item))
+                else {
+                    continue;
+                };
+                newest.push((sk.clone(), a));
+                if newest.len() > limit.saturating_mul(2) {
+                    keep(&mut newest, limit);
+                }
+            }
+            // A query walks newest first: once `limit` are in, older pages
+            // cannot displace them.
+            let full = resource.is_some() && newest.len() >= limit;
+            match next {
+                Some(k) if !k.is_empty() && !full => start = Some(k),
+                _ => break,
+            }
+        }
+        keep(&mut newest, limit);
+        Ok(newest.into_iter().map(|(_, a)| a).collect())
+    }
 }
 
 // Futures are boxed at the port boundary: see the `aws` module docs.

@@ -1,8 +1,9 @@
-//! `pcscale activity RESOURCE [--limit N]` and `pcscale explain RESOURCE`
+//! `pcscale activity [RESOURCE] [--since T] [--limit N]` and `pcscale explain RESOURCE`
 //! (DESIGN.md §4): the 3 a.m. tools.
 //!
 //! * `activity` prints what pcscale recorded (one record per change and per
-//!   error, DESIGN.md §2.3), newest first.
+//!   error, DESIGN.md §2.3), newest first: of one resource, or of every
+//!   resource when none is given (as `describe-scaling-activities` does).
 //! * `explain` answers "what will the next tick do, and why?" without doing
 //!   it: it loads the policy and state, observes exactly what a tick observes
 //!   (the same metric queries, current config and limits), and runs the real
@@ -29,12 +30,55 @@ use crate::tick::{allowed, queries_for};
 /// Arguments of `pcscale activity`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ActivityArgs {
-    /// The resource, e.g. function:checkout:live.
+    /// The resource, e.g. function:checkout:live; every resource when omitted.
     #[arg(value_name = "RESOURCE")]
-    pub resource: String,
+    pub resource: Option<String>,
+    /// Only records at or after this instant: RFC 3339
+    /// (2025-03-01T10:00:00Z) or an age such as 90m, 6h, 7d.
+    #[arg(long, value_name = "T", value_parser = parse_since)]
+    pub since: Option<Since>,
     /// At most this many records, newest first.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub limit: u32,
+}
+
+/// `--since`: an instant, or an age counted back from the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// An RFC 3339 instant.
+    At(DateTime<Utc>),
+    /// This long before now.
+    Ago(chrono::TimeDelta),
+}
+
+impl Since {
+    /// The instant, given the clock.
+    pub fn instant(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Since::At(t) => t,
+            Since::Ago(d) => now - d,
+        }
+    }
+}
+
+fn parse_since(s: &str) -> Result<Since, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::At(t.with_timezone(&Utc)));
+    }
+    let bad = || format!("{s:?}: expected an RFC 3339 instant or an age such as 90m, 6h, 7d");
+    let (digits, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    // The table keeps 30 days of activity; allow a year before refusing.
+    if !(0..=366 * 86_400 / secs).contains(&n) {
+        return Err(bad());
+    }
+    Ok(Since::Ago(chrono::TimeDelta::seconds(n * secs)))
 }
 
 /// Arguments of `pcscale explain`.
@@ -59,41 +103,69 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Runs `pcscale activity`.
+/// Runs `pcscale activity [RESOURCE] [--since T] [--limit N]`.
 pub async fn run_activity(args: &ActivityArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
-    let resource = resource_arg(&args.resource)?.to_string();
+    let resource = args
+        .resource
+        .as_deref()
+        .map(resource_arg)
+        .transpose()?
+        .map(|r| r.to_string());
+    let since = args.since.map(|s| s.instant(Utc::now()));
     let ports = aws_ports(global).await?;
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let records = ports.store.activities(&resource, Some(limit)).await?;
+    let records = ports
+        .store
+        .recent_activities(resource.as_deref(), since, limit)
+        .await?;
     match global.output {
         OutputFormat::Json => print_json(&json!({
             "resource": resource,
+            "since": since,
             "activity": records,
         }))?,
         OutputFormat::Text => {
             if records.is_empty() {
+                let whose = resource
+                    .as_deref()
+                    .map_or_else(|| "any resource".to_owned(), str::to_owned);
+                let when = since.map_or_else(String::new, |t| format!(" since {}", rfc3339(t)));
                 print_line(&format!(
-                    "no activity recorded for {resource} (records are kept 30 days)"
+                    "no activity recorded for {whose}{when} (records are kept 30 days)"
                 ))?;
                 return Ok(Exit::Success);
             }
             let fmt = |c: Option<u32>| c.map_or_else(|| "-".to_owned(), |c| c.to_string());
+            let all = resource.is_none();
             let rows: Vec<Vec<String>> = records
                 .iter()
                 .map(|a| {
-                    vec![
-                        rfc3339(a.at),
+                    let mut row = vec![rfc3339(a.at)];
+                    if all {
+                        row.push(a.resource.clone());
+                    }
+                    row.extend([
                         a.action.clone(),
                         format!("{} -> {}", fmt(a.from), fmt(a.to)),
                         a.outcome.clone(),
                         a.cause.clone(),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
-            for line in render_table(
-                &["AT (UTC)", "ACTION", "FROM -> TO", "OUTCOME", "CAUSE"],
-                &rows,
-            ) {
+            let header: &[&str] = if all {
+                &[
+                    "AT (UTC)",
+                    "RESOURCE",
+                    "ACTION",
+                    "FROM -> TO",
+                    "OUTCOME",
+                    "CAUSE",
+                ]
+            } else {
+                &["AT (UTC)", "ACTION", "FROM -> TO", "OUTCOME", "CAUSE"]
+            };
+            for line in render_table(header, &rows) {
                 print_line(&line)?;
             }
         }
