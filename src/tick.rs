@@ -668,9 +668,15 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             );
         }
         if dry_run {
-            // Record a dry-run step once, not every minute it stays wanted.
-            if state.capacity != Some(decision.to) {
-                let next = state.committed(&decision, now);
+            // Decide and record what would be done, but never touch the
+            // applied state (Capacity, cooldown timestamps): a later live
+            // tick must see what was really applied, or it would report a
+            // false Drift and honour cooldowns of steps never taken. The
+            // marker in LastReason records the step once, not every minute
+            // it stays wanted.
+            let marker = dry_run_marker(&decision);
+            if state.last_reason.as_deref() != Some(marker.as_str()) {
+                let next = state.released(now, &marker);
                 if matches!(
                     self.write_state(&res.key, state.version, &next, calls)
                         .await,
@@ -866,7 +872,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     /// state: provisioned concurrency changed or deleted outside pcscale
     /// (drift; the state then takes the observed capacity, so it is recorded
     /// once), and a config Lambda reports `FAILED` (once per reason). Not in
-    /// dry-run, where the state holds what pcscale would have applied.
+    /// dry-run, which observes but never adopts (the next live tick records it).
     async fn note_platform(
         &self,
         key: &str,
@@ -1135,6 +1141,16 @@ pub fn by_resource(summary: &TickSummary) -> HashMap<&str, &ResourceOutcome> {
         .iter()
         .map(|r| (r.resource.as_str(), r))
         .collect()
+}
+
+/// What a dry-run tick keeps in `LastReason` for the step it would take.
+fn dry_run_marker(decision: &Decision) -> String {
+    format!(
+        "dry-run: would {} {} -> {}",
+        action_name(decision.action),
+        decision.from,
+        decision.to,
+    )
 }
 
 #[cfg(test)]
