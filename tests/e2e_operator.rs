@@ -110,7 +110,7 @@ async fn import_validate_put_get_round_trip_against_dynamodb() {
     let file = write_temp(&dir, "blue.json", &imported.stdout);
     let valid = w.cli(&["policy", "validate", &file]).await;
     assert_eq!(valid.code, 0, "{}{}", valid.stdout, valid.stderr);
-    let put = w.cli(&["policy", "put", &file]).await;
+    let put = w.cli(&["policy", "put", "--force", &file]).await;
     assert_eq!(put.code, 0, "{}", put.stderr);
     assert!(
         put.stdout.contains("function:my-function:BLUE"),
@@ -134,7 +134,7 @@ async fn import_validate_put_get_round_trip_against_dynamodb() {
         .await;
     assert_eq!(ali.code, 0, "{}", ali.stderr);
     let put = w
-        .cli_with(&["policy", "put", "-"], Some(&ali.stdout), &[])
+        .cli_with(&["policy", "put", "--force", "-"], Some(&ali.stdout), &[])
         .await;
     assert_eq!(put.code, 0, "{}", put.stderr);
     let got = w
@@ -221,7 +221,7 @@ async fn put_never_touches_the_state_item() {
             "p.json",
             &json!({"pk": resource, "MinCapacity": 1, "MaxCapacity": max}).to_string(),
         );
-        let put = w.cli(&["policy", "put", &file]).await;
+        let put = w.cli(&["policy", "put", "--force", &file]).await;
         assert_eq!(put.code, 0, "{}", put.stderr);
     }
     let after = w
@@ -577,7 +577,7 @@ async fn three_file_aws_import_round_trips_through_put_and_get() {
     assert_eq!(doc.code, 0, "{}", doc.stderr);
     assert_eq!(doc.json()["items"], Value::Array(items.clone()));
     let put = w
-        .cli_with(&["policy", "put", "-"], Some(&doc.stdout), &[])
+        .cli_with(&["policy", "put", "--force", "-"], Some(&doc.stdout), &[])
         .await;
     assert_eq!(put.code, 0, "{}{}", put.stdout, put.stderr);
     for item in &items {
@@ -766,4 +766,286 @@ async fn activity_without_a_resource_lists_every_resource_newest_first() {
     assert_eq!(tos, [3, 1]);
     let bad = w.cli(&["activity", "--since", "yesterday"]).await;
     assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_refuses_a_function_lambda_does_not_know_unless_forced() {
+    let w = World::new("op-ghost").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_temp(
+        &dir,
+        "ghost.json",
+        &json!({"pk": "function:no-such-fn:live", "MinCapacity": 0, "MaxCapacity": 5}).to_string(),
+    );
+    let put = w.cli(&["policy", "put", &file]).await;
+    assert_eq!(put.code, 2, "{}{}", put.stdout, put.stderr);
+    assert!(
+        put.stdout.contains("pk: Lambda has no function no-such-fn"),
+        "{}",
+        put.stdout
+    );
+    assert!(put.stdout.contains("--force"), "{}", put.stdout);
+    let none = w
+        .store()
+        .get_policy_item("function:no-such-fn:live")
+        .await
+        .expect("GetItem");
+    assert!(none.is_none(), "nothing written");
+    let forced = w.cli(&["policy", "put", "--force", &file]).await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced
+            .stderr
+            .contains("warning: pk: Lambda has no function"),
+        "{}",
+        forced.stderr
+    );
+    // An existing function and alias is stored without --force or warning.
+    let f = w.function("op-ghostok").await;
+    let real = write_temp(
+        &dir,
+        "real.json",
+        &json!({"pk": format!("function:{f}:live"), "MinCapacity": 0, "MaxCapacity": 5})
+            .to_string(),
+    );
+    let put = w.cli(&["policy", "put", &real]).await;
+    assert_eq!(put.code, 0, "{}", put.stderr);
+    assert!(!put.stderr.contains("warning"), "{}", put.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_export_and_raw_scan_output_go_back_through_put_and_validate() {
+    let w = World::new("op-export").await;
+    let a = json!({"pk": "function:exp-a:live", "sk": "policy", "MinCapacity": 1, "MaxCapacity": 7,
+        "TargetTracking": {"TargetValue": 0.6}});
+    let b = json!({"pk": "function:exp-b:live", "sk": "policy", "MinCapacity": 0, "MaxCapacity": 3,
+        "Description": "static"});
+    w.put_policy(a.clone()).await;
+    w.put_policy(b.clone()).await;
+    w.store()
+        .write_state(
+            "function:exp-a:live",
+            0,
+            &State {
+                version: 1,
+                capacity: Some(2),
+                ..State::default()
+            },
+        )
+        .await
+        .expect("state");
+    let export = w.cli(&["policy", "list", "--full"]).await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    assert_eq!(export.json(), json!([a, b]), "the stored items, in full");
+
+    // Into an empty table, as it is.
+    let other = World::new("op-import2").await;
+    let put = other
+        .cli_with(
+            &["policy", "put", "--force", "-"],
+            Some(&export.stdout),
+            &[],
+        )
+        .await;
+    assert_eq!(put.code, 0, "{}{}", put.stdout, put.stderr);
+    let again = other.cli(&["policy", "list", "--full"]).await;
+    assert_eq!(again.json(), export.json());
+
+    // Raw `aws dynamodb scan` output (DynamoDB JSON with Count, ScannedCount,
+    // and the state item a scan of the table returns) validates.
+    let scan = w
+        .store()
+        .client()
+        .scan()
+        .table_name(&w.table)
+        .send()
+        .await
+        .expect("Scan");
+    let items: Vec<Value> = scan
+        .items()
+        .iter()
+        .map(|i| {
+            Value::Object(
+                i.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            aws_sdk_dynamodb::types::AttributeValue::S(s) => json!({"S": s}),
+                            aws_sdk_dynamodb::types::AttributeValue::N(n) => json!({"N": n}),
+                            aws_sdk_dynamodb::types::AttributeValue::Bool(b) => json!({"BOOL": b}),
+                            aws_sdk_dynamodb::types::AttributeValue::M(m) => {
+                                json!({"M": m.iter().map(|(k, v)| (k.clone(), match v {
+                                aws_sdk_dynamodb::types::AttributeValue::N(n) => json!({"N": n}),
+                                aws_sdk_dynamodb::types::AttributeValue::S(s) => json!({"S": s}),
+                                _ => json!({"NULL": true}),
+                            })).collect::<serde_json::Map<_, _>>()})
+                            }
+                            _ => json!({"NULL": true}),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(items.len(), 3, "two policies and a state item");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_temp(
+        &dir,
+        "scan.json",
+        &json!({"Items": items, "Count": 3, "ScannedCount": 3, "ConsumedCapacity": null})
+            .to_string(),
+    );
+    let valid = w.cli(&["policy", "validate", &file]).await;
+    assert_eq!(valid.code, 0, "{}{}", valid.stdout, valid.stderr);
+    assert_eq!(
+        valid
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("ok "))
+            .count(),
+        2,
+        "{}",
+        valid.stdout
+    );
+    assert!(valid.stderr.contains("not policies"), "{}", valid.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_for_people_missing_table_hint_no_sdk_dump_no_colours() {
+    let w = World::new("op-errors").await;
+    let missing = w.cli(&["policy", "list", "--table", "no-such-table"]).await;
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("aws dynamodb create-table --table-name no-such-table"),
+        "{}",
+        missing.stderr
+    );
+    assert!(missing.stderr.contains("sam deploy"), "{}", missing.stderr);
+
+    // Nothing listens on port 9: a short, readable error, no hyper_util dump...
+    let dead = w
+        .cli_with(
+            &["tick"],
+            None,
+            &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")],
+        )
+        .await;
+    assert_eq!(dead.code, 1, "{}", dead.stderr);
+    assert!(!dead.stderr.contains("hyper_util"), "{}", dead.stderr);
+    assert!(!dead.stderr.contains("DispatchFailure("), "{}", dead.stderr);
+    assert!(
+        dead.stderr
+            .contains("hint: the AWS endpoint could not be reached"),
+        "{}",
+        dead.stderr
+    );
+    // ...and logs without ANSI colours (stderr is a pipe here).
+    let logged = w
+        .cli_with(&["policy", "list"], None, &[("RUST_LOG", "debug")])
+        .await;
+    assert_eq!(logged.code, 0, "{}", logged.stderr);
+    assert!(!logged.stderr.is_empty(), "debug logs expected");
+    assert!(
+        !logged.stderr.contains('\u{1b}'),
+        "ANSI escapes on a pipe: {}",
+        logged.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn region_profile_and_endpoint_url_flags_win_over_the_environment() {
+    let w = World::new("op-flags").await;
+    w.put_policy(json!({"pk": "function:flags:live", "MinCapacity": 0, "MaxCapacity": 2}))
+        .await;
+    let env = support::cli_env(&w.table);
+    let moto = env
+        .iter()
+        .find(|(k, _)| k == "AWS_ENDPOINT_URL_DYNAMODB")
+        .map(|(_, v)| v.clone())
+        .expect("moto url");
+    let region = env
+        .iter()
+        .find(|(k, _)| k == "AWS_REGION")
+        .map(|(_, v)| v.clone())
+        .expect("region");
+    // --endpoint-url over a dead AWS_ENDPOINT_URL_DYNAMODB.
+    let run = w
+        .cli_with(
+            &[
+                "policy",
+                "get",
+                "function:flags:live",
+                "--endpoint-url",
+                &moto,
+            ],
+            None,
+            &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["MaxCapacity"], 2);
+    // --region over AWS_REGION: the table lives in the emulator's region only.
+    let elsewhere = if region == "eu-west-3" {
+        "ap-south-1"
+    } else {
+        "eu-west-3"
+    };
+    let run = w
+        .cli(&[
+            "policy",
+            "get",
+            "function:flags:live",
+            "--region",
+            elsewhere,
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("create-table"), "{}", run.stderr);
+    // --profile: the region comes from the named profile when nothing else sets it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_temp(
+        &dir,
+        "config",
+        &format!("[profile ops]\nregion = {region}\n"),
+    );
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"))
+        .args(["policy", "get", "function:flags:live", "--profile", "ops"])
+        .envs(
+            env.iter()
+                .filter(|(k, _)| k != "AWS_REGION")
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let without = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"))
+        .args(["policy", "get", "function:flags:live"])
+        .envs(
+            env.iter()
+                .filter(|(k, _)| k != "AWS_REGION")
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(without.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&without.stderr).contains("no AWS region"));
 }

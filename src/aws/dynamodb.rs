@@ -163,6 +163,16 @@ impl DynamoStore {
             .map(|i| item_to_json(&i)))
     }
 
+    /// Every policy item of the table as plain JSON (`policy list --full`).
+    pub async fn policy_items(&self) -> Result<Vec<Value>, PortError> {
+        Ok(self
+            .scan_items(&[SK_POLICY], None)
+            .await?
+            .iter()
+            .map(item_to_json)
+            .collect())
+    }
+
     /// The persisted state of `resource`, `None` when pcscale never wrote one.
     pub async fn get_state(&self, resource: &str) -> Result<Option<State>, PortError> {
         match self.get_item(resource, SK_STATE).await? {
