@@ -614,10 +614,12 @@ async fn dry_run_records_what_it_would_do_but_never_touches_applied_state() {
         "TargetTracking": {"TargetValue": 0.5, "ScaleInCooldown": 600}
     }))
     .await;
-    w.demand(&f, &(0..20).collect::<Vec<_>>(), 3.0).await;
+    w.demand(&f, &(0..19).collect::<Vec<_>>(), 3.0).await;
 
     // Two dry-run ticks, a minute apart: one "would" record, no applied state.
     for m in [20, 21] {
+        // Each tick sees its own latest complete minute.
+        w.demand(&f, &[m - 1], 3.0).await;
         let now = rfc(w.at(m, 5));
         let dry = w
             .cli(&["tick", "--dry-run", "--now", &now, "--output", "json"])
@@ -661,6 +663,7 @@ async fn dry_run_records_what_it_would_do_but_never_touches_applied_state() {
     assert_eq!(rows[0]["outcome"], "dry-run");
 
     // The next live tick applies the step, and records no false Drift.
+    w.demand(&f, &[21], 3.0).await;
     let now = rfc(w.at(22, 5));
     let live = w.cli(&["tick", "--now", &now, "--output", "json"]).await;
     assert_eq!(live.code, 0, "{}", live.stderr);
@@ -1048,4 +1051,199 @@ async fn region_profile_and_endpoint_url_flags_win_over_the_environment() {
         .expect("runs");
     assert_eq!(without.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&without.stderr).contains("no AWS region"));
+}
+
+/// A clock stopped at one instant, for the Lambda driver.
+struct Stopped(DateTime<Utc>);
+impl pcscale::ports::Clock for Stopped {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_publishes_its_settings_and_status_and_explain_use_them() {
+    let w = World::new("op-ctl").await;
+    let f = w.function("op-ctlf").await;
+    let pk = format!("function:{f}:live");
+    w.put_policy(json!({
+        "pk": pk, "MinCapacity": 0, "MaxCapacity": 50,
+        "TargetTracking": {"TargetValue": 0.5}
+    }))
+    .await;
+    w.put_policy(json!({"pk": "function:broken:live", "MinCapacity": 5, "MaxCapacity": 1}))
+        .await;
+
+    // Before the controller ever ran: status says so, explain says whose settings it used.
+    let none = w.cli(&["status"]).await;
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(
+        none.stdout.contains("no controller item"),
+        "{}",
+        none.stdout
+    );
+
+    // The deployed controller: guard-rail 8, in dry run (so the emulated
+    // Lambda is not changed), one tick through the real handler.
+    let ports = w.ports();
+    let tick_at = w.at(20, 5);
+    let driver = pcscale::lambda::Driver {
+        store: ports.store.clone(),
+        metrics: ports.metrics.clone(),
+        lambda: ports.lambda.clone(),
+        clock: Stopped(tick_at),
+        options: pcscale::tick::TickOptions {
+            max_per_function: Some(8),
+            dry_run: true,
+            ..pcscale::tick::TickOptions::default()
+        },
+        function_name: "pcscale-test".into(),
+        emit_emf: false,
+    };
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.request_id = "req-1".into();
+    driver
+        .handle(lambda_runtime::LambdaEvent::new(json!({}), ctx))
+        .await
+        .expect("the handler ticks");
+
+    let doc = w
+        .cli(&[
+            "status",
+            "--output",
+            "json",
+            "--now",
+            &rfc(tick_at + TimeDelta::seconds(30)),
+        ])
+        .await;
+    assert_eq!(doc.code, 0, "{}", doc.stderr);
+    let doc = doc.json();
+    let c = &doc["controller"];
+    assert_eq!(c["MaxPerFunction"], 8);
+    assert_eq!(c["DryRun"], true);
+    assert_eq!(c["LastTickAt"], json!(rfc(tick_at)));
+    assert_eq!(c["Resources"], 2);
+    assert_eq!(c["Errors"], 1);
+    assert_eq!(c["ErrorsByKind"]["invalid policy"], 1);
+    assert_eq!(c["Version"], env!("CARGO_PKG_VERSION"));
+    let text = w
+        .cli(&["status", "--now", &rfc(tick_at + TimeDelta::seconds(30))])
+        .await
+        .stdout;
+    for needle in [
+        "2 decided",
+        "1 in error",
+        "invalid policy: 1",
+        "guard-rail 8 per alias",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
+    }
+    assert!(!text.contains("schedule periods"), "fresh tick:\n{text}");
+    // Four minutes later, with a one-minute schedule, that tick is stale.
+    let stale = w
+        .cli(&["status", "--now", &rfc(tick_at + TimeDelta::minutes(4))])
+        .await
+        .stdout;
+    assert!(stale.contains("more than 3 schedule periods"), "{stale}");
+
+    // explain answers with the controller's guard-rail and dry run, not the shell's.
+    w.demand(&f, &(10..20).collect::<Vec<_>>(), 10.0).await;
+    let ex = w
+        .cli_with(
+            &["explain", &pk, "--now", &rfc(tick_at), "--output", "json"],
+            None,
+            &[("PCSCALE_MAX_PER_FUNCTION", "50")],
+        )
+        .await;
+    assert_eq!(ex.code, 0, "{}", ex.stderr);
+    let ex = ex.json();
+    assert_eq!(ex["observation"]["limits"]["guard_rail"], 8, "{ex:#}");
+    assert_eq!(ex["dry_run"], true);
+    assert!(
+        ex["settings_from"]
+            .as_str()
+            .is_some_and(|s| s.contains("controller")),
+        "{ex:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_set_outside_pcscale_twice_in_a_row_is_a_warning() {
+    let w = World::new("op-fight").await;
+    let f = w.function("op-fightf").await;
+    let pk = format!("function:{f}:live");
+    // pcscale sets the floor of 2, then holds whatever is above it (no scale-in).
+    w.put_policy(json!({
+        "pk": pk, "MinCapacity": 2, "MaxCapacity": 50,
+        "TargetTracking": {"TargetValue": 0.5, "DisableScaleIn": true}
+    }))
+    .await;
+    let w = &w;
+    let tick = |m: i64| {
+        let now = rfc(w.at(m, 5));
+        async move {
+            let run = w.cli(&["tick", "--now", &now, "--output", "json"]).await;
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+    };
+    tick(19).await;
+    assert_eq!(w.wait_ready(&f).await, 2);
+    // Something else (Application Auto Scaling, a deploy) sets 4, then 7.
+    w.set_pc(&f, 4).await;
+    tick(20).await;
+    w.set_pc(&f, 7).await;
+    tick(21).await;
+    let act = w.cli(&["activity", &pk, "--output", "json"]).await.json();
+    let drifts: Vec<&Value> = act["activity"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|a| a["action"] == "Drift")
+        .collect();
+    assert_eq!(drifts.len(), 2, "{act:#}");
+    let first = drifts[1]["cause"].as_str().unwrap_or_default();
+    let second = drifts[0]["cause"].as_str().unwrap_or_default();
+    assert!(!first.contains("second time in a row"), "{first}");
+    assert!(second.contains("second time in a row"), "{second}");
+    assert!(second.contains("Application Auto Scaling"), "{second}");
+
+    let ex = w.cli(&["explain", &pk, "--now", &rfc(w.at(22, 5))]).await;
+    assert_eq!(ex.code, 0, "{}", ex.stderr);
+    assert!(
+        ex.stdout.contains("changed outside pcscale 2 times"),
+        "{}",
+        ex.stdout
+    );
+}
+
+#[test]
+fn explain_and_tick_read_reserved_concurrency_when_the_account_headroom_holds_a_step_back() {
+    use pcscale::core::decide::{CurrentPc, Demand, Limits, Observation, PcStatus, Series, decide};
+    let policy = pcscale::core::policy::parse_policy(&json!({
+        "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 500,
+        "TargetTracking": {"TargetValue": 0.5}
+    }))
+    .expect("valid");
+    let obs = Observation {
+        demand: Demand::Known(Series {
+            minutes: vec![Some(100.0); 10],
+        }),
+        utilization: None,
+        current: Some(CurrentPc {
+            requested: 40,
+            allocated: 40,
+            status: PcStatus::Ready,
+            status_reason: None,
+        }),
+        // No headroom left in the account pool: the step is held at 40...
+        limits: Limits {
+            unreserved: Some(100),
+            ..Limits::default()
+        },
+    };
+    let d = decide(&policy, &State::default(), &obs, Utc::now());
+    assert_eq!(d.to, d.from, "{d:?}");
+    // ...but a function with reserved concurrency draws from its reservation,
+    // so the tick (and explain, which asks the same function) reads it.
+    assert!(pcscale::tick::needs_reserved_concurrency(&d));
 }

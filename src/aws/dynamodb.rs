@@ -19,6 +19,7 @@ use serde_json::{Map, Number, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::port_error;
+use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
 use crate::core::state::{Pending, State};
 use crate::ports::{
@@ -161,6 +162,24 @@ impl DynamoStore {
             .get_item(resource, SK_POLICY)
             .await?
             .map(|i| item_to_json(&i)))
+    }
+
+    /// The controller item the deployed Lambda publishes after each tick
+    /// (`None` before its first tick, or when it predates the item).
+    pub async fn get_controller(&self) -> Result<Option<ControllerReport>, PortError> {
+        let Some(item) = self.get_item(CONTROLLER_KEY, CONTROLLER_KEY).await? else {
+            return Ok(None);
+        };
+        serde_json::from_value(item_to_json(&item))
+            .map(Some)
+            .map_err(|e| {
+                PortError::new(
+                    "GetItem",
+                    Some(CONTROLLER_KEY.to_owned()),
+                    ErrorKind::Invalid,
+                    format!("the controller item is not what this pcscale expects: {e}"),
+                )
+            })
     }
 
     /// Every policy item of the table as plain JSON (`policy list --full`).
@@ -443,6 +462,43 @@ impl PolicyStore for DynamoStore {
             }
             .instrument(span)
             .await
+        })
+    }
+
+    fn publish_controller(
+        &self,
+        report: &ControllerReport,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        let item = serde_json::to_value(report).map(|v| {
+            let mut attrs: Item = v
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), json_to_attr(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            attrs.insert("pk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
+            attrs.insert("sk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
+            attrs
+        });
+        Box::pin(async move {
+            let attrs = item.map_err(|e| {
+                PortError::new(
+                    "PutItem",
+                    Some(CONTROLLER_KEY.to_owned()),
+                    ErrorKind::Invalid,
+                    e.to_string(),
+                )
+            })?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs))
+                .send()
+                .await
+                .map_err(|e| port_error("PutItem", Some(CONTROLLER_KEY), &e))?;
+            Ok(())
         })
     }
 

@@ -25,7 +25,7 @@ use crate::core::policy::{MetricKind, Policy};
 use crate::core::schedule::BandSource;
 use crate::core::state::State;
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
-use crate::tick::{allowed, queries_for};
+use crate::tick::{allowed, needs_reserved_concurrency, queries_for};
 
 /// Arguments of `pcscale activity`.
 #[derive(Debug, Clone, clap::Args)]
@@ -185,13 +185,35 @@ struct Explanation {
     decision: Option<Decision>,
     /// Errors a tick would meet while observing (it records them as activity).
     errors: Vec<String>,
+    /// Whose settings (allow-list, guard-rail, dry run) the explanation uses.
+    settings_from: String,
 }
 
 /// Runs `pcscale explain`.
 pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
     let resource = resource_arg(&args.resource)?.to_string();
-    let settings = tick_settings()?;
+    let local = tick_settings()?;
     let ports = aws_ports(global).await?;
+    // The deployed controller's settings, not this shell's, when it has
+    // published them (src/controller.rs).
+    let (settings, settings_from) = match ports.store.get_controller().await {
+        Ok(Some(c)) => (
+            c.settings(&local),
+            format!(
+                "the controller's (pcscale {}, last tick {})",
+                c.version,
+                rfc3339(c.last_tick_at)
+            ),
+        ),
+        Ok(None) => (
+            local,
+            "this shell's PCSCALE_* environment: the controller has not published its settings (no tick yet, or an older pcscale-lambda)".to_owned(),
+        ),
+        Err(e) => (
+            local,
+            format!("this shell's PCSCALE_* environment: the controller item is unreadable ({e})"),
+        ),
+    };
     // The CLI is a driver: it may read the clock; the core is handed `now`.
     let now = args.now.unwrap_or_else(Utc::now);
     let Some(stored) = ports.store.load_resource(&resource).await? else {
@@ -234,8 +256,14 @@ pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit
         observation: None,
         decision: None,
         errors: Vec::new(),
+        settings_from,
         policy,
     };
+
+    // Another controller (Application Auto Scaling, a deploy) fighting pcscale.
+    if let Some(w) = repeated_drift(&ports, &resource, now).await {
+        ex.errors.push(w);
+    }
 
     // The same gates as the tick, in the same order (src/tick.rs).
     if !ex.policy.enabled {
@@ -260,10 +288,42 @@ pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit
     Ok(Exit::Success)
 }
 
+/// How far back `explain` looks for changes made outside pcscale.
+const DRIFT_LOOKBACK_HOURS: i64 = 24;
+
+/// A warning when the activity log holds two or more `Drift` records (a
+/// capacity pcscale did not set) in the last day: something else manages the
+/// alias, and each tick adopts and undoes its change.
+async fn repeated_drift(
+    ports: &crate::aws::AwsPorts,
+    resource: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let since = now - chrono::TimeDelta::hours(DRIFT_LOOKBACK_HOURS);
+    let records = ports
+        .store
+        .recent_activities(Some(resource), Some(since), 50)
+        .await
+        .ok()?;
+    let drifts: Vec<_> = records.iter().filter(|a| a.action == "Drift").collect();
+    let latest = drifts.first()?;
+    (drifts.len() >= 2).then(|| {
+        format!(
+            "warning: provisioned concurrency was changed outside pcscale {} times in the last {DRIFT_LOOKBACK_HOURS} h \
+             (latest {}: {}). Something else manages this alias: an Application Auto Scaling scalable \
+             target (deregister it), or a deploy that sets ProvisionedConcurrencyConfig (SAM \
+             AutoPublishAlias, CloudFormation). See the README, \"Migrating from AWS Application Auto Scaling\"",
+            drifts.len(),
+            rfc3339(latest.at),
+            latest.cause
+        )
+    })
+}
+
 /// Observes what a tick observes and runs the core decision, mirroring the
 /// tick's order: metrics and account headroom first, then the current config,
-/// then reserved concurrency, which the tick reads only when the decision is
-/// an increase (it caps increases only) and then decides again.
+/// then reserved concurrency, which the tick reads only when
+/// [`needs_reserved_concurrency`] says so, and then decides again.
 async fn observe_and_decide(
     ex: &mut Explanation,
     ports: &crate::aws::AwsPorts,
@@ -328,7 +388,7 @@ async fn observe_and_decide(
         },
     };
     let mut decision = decide(policy, &ex.state, &obs, ex.now);
-    if decision.to > decision.from {
+    if needs_reserved_concurrency(&decision) {
         match ports
             .lambda
             .reserved_concurrency(&policy.resource.function)
@@ -430,6 +490,7 @@ fn action_text(d: &Decision, dry_run: bool) -> String {
 fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
     let p = &ex.policy;
     let mut out = vec![format!("{resource} at {}", rfc3339(ex.now))];
+    out.push(format!("  settings     {}", ex.settings_from));
     out.push(format!(
         "  policy       {}",
         p.summary()
@@ -547,6 +608,7 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
         "dry_run": ex.dry_run,
         "skip": ex.skip,
         "notes": ex.errors,
+        "settings_from": ex.settings_from,
         "next_tick": match (&ex.skip, &ex.decision) {
             (Some(why), _) => format!("skip: {why}"),
             (None, Some(d)) => action_text(d, ex.dry_run),

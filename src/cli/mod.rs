@@ -5,7 +5,7 @@
 //!
 //! * Each verb group has its own file with its own clap `Args` struct and one
 //!   handler: [`tick`], [`policy`], [`import`] (`policy import`),
-//!   [`activity`] (`activity` and `explain`), [`simulate`]. Add flags to the
+//!   [`activity`] (`activity` and `explain`), [`status`], [`simulate`]. Add flags to the
 //!   `Args` struct in *that* file; this file only names the verbs.
 //! * A handler has the signature
 //!   `pub async fn run(args: &XArgs, global: &GlobalOpts) -> Result<Exit, CliError>`.
@@ -27,6 +27,7 @@ pub mod activity;
 pub mod import;
 pub mod policy;
 pub mod simulate;
+pub mod status;
 pub mod tick;
 
 use std::io::{IsTerminal, Write};
@@ -92,6 +93,8 @@ pub enum Command {
     Activity(activity::ActivityArgs),
     /// Why a resource has the capacity it has: policy, band, state, last decision.
     Explain(activity::ExplainArgs),
+    /// The controller's health: last tick, counts, errors by kind, its settings.
+    Status(status::StatusArgs),
     /// Replay a demand trace through the real tick against a simulated Lambda.
     Simulate(Box<simulate::SimulateArgs>),
 }
@@ -169,6 +172,7 @@ pub async fn run(cli: &Cli) -> Result<Exit, CliError> {
         Command::Policy(args) => policy::run(args, global).await,
         Command::Activity(args) => activity::run_activity(args, global).await,
         Command::Explain(args) => activity::run_explain(args, global).await,
+        Command::Status(args) => status::run(args, global).await,
         Command::Simulate(args) => simulate::run(args, global).await,
     };
     result.map_err(|e| for_people(e, global))
@@ -302,6 +306,8 @@ mod tests {
             &["policy", "schema"],
             &["activity", "function:checkout:live", "--limit", "5"],
             &["activity"],
+            &["status"],
+            &["status", "--period", "300"],
             &["activity", "--since", "6h", "--limit", "50"],
             &[
                 "policy", "import", "--from", "aws", "a.json", "b.json", "c.json",
