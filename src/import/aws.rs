@@ -1,7 +1,8 @@
 //! AWS Application Auto Scaling -> pcscale.
 //!
-//! # Accepted input (one JSON file)
-//! Any of these, or a JSON array mixing them (e.g. `jq -s . a.json b.json`):
+//! # Accepted input (one or several JSON files, merged by resource)
+//! Any of these, in one file or several (`import --from aws targets.json
+//! policies.json actions.json`), or a JSON array mixing them:
 //! * the request bodies, as `--cli-input-json` takes them, gathered in one object:
 //!   `{"ScalableTarget": {register-scalable-target},
 //!     "ScalingPolicies": [{put-scaling-policy}, ...],

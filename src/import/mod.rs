@@ -11,8 +11,10 @@
 //! Nothing is dropped silently: whatever pcscale cannot express (a CPU metric,
 //! a step-scaling policy, a time window on target tracking, an attribute it
 //! does not know) comes back as an [`ImportWarning`] next to the items.
-//! Invalid input (a missing `MinCapacity`, a cron with 5 fields) is an
-//! [`ImportError`] listing every problem with the attribute path that has it.
+//! Invalid input (a missing `MinCapacity`, a cron with 5 fields, a file that
+//! is not the vendor's format at all) is an [`ImportError`] listing every
+//! problem with the attribute path that has it. Several documents
+//! ([`import_sources`]) are merged by resource.
 
 pub mod alibaba;
 pub mod aws;
