@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::controller::ControllerReport;
 use crate::core::window::PublicationDelay;
 use crate::ports::{Clock, ConcurrencyApi, MetricsSource, PolicyStore, Segment};
 use crate::tick::{Ports, TickError, TickOptions, TickSummary, run_tick};
@@ -445,6 +446,11 @@ where
                 return Err(e);
             }
         };
+        // Tell the CLI (`status`, `explain`) what the controller runs with.
+        let report = ControllerReport::from_tick(&summary, &self.options, &opts);
+        if let Err(e) = self.store.publish_controller(&report).await {
+            warn!(error = %e, "controller item not written");
+        }
         if self.emit_emf {
             for line in emf::tick_lines(&summary, &self.function_name) {
                 emf::print(&line);

@@ -135,6 +135,17 @@ pub trait PolicyStore: Send + Sync {
 
     /// Appends an activity record.
     fn record(&self, activity: &Activity) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Publishes the deployed controller's settings and last tick (the
+    /// `controller` item read by `pcscale status` and `explain`). Stores
+    /// nobody reads that way (the simulator's, test fakes) keep the default,
+    /// which does nothing.
+    fn publish_controller(
+        &self,
+        _report: &crate::controller::ControllerReport,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// One metric series wanted for one resource.

@@ -635,12 +635,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         // reserved concurrency draws PC from its reservation, not from the
         // account pool, so a step held back by the account headroom must be
         // re-decided once the reservation is known.
-        let headroom_cut = decision
-            .reason
-            .clamps
-            .iter()
-            .any(|c| c.by == "account-headroom");
-        if decision.to > decision.from || headroom_cut {
+        if needs_reserved_concurrency(&decision) {
             calls.limits += 1;
             match self
                 .ports
@@ -678,9 +673,15 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             );
         }
         if dry_run {
-            // Record a dry-run step once, not every minute it stays wanted.
-            if state.capacity != Some(decision.to) {
-                let next = state.committed(&decision, now);
+            // Decide and record what would be done, but never touch the
+            // applied state (Capacity, cooldown timestamps): a later live
+            // tick must see what was really applied, or it would report a
+            // false Drift and honour cooldowns of steps never taken. The
+            // marker in LastReason records the step once, not every minute
+            // it stays wanted.
+            let marker = dry_run_marker(&decision);
+            if state.last_reason.as_deref() != Some(marker.as_str()) {
+                let next = state.released(now, &marker);
                 if matches!(
                     self.write_state(&res.key, state.version, &next, calls)
                         .await,
@@ -876,7 +877,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     /// state: provisioned concurrency changed or deleted outside pcscale
     /// (drift; the state then takes the observed capacity, so it is recorded
     /// once), and a config Lambda reports `FAILED` (once per reason). Not in
-    /// dry-run, where the state holds what pcscale would have applied.
+    /// dry-run, which observes but never adopts (the next live tick records it).
     async fn note_platform(
         &self,
         key: &str,
@@ -898,10 +899,27 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             } else {
                 "deleted"
             };
-            let cause = format!(
-                "provisioned concurrency {what} outside pcscale: it last applied {recorded}, \
+            let mut cause = format!(
+                "provisioned concurrency {what} {DRIFT_MARK}: it last applied {recorded}, \
                  Lambda reports {observed}"
             );
+            // The state still holds the previous drift (pcscale took no step
+            // since): something else keeps managing this alias.
+            if state
+                .last_reason
+                .as_deref()
+                .is_some_and(|r| r.contains(DRIFT_MARK))
+            {
+                warn!(
+                    resource = key,
+                    "capacity changed outside pcscale twice in a row"
+                );
+                cause.push_str(
+                    "; the second time in a row: is an Application Auto Scaling scalable target \
+                     still registered, or a deploy setting ProvisionedConcurrencyConfig? \
+                     (README: Migrating from AWS Application Auto Scaling)",
+                );
+            }
             next.capacity = Some(observed);
             next.last_reason = Some(cause.clone());
             notes.push(self.note(
@@ -1145,6 +1163,33 @@ pub fn by_resource(summary: &TickSummary) -> HashMap<&str, &ResourceOutcome> {
         .iter()
         .map(|r| (r.resource.as_str(), r))
         .collect()
+}
+
+/// What every `Drift` cause (and the state's `LastReason` after it) says.
+const DRIFT_MARK: &str = "outside pcscale";
+
+/// Whether the tick reads the function's reserved concurrency and decides
+/// again: for an increase (reserved concurrency caps increases only), or a
+/// step the account headroom held back (a function with reserved concurrency
+/// draws PC from its reservation, not the account pool). `explain` asks the
+/// same question, so that it predicts the tick.
+pub fn needs_reserved_concurrency(decision: &Decision) -> bool {
+    decision.to > decision.from
+        || decision
+            .reason
+            .clamps
+            .iter()
+            .any(|c| c.by == "account-headroom")
+}
+
+/// What a dry-run tick keeps in `LastReason` for the step it would take.
+fn dry_run_marker(decision: &Decision) -> String {
+    format!(
+        "dry-run: would {} {} -> {}",
+        action_name(decision.action),
+        decision.from,
+        decision.to,
+    )
 }
 
 #[cfg(test)]

@@ -565,7 +565,8 @@ fn the_simulated_cloudwatch_never_shows_a_minute_before_it_is_published() {
                 metric: MetricKind::ConcurrentExecutions,
                 minutes: 10,
             };
-            let answers = futures::executor::block_on(world.fetch(&[q.clone()], horizon));
+            let answers =
+                futures::executor::block_on(world.fetch(std::slice::from_ref(&q), horizon));
             let Demand::Known(s) = &answers[&q] else {
                 panic!("{answers:?}")
             };

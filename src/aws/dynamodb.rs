@@ -19,6 +19,7 @@ use serde_json::{Map, Number, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::port_error;
+use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
 use crate::core::state::{Pending, State};
 use crate::ports::{
@@ -163,6 +164,34 @@ impl DynamoStore {
             .map(|i| item_to_json(&i)))
     }
 
+    /// The controller item the deployed Lambda publishes after each tick
+    /// (`None` before its first tick, or when it predates the item).
+    pub async fn get_controller(&self) -> Result<Option<ControllerReport>, PortError> {
+        let Some(item) = self.get_item(CONTROLLER_KEY, CONTROLLER_KEY).await? else {
+            return Ok(None);
+        };
+        serde_json::from_value(item_to_json(&item))
+            .map(Some)
+            .map_err(|e| {
+                PortError::new(
+                    "GetItem",
+                    Some(CONTROLLER_KEY.to_owned()),
+                    ErrorKind::Invalid,
+                    format!("the controller item is not what this pcscale expects: {e}"),
+                )
+            })
+    }
+
+    /// Every policy item of the table as plain JSON (`policy list --full`).
+    pub async fn policy_items(&self) -> Result<Vec<Value>, PortError> {
+        Ok(self
+            .scan_items(&[SK_POLICY], None)
+            .await?
+            .iter()
+            .map(item_to_json)
+            .collect())
+    }
+
     /// The persisted state of `resource`, `None` when pcscale never wrote one.
     pub async fn get_state(&self, resource: &str) -> Result<Option<State>, PortError> {
         match self.get_item(resource, SK_STATE).await? {
@@ -300,6 +329,84 @@ impl DynamoStore {
         }
         Ok(out_items.iter().filter_map(activity_from_item).collect())
     }
+
+    /// The newest `limit` activity records at or after `since`, of one
+    /// resource (a Query) or of every resource (a Scan of the activity
+    /// items), newest first. Memory stays at `limit` records however many
+    /// the table holds.
+    pub async fn recent_activities(
+        &self,
+        resource: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Activity>, PortError> {
+        let from = since.map_or_else(|| SK_ACTIVITY_PREFIX.to_owned(), |t| activity_sk(t, 0));
+        // `~` sorts after every character of an activity sk.
+        let to = format!("{SK_ACTIVITY_PREFIX}~");
+        // Newest first by sk (chronological, see `activity_sk`), kept at
+        // most 2 x limit between pages.
+        let mut newest: Vec<(String, Activity)> = Vec::new();
+        let keep = |v: &mut Vec<(String, Activity)>, n: usize| {
+            v.sort_by(|a, b| b.0.cmp(&a.0));
+            v.truncate(n);
+        };
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, next) = match resource {
+                Some(r) => {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":pk", AttributeValue::S(r.to_owned()))
+                        .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                        .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                        .scan_index_forward(false)
+                        .set_limit(Some(i32::try_from(limit).unwrap_or(i32::MAX)))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| port_error("Query", Some(r), &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+                None => {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .filter_expression("sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                        .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| port_error("Scan", Some(&self.table), &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+            };
+            for item in &items {
+                let (Some(AttributeValue::S(sk)), Some(a)) =
+                    (item.get("sk"), activity_from_item(item))
+                else {
+                    continue;
+                };
+                newest.push((sk.clone(), a));
+                if newest.len() > limit.saturating_mul(2) {
+                    keep(&mut newest, limit);
+                }
+            }
+            // A query walks newest first: once `limit` are in, older pages
+            // cannot displace them.
+            let full = resource.is_some() && newest.len() >= limit;
+            match next {
+                Some(k) if !k.is_empty() && !full => start = Some(k),
+                _ => break,
+            }
+        }
+        keep(&mut newest, limit);
+        Ok(newest.into_iter().map(|(_, a)| a).collect())
+    }
 }
 
 // Futures are boxed at the port boundary: see the `aws` module docs.
@@ -355,6 +462,43 @@ impl PolicyStore for DynamoStore {
             }
             .instrument(span)
             .await
+        })
+    }
+
+    fn publish_controller(
+        &self,
+        report: &ControllerReport,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        let item = serde_json::to_value(report).map(|v| {
+            let mut attrs: Item = v
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), json_to_attr(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            attrs.insert("pk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
+            attrs.insert("sk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
+            attrs
+        });
+        Box::pin(async move {
+            let attrs = item.map_err(|e| {
+                PortError::new(
+                    "PutItem",
+                    Some(CONTROLLER_KEY.to_owned()),
+                    ErrorKind::Invalid,
+                    e.to_string(),
+                )
+            })?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs))
+                .send()
+                .await
+                .map_err(|e| port_error("PutItem", Some(CONTROLLER_KEY), &e))?;
+            Ok(())
         })
     }
 

@@ -1,8 +1,9 @@
-//! `pcscale activity RESOURCE [--limit N]` and `pcscale explain RESOURCE`
+//! `pcscale activity [RESOURCE] [--since T] [--limit N]` and `pcscale explain RESOURCE`
 //! (DESIGN.md §4): the 3 a.m. tools.
 //!
 //! * `activity` prints what pcscale recorded (one record per change and per
-//!   error, DESIGN.md §2.3), newest first.
+//!   error, DESIGN.md §2.3), newest first: of one resource, or of every
+//!   resource when none is given (as `describe-scaling-activities` does).
 //! * `explain` answers "what will the next tick do, and why?" without doing
 //!   it: it loads the policy and state, observes exactly what a tick observes
 //!   (the same metric queries, current config and limits), and runs the real
@@ -25,17 +26,60 @@ use crate::core::schedule::BandSource;
 use crate::core::state::State;
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
-use crate::tick::{allowed, queries_for};
+use crate::tick::{allowed, needs_reserved_concurrency, queries_for};
 
 /// Arguments of `pcscale activity`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ActivityArgs {
-    /// The resource, e.g. function:checkout:live.
+    /// The resource, e.g. function:checkout:live; every resource when omitted.
     #[arg(value_name = "RESOURCE")]
-    pub resource: String,
+    pub resource: Option<String>,
+    /// Only records at or after this instant: RFC 3339
+    /// (2025-03-01T10:00:00Z) or an age such as 90m, 6h, 7d.
+    #[arg(long, value_name = "T", value_parser = parse_since)]
+    pub since: Option<Since>,
     /// At most this many records, newest first.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub limit: u32,
+}
+
+/// `--since`: an instant, or an age counted back from the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// An RFC 3339 instant.
+    At(DateTime<Utc>),
+    /// This long before now.
+    Ago(chrono::TimeDelta),
+}
+
+impl Since {
+    /// The instant, given the clock.
+    pub fn instant(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Since::At(t) => t,
+            Since::Ago(d) => now - d,
+        }
+    }
+}
+
+fn parse_since(s: &str) -> Result<Since, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::At(t.with_timezone(&Utc)));
+    }
+    let bad = || format!("{s:?}: expected an RFC 3339 instant or an age such as 90m, 6h, 7d");
+    let (digits, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    // The table keeps 30 days of activity; allow a year before refusing.
+    if !(0..=366 * 86_400 / secs).contains(&n) {
+        return Err(bad());
+    }
+    Ok(Since::Ago(chrono::TimeDelta::seconds(n * secs)))
 }
 
 /// Arguments of `pcscale explain`.
@@ -60,41 +104,69 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Runs `pcscale activity`.
+/// Runs `pcscale activity [RESOURCE] [--since T] [--limit N]`.
 pub async fn run_activity(args: &ActivityArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
-    let resource = resource_arg(&args.resource)?.to_string();
+    let resource = args
+        .resource
+        .as_deref()
+        .map(resource_arg)
+        .transpose()?
+        .map(|r| r.to_string());
+    let since = args.since.map(|s| s.instant(Utc::now()));
     let ports = aws_ports(global).await?;
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let records = ports.store.activities(&resource, Some(limit)).await?;
+    let records = ports
+        .store
+        .recent_activities(resource.as_deref(), since, limit)
+        .await?;
     match global.output {
         OutputFormat::Json => print_json(&json!({
             "resource": resource,
+            "since": since,
             "activity": records,
         }))?,
         OutputFormat::Text => {
             if records.is_empty() {
+                let whose = resource
+                    .as_deref()
+                    .map_or_else(|| "any resource".to_owned(), str::to_owned);
+                let when = since.map_or_else(String::new, |t| format!(" since {}", rfc3339(t)));
                 print_line(&format!(
-                    "no activity recorded for {resource} (records are kept 30 days)"
+                    "no activity recorded for {whose}{when} (records are kept 30 days)"
                 ))?;
                 return Ok(Exit::Success);
             }
             let fmt = |c: Option<u32>| c.map_or_else(|| "-".to_owned(), |c| c.to_string());
+            let all = resource.is_none();
             let rows: Vec<Vec<String>> = records
                 .iter()
                 .map(|a| {
-                    vec![
-                        rfc3339(a.at),
+                    let mut row = vec![rfc3339(a.at)];
+                    if all {
+                        row.push(a.resource.clone());
+                    }
+                    row.extend([
                         a.action.clone(),
                         format!("{} -> {}", fmt(a.from), fmt(a.to)),
                         a.outcome.clone(),
                         a.cause.clone(),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
-            for line in render_table(
-                &["AT (UTC)", "ACTION", "FROM -> TO", "OUTCOME", "CAUSE"],
-                &rows,
-            ) {
+            let header: &[&str] = if all {
+                &[
+                    "AT (UTC)",
+                    "RESOURCE",
+                    "ACTION",
+                    "FROM -> TO",
+                    "OUTCOME",
+                    "CAUSE",
+                ]
+            } else {
+                &["AT (UTC)", "ACTION", "FROM -> TO", "OUTCOME", "CAUSE"]
+            };
+            for line in render_table(header, &rows) {
                 print_line(&line)?;
             }
         }
@@ -116,13 +188,35 @@ struct Explanation {
     decision: Option<Decision>,
     /// Errors a tick would meet while observing (it records them as activity).
     errors: Vec<String>,
+    /// Whose settings (allow-list, guard-rail, dry run) the explanation uses.
+    settings_from: String,
 }
 
 /// Runs `pcscale explain`.
 pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
     let resource = resource_arg(&args.resource)?.to_string();
-    let settings = tick_settings()?;
+    let local = tick_settings()?;
     let ports = aws_ports(global).await?;
+    // The deployed controller's settings, not this shell's, when it has
+    // published them (src/controller.rs).
+    let (settings, settings_from) = match ports.store.get_controller().await {
+        Ok(Some(c)) => (
+            c.settings(&local),
+            format!(
+                "the controller's (pcscale {}, last tick {})",
+                c.version,
+                rfc3339(c.last_tick_at)
+            ),
+        ),
+        Ok(None) => (
+            local,
+            "this shell's PCSCALE_* environment: the controller has not published its settings (no tick yet, or an older pcscale-lambda)".to_owned(),
+        ),
+        Err(e) => (
+            local,
+            format!("this shell's PCSCALE_* environment: the controller item is unreadable ({e})"),
+        ),
+    };
     // The CLI is a driver: it may read the clock; the core is handed `now`.
     let now = args.now.unwrap_or_else(Utc::now);
     let Some(stored) = ports.store.load_resource(&resource).await? else {
@@ -166,8 +260,14 @@ pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit
         observation: None,
         decision: None,
         errors: Vec::new(),
+        settings_from,
         policy,
     };
+
+    // Another controller (Application Auto Scaling, a deploy) fighting pcscale.
+    if let Some(w) = repeated_drift(&ports, &resource, now).await {
+        ex.errors.push(w);
+    }
 
     // The same gates as the tick, in the same order (src/tick.rs).
     if !ex.policy.enabled {
@@ -192,10 +292,42 @@ pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit
     Ok(Exit::Success)
 }
 
+/// How far back `explain` looks for changes made outside pcscale.
+const DRIFT_LOOKBACK_HOURS: i64 = 24;
+
+/// A warning when the activity log holds two or more `Drift` records (a
+/// capacity pcscale did not set) in the last day: something else manages the
+/// alias, and each tick adopts and undoes its change.
+async fn repeated_drift(
+    ports: &crate::aws::AwsPorts,
+    resource: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let since = now - chrono::TimeDelta::hours(DRIFT_LOOKBACK_HOURS);
+    let records = ports
+        .store
+        .recent_activities(Some(resource), Some(since), 50)
+        .await
+        .ok()?;
+    let drifts: Vec<_> = records.iter().filter(|a| a.action == "Drift").collect();
+    let latest = drifts.first()?;
+    (drifts.len() >= 2).then(|| {
+        format!(
+            "warning: provisioned concurrency was changed outside pcscale {} times in the last {DRIFT_LOOKBACK_HOURS} h \
+             (latest {}: {}). Something else manages this alias: an Application Auto Scaling scalable \
+             target (deregister it), or a deploy that sets ProvisionedConcurrencyConfig (SAM \
+             AutoPublishAlias, CloudFormation). See the README, \"Migrating from AWS Application Auto Scaling\"",
+            drifts.len(),
+            rfc3339(latest.at),
+            latest.cause
+        )
+    })
+}
+
 /// Observes what a tick observes and runs the core decision, mirroring the
 /// tick's order: metrics and account headroom first, then the current config,
-/// then reserved concurrency, which the tick reads only when the decision is
-/// an increase (it caps increases only) and then decides again.
+/// then reserved concurrency, which the tick reads only when
+/// [`needs_reserved_concurrency`] says so, and then decides again.
 async fn observe_and_decide(
     ex: &mut Explanation,
     ports: &crate::aws::AwsPorts,
@@ -264,7 +396,7 @@ async fn observe_and_decide(
         },
     };
     let mut decision = decide(policy, &ex.state, &obs, ex.now);
-    if decision.to > decision.from {
+    if needs_reserved_concurrency(&decision) {
         match ports
             .lambda
             .reserved_concurrency(&policy.resource.function)
@@ -397,6 +529,7 @@ fn action_text(d: &Decision, dry_run: bool) -> String {
 fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
     let p = &ex.policy;
     let mut out = vec![format!("{resource} at {}", rfc3339(ex.now))];
+    out.push(format!("  settings     {}", ex.settings_from));
     out.push(format!(
         "  policy       {}",
         p.summary()
@@ -518,6 +651,7 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
         "dry_run": ex.dry_run,
         "skip": ex.skip,
         "notes": ex.errors,
+        "settings_from": ex.settings_from,
         "next_tick": match (&ex.skip, &ex.decision) {
             (Some(why), _) => format!("skip: {why}"),
             (None, Some(d)) => action_text(d, ex.dry_run),
