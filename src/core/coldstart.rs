@@ -101,6 +101,12 @@ pub const PERIOD_TOLERANCE_MINUTES: u32 = 1;
 /// minute up to 6 minutes after the latest datapoint must be requested now.
 pub const PREWARM_LEAD_MINUTES: u32 = 6;
 
+/// The highest level [`level`] computes: no policy's band reaches above it
+/// (`MaxCapacity` is at most [`crate::core::policy::MAX_CAPACITY_VALUE`]), so
+/// it changes no decision, and it bounds every buffer sized by a peak
+/// (about 40 MB at the bound, against the 8 GB a 1e9 datapoint asked for).
+pub const MAX_LEVEL_UNITS: u32 = crate::core::policy::MAX_CAPACITY_VALUE;
+
 /// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColdStartAware {
@@ -193,7 +199,12 @@ pub fn base_load(minutes: &[Option<f64>], cfg: &ColdStartAware) -> u32 {
 /// `ConcurrentExecutions`, oldest first, `None` = idle), capped at `cap`:
 /// the base load, plus the units above it that pay for themselves in
 /// avoided cold starts.
+///
+/// Every buffer is sized by the highest peak in units, so `cap` bounds the
+/// memory: it is never taken above [`MAX_LEVEL_UNITS`], whatever the caller
+/// passes, so that an outlier datapoint (1e9) cannot abort the tick.
 pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Level {
+    let cap = cap.min(MAX_LEVEL_UNITS);
     let lookback = usize::try_from(cfg.lookback_minutes).unwrap_or(usize::MAX);
     let recent = &minutes[minutes.len().saturating_sub(lookback)..];
     let d: Vec<u32> = recent.iter().map(|v| units(*v, cap)).collect();
@@ -373,6 +384,22 @@ mod tests {
             base_load_factor: 0.0,
             pre_warm_periodic: false,
         }
+    }
+
+    #[test]
+    fn an_outlier_datapoint_is_capped_not_allocated() {
+        // One minute at 1e9 concurrent executions (and one at f64::MAX),
+        // with the caller's cap at u32::MAX: before, buffers of 1e9 entries
+        // and an aborted process.
+        let mut minutes: Vec<Option<f64>> = vec![Some(3.0); 65];
+        minutes[40] = Some(1e9);
+        minutes[50] = Some(f64::MAX);
+        let with_periodic = ColdStartAware {
+            pre_warm_periodic: true,
+            ..cfg(0.0)
+        };
+        let lvl = level(&minutes, &with_periodic, u32::MAX);
+        assert!(lvl.level <= MAX_LEVEL_UNITS, "{lvl:?}");
     }
 
     fn series(v: &[u32]) -> Vec<Option<f64>> {
