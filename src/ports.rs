@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::decide::{CurrentPc, Demand};
 use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
-use crate::core::state::State;
+use crate::core::state::{State, StateDefect};
 
 /// What kind of failure a port call met; drives retry and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +134,28 @@ pub trait PolicyStore: Send + Sync {
 
     /// Appends an activity record.
     fn record(&self, activity: &Activity) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Replaces a state item that [`PolicyStore::load`] read with a
+    /// [`StateDefect`], if the item still holds what was found (the write is
+    /// conditioned on [`StateDefect::found`]). A store that never reports
+    /// defects keeps this default.
+    fn replace_state(
+        &self,
+        resource: &str,
+        found: &StateDefect,
+        next: &State,
+    ) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send {
+        let _ = (found, next);
+        let resource = resource.to_owned();
+        async move {
+            Err(PortError::new(
+                "ReplaceState",
+                Some(resource),
+                ErrorKind::Invalid,
+                "this store never reads a defective state",
+            ))
+        }
+    }
 }
 
 /// One metric series wanted for one resource.

@@ -416,7 +416,7 @@ pub async fn create_function_with(
             .variables("PCSCALE_TEST_FAIL_INIT", "1")
             .build()
     });
-    lambda
+    let created = lambda
         .create_function()
         .set_environment(env)
         .function_name(name)
@@ -429,8 +429,15 @@ pub async fn create_function_with(
                 .build(),
         )
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateFunction {name}: {e:?}"));
+        .await;
+    if let Err(e) = created {
+        // The first CreateFunction of a fresh LocalStack can outlive the
+        // SDK's 10 s attempt: the retry then finds the function (unique name) made.
+        let made = e
+            .as_service_error()
+            .is_some_and(|se| se.is_resource_conflict_exception());
+        assert!(made, "CreateFunction {name}: {e:?}");
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let f = lambda
