@@ -363,7 +363,19 @@ impl PolicyStore for DynamoStore {
                         segment,
                     )
                     .await?;
-                let loaded = group(items);
+                // Judging the items is CPU work (bounded per item, but a
+                // table can hold thousands): off the runtime's threads, so
+                // that the tick's timers, and so its deadline, keep running.
+                let loaded = tokio::task::spawn_blocking(move || group(items))
+                    .await
+                    .map_err(|e| {
+                        PortError::new(
+                            "LoadPolicies",
+                            None,
+                            ErrorKind::Service,
+                            format!("judging the policy items failed: {e}"),
+                        )
+                    })?;
                 debug!(resources = loaded.len(), "policies loaded");
                 Ok(loaded)
             }
