@@ -445,7 +445,9 @@ impl PolicyStore for DynamoStore {
 /// Groups policy and state items by `pk` into resources, in key order. A
 /// state item without a policy item (the policy was deleted) is ignored.
 fn group(items: Vec<Item>) -> Vec<StoredResource> {
-    let mut by_pk: BTreeMap<String, (Option<Item>, Option<Item>, Vec<String>)> = BTreeMap::new();
+    // Per pk: the policy item, the state item, and near-miss policy sks.
+    type Slot = (Option<Item>, Option<Item>, Vec<String>);
+    let mut by_pk: BTreeMap<String, Slot> = BTreeMap::new();
     for item in items {
         let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
             (item.get("pk"), item.get("sk"))
