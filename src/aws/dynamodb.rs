@@ -931,6 +931,88 @@ mod tests {
         );
     }
 
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Hostile attribute values, as a hand edit or another tool writes them.
+        fn attr() -> impl Strategy<Value = AttributeValue> {
+            let numbers = prop::sample::select(vec![
+                "0",
+                "-1",
+                "1",
+                "2.0",
+                "2.5",
+                "1e400",
+                "-0",
+                "18446744073709551615",
+                "18446744073709551616",
+                "9007199254740992",
+                "NaN",
+                "",
+                "4294967296",
+                "7",
+            ]);
+            let texts = prop::sample::select(vec![
+                "2025-03-01T10:00:00Z",
+                "2100-01-01T00:00:00Z",
+                "0000-01-01T00:00:00Z",
+                "9999-12-31T23:59:59Z",
+                "yesterday",
+                "",
+                "-2274763586",
+            ]);
+            prop_oneof![
+                numbers.prop_map(|n| AttributeValue::N(n.to_owned())),
+                texts.prop_map(|t| AttributeValue::S(t.to_owned())),
+                any::<bool>().prop_map(AttributeValue::Bool),
+                Just(AttributeValue::Null(true)),
+                Just(AttributeValue::L(vec![])),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+            /// Any state item reads without a panic, and a state read
+            /// without a defect has a Version every write can increment.
+            #[test]
+            fn any_state_item_reads_without_panic(
+                attrs in prop::collection::vec(
+                    (prop::sample::select(vec![
+                        "Version", "Capacity", "LastScaleOutAt", "LastScaleInAt",
+                        "LastDecisionAt", "LastReason", "Failures",
+                    ]), attr()),
+                    0..8,
+                ),
+                pending in prop::option::of(prop::collection::vec(
+                    (prop::sample::select(vec!["From", "To", "ClaimedAt", "SeenAt"]), attr()),
+                    0..5,
+                )),
+            ) {
+                let mut item = Item::new();
+                for (k, v) in attrs {
+                    item.insert(k.to_owned(), v);
+                }
+                if let Some(p) = pending {
+                    let m = p.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                    item.insert("Pending".into(), AttributeValue::M(m));
+                }
+                let st = state_from_item(&item);
+                if st.defect.is_none() {
+                    prop_assert!((1..MAX_VERSION).contains(&st.version));
+                }
+                let now = Utc::now();
+                let _ = st.future_timestamps(now);
+                let _ = st.backoff_remaining(now);
+                let _ = st.next_version();
+                if let Some(p) = &st.pending {
+                    let _ = p.lease(now, 120);
+                }
+                let _ = found_condition(&st.defect.map(|d| d.found).unwrap_or_default());
+            }
+        }
+    }
+
     #[test]
     fn near_miss_policy_keys_are_reported_not_invisible() {
         let items: Vec<Item> = ["Policy", "policy ", "POLICY", "policies"]

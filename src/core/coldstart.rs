@@ -402,6 +402,28 @@ mod tests {
         assert!(lvl.level <= MAX_LEVEL_UNITS, "{lvl:?}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Any series of hostile datapoints (outliers, NaN, infinities,
+        /// negatives, gaps) gives a level within the cap, without panic or
+        /// a buffer beyond `MAX_LEVEL_UNITS`.
+        #[test]
+        fn any_metric_series_gives_a_bounded_level(
+            points in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec![
+                    0.0, 1.0, 3.5, 40.0, 1e9, 4.3e9, 1e300, f64::MAX, f64::INFINITY,
+                    f64::NEG_INFINITY, f64::NAN, -5.0, 1_000_000.0,
+                ])),
+                0..120,
+            ),
+            periodic in proptest::bool::ANY,
+        ) {
+            let c = ColdStartAware { pre_warm_periodic: periodic, base_load_factor: 1.0, ..cfg(0.5) };
+            let lvl = level(&points, &c, u32::MAX);
+            proptest::prop_assert!(lvl.level <= MAX_LEVEL_UNITS);
+        }
+    }
+
     fn series(v: &[u32]) -> Vec<Option<f64>> {
         v.iter().map(|&x| (x > 0).then_some(f64::from(x))).collect()
     }
