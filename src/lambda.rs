@@ -244,6 +244,11 @@ pub enum ConfigError {
         "PCSCALE_METRIC_DELAY_SECONDS={0:?} is not an integer from 0 to 900 (seconds after a minute ends by which CloudWatch has surely published it; default 180)"
     )]
     MetricDelay(String),
+    /// `PCSCALE_ALLOWED_FUNCTIONS` is set but names no function (`","`).
+    #[error(
+        "PCSCALE_ALLOWED_FUNCTIONS={0:?} names no function (unset it to allow every function, or list globs: \"checkout,orders-*\")"
+    )]
+    AllowedFunctionsEmpty(String),
 }
 
 /// [`TickOptions`] from the process environment: `PCSCALE_DRY_RUN`,
@@ -303,6 +308,11 @@ pub fn tick_options_from_lookup(
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Unset or empty allows every function; a list that parses to no
+        // entry (",", " , ") is a mistake, refused rather than read as "all".
+        if globs.is_empty() && !v.trim().is_empty() {
+            return Err(ConfigError::AllowedFunctionsEmpty(v));
+        }
         if !globs.is_empty() {
             opts.allowed_functions = Some(globs);
         }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::decide::{CurrentPc, Demand};
 use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
-use crate::core::state::State;
+use crate::core::state::{State, StateDefect};
 use crate::core::window::Horizon;
 
 /// What kind of failure a port call met; drives retry and reporting.
@@ -145,6 +145,28 @@ pub trait PolicyStore: Send + Sync {
         _report: &crate::controller::ControllerReport,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
         std::future::ready(Ok(()))
+    }
+
+    /// Replaces a state item that [`PolicyStore::load`] read with a
+    /// [`StateDefect`], if the item still holds what was found (the write is
+    /// conditioned on [`StateDefect::found`]). A store that never reports
+    /// defects keeps this default.
+    fn replace_state(
+        &self,
+        resource: &str,
+        found: &StateDefect,
+        next: &State,
+    ) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send {
+        let _ = (found, next);
+        let resource = resource.to_owned();
+        async move {
+            Err(PortError::new(
+                "ReplaceState",
+                Some(resource),
+                ErrorKind::Invalid,
+                "this store never reads a defective state",
+            ))
+        }
     }
 }
 

@@ -204,13 +204,33 @@ fn the_environment_sets_dry_run_guard_rail_and_allow_list() {
     );
     let opts = tick_options_from_lookup(env(&[
         ("PCSCALE_DRY_RUN", "0"),
-        ("PCSCALE_ALLOWED_FUNCTIONS", " , "),
+        ("PCSCALE_ALLOWED_FUNCTIONS", ""),
         ("PCSCALE_MAX_PER_FUNCTION", ""),
     ]))
     .unwrap();
     assert!(!opts.dry_run);
     assert_eq!(opts.allowed_functions, None);
     assert_eq!(opts.max_per_function, None);
+}
+
+/// An allow-list that parses to no entry is a mistake, not "every function"
+/// (issue 12, item 10): refused at start-up, naming the variable.
+#[test]
+fn an_allow_list_naming_no_function_is_refused_at_start_up() {
+    for v in [",", " , ", ",,", " ,\t, "] {
+        let e = tick_options_from_lookup(env(&[("PCSCALE_ALLOWED_FUNCTIONS", v)])).expect_err(v);
+        assert!(
+            e.to_string().contains("PCSCALE_ALLOWED_FUNCTIONS"),
+            "{v:?}: {e}"
+        );
+        assert!(e.to_string().contains("names no function"), "{v:?}: {e}");
+    }
+    // And the gate itself: an empty list allows nothing.
+    let opts = pcscale::tick::TickOptions {
+        allowed_functions: Some(Vec::new()),
+        ..Default::default()
+    };
+    assert!(!pcscale::tick::allowed(&opts, "checkout"));
 }
 
 #[test]

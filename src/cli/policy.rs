@@ -922,23 +922,50 @@ pub(crate) fn render_table(header: &[&str], rows: &[Vec<String>]) -> Vec<String>
         .collect()
 }
 
+/// How long `policy delete` waits for a tick's claimed step on the resource
+/// to settle (commit or release) before giving up: a claim's lease. A live
+/// claimant settles within its own call timeouts (30 s per call).
+pub const DELETE_SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// `pcscale policy delete RESOURCE [--delete-config]`.
+///
+/// Racing a tick: a tick applies a step only after claiming it with a write
+/// conditioned on the state's `Version` (see `crate::tick`). Delete waits
+/// for any claim in flight to settle, deletes the policy item, then bumps
+/// that `Version` itself (conditioned on it), so that a tick which loaded
+/// the policy before the delete loses its claim and never calls Lambda.
+/// Only then is the config read (and deleted), so what is printed is what
+/// is left. When a claim does not settle in [`DELETE_SETTLE_WAIT`], the
+/// command fails (exit 1) saying what may still change.
 async fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
     let resource = resource_arg(&args.resource)?;
     let key = resource.to_string();
-    if args.delete_config && tick_settings()?.dry_run {
-        return Err(CliError::InvalidInput(
-            "--delete-config: PCSCALE_DRY_RUN is set, which forbids Lambda write calls; nothing deleted"
-                .into(),
-        ));
+    if args.delete_config {
+        // The same gate as the tick's: dry run and the allow-list.
+        tick::lambda_write_allowed(&tick_settings()?, &resource.function).map_err(|e| {
+            CliError::InvalidInput(format!("--delete-config: {e}; nothing deleted"))
+        })?;
     }
     let ports = aws_ports(global).await?;
+    // A step in flight now would land after the config is read: wait for it.
+    settled_state(&ports, &key).await.map_err(|why| {
+        CliError::Other(format!("{why}; nothing deleted, retry in a few minutes"))
+    })?;
     if !ports.store.delete_policy(&key).await? {
         return Err(CliError::Other(format!(
             "no policy for {key} in table {}; nothing deleted",
             global.table
         )));
     }
+    retire_state(&ports, &key, args.delete_config)
+        .await
+        .map_err(|why| {
+            CliError::Other(format!(
+                "deleted policy {key}, but {why}; its provisioned-concurrency config may still \
+                 change: check it with `aws lambda get-provisioned-concurrency-config` and delete \
+                 it by hand if needed"
+            ))
+        })?;
     let config = ports.lambda.get_config(&resource).await;
     let mut config_deleted = false;
     let mut note = None;
@@ -987,6 +1014,68 @@ async fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<Exit, CliError
         }
     }
     Ok(Exit::Success)
+}
+
+/// The state of `key` once no claimed step is in flight (polling up to
+/// [`DELETE_SETTLE_WAIT`]); `None` when pcscale never wrote one. The wait is
+/// measured on this process's own clock, never against a tick's.
+async fn settled_state(
+    ports: &AwsPorts,
+    key: &str,
+) -> Result<Option<crate::core::state::State>, String> {
+    let started = std::time::Instant::now();
+    loop {
+        let state = ports
+            .store
+            .get_state(key)
+            .await
+            .map_err(|e| format!("could not read the state of {key}: {e}"))?;
+        match state.as_ref().and_then(|s| s.pending.as_ref()) {
+            None => return Ok(state),
+            Some(p) if started.elapsed() >= DELETE_SETTLE_WAIT => {
+                return Err(format!(
+                    "a tick's step {} -> {} on {key} is still unsettled after {} s",
+                    p.from,
+                    p.to,
+                    DELETE_SETTLE_WAIT.as_secs()
+                ));
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// Bumps the state's `Version` after the policy item is gone, so that any
+/// tick that loaded the policy before loses its claim: ticks claim with a
+/// write conditioned on the `Version` they read. With `config_deleted` the
+/// state no longer records a capacity (the config is about to go).
+async fn retire_state(ports: &AwsPorts, key: &str, config_deleted: bool) -> Result<(), String> {
+    loop {
+        let state = settled_state(ports, key).await?.unwrap_or_default();
+        let next = crate::core::state::State {
+            version: if state.defect.is_some() {
+                1
+            } else {
+                state.next_version()
+            },
+            capacity: if config_deleted { None } else { state.capacity },
+            last_reason: Some("policy deleted by `pcscale policy delete`".into()),
+            pending: None,
+            defect: None,
+            ..state.clone()
+        };
+        let written = match &state.defect {
+            Some(d) => ports.store.replace_state(key, d, &next).await,
+            None => ports.store.write_state(key, state.version, &next).await,
+        };
+        match written {
+            Ok(crate::ports::WriteOutcome::Written) => return Ok(()),
+            // A tick claimed in between (it loaded the policy before the
+            // delete): wait for its step to settle, then bump again.
+            Ok(crate::ports::WriteOutcome::Conflict) => {}
+            Err(e) => return Err(format!("could not write the state of {key}: {e}")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -162,7 +162,9 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
     }
     .map_err(|e| sim_error(e.into()))?;
     let policy = match &args.policy {
-        Some(p) => sim::load_policy(p),
+        // Bounded like every policy file the CLI reads (`--policy /dev/zero`
+        // would otherwise read until memory runs out).
+        Some(p) => sim::parse_policy_text(&p.display().to_string(), &super::policy::read_input(p)?),
         None => sim::default_policy(),
     }
     .map_err(sim_error)?;

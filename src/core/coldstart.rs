@@ -104,6 +104,12 @@ pub const PERIOD_TOLERANCE_MINUTES: u32 = 1;
 /// must be requested now (5 + 1 unpublished minute).
 pub const PREWARM_LEAD_MINUTES: u32 = 5;
 
+/// The highest level [`level`] computes: no policy's band reaches above it
+/// (`MaxCapacity` is at most [`crate::core::policy::MAX_CAPACITY_VALUE`]), so
+/// it changes no decision, and it bounds every buffer sized by a peak
+/// (about 40 MB at the bound, against the 8 GB a 1e9 datapoint asked for).
+pub const MAX_LEVEL_UNITS: u32 = crate::core::policy::MAX_CAPACITY_VALUE;
+
 /// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColdStartAware {
@@ -198,7 +204,12 @@ pub fn base_load(minutes: &[Option<f64>], cfg: &ColdStartAware) -> u32 {
 /// avoided cold starts. `unpublished` is how many minutes the newest entry
 /// is behind the tick's current minute, less one (the series' unpublished
 /// tail): a periodic pre-warm looks that much further ahead.
+///
+/// Every buffer is sized by the highest peak in units, so `cap` bounds the
+/// memory: it is never taken above [`MAX_LEVEL_UNITS`], whatever the caller
+/// passes, so that an outlier datapoint (1e9) cannot abort the tick.
 pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, unpublished: u32) -> Level {
+    let cap = cap.min(MAX_LEVEL_UNITS);
     let lookback = usize::try_from(cfg.lookback_minutes).unwrap_or(usize::MAX);
     let recent = &minutes[minutes.len().saturating_sub(lookback)..];
     let d: Vec<u32> = recent.iter().map(|v| units(*v, cap)).collect();
@@ -377,6 +388,44 @@ mod tests {
             base_load_window_minutes: 60,
             base_load_factor: 0.0,
             pre_warm_periodic: false,
+        }
+    }
+
+    #[test]
+    fn an_outlier_datapoint_is_capped_not_allocated() {
+        // One minute at 1e9 concurrent executions (and one at f64::MAX),
+        // with the caller's cap at u32::MAX: before, buffers of 1e9 entries
+        // and an aborted process.
+        let mut minutes: Vec<Option<f64>> = vec![Some(3.0); 65];
+        minutes[40] = Some(1e9);
+        minutes[50] = Some(f64::MAX);
+        let with_periodic = ColdStartAware {
+            pre_warm_periodic: true,
+            ..cfg(0.0)
+        };
+        let lvl = level(&minutes, &with_periodic, u32::MAX, 1);
+        assert!(lvl.level <= MAX_LEVEL_UNITS, "{lvl:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Any series of hostile datapoints (outliers, NaN, infinities,
+        /// negatives, gaps) gives a level within the cap, without panic or
+        /// a buffer beyond `MAX_LEVEL_UNITS`.
+        #[test]
+        fn any_metric_series_gives_a_bounded_level(
+            points in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec![
+                    0.0, 1.0, 3.5, 40.0, 1e9, 4.3e9, 1e300, f64::MAX, f64::INFINITY,
+                    f64::NEG_INFINITY, f64::NAN, -5.0, 1_000_000.0,
+                ])),
+                0..120,
+            ),
+            periodic in proptest::bool::ANY,
+        ) {
+            let c = ColdStartAware { pre_warm_periodic: periodic, base_load_factor: 1.0, ..cfg(0.5) };
+            let lvl = level(&points, &c, u32::MAX, 1);
+            proptest::prop_assert!(lvl.level <= MAX_LEVEL_UNITS);
         }
     }
 
