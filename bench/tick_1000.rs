@@ -10,9 +10,9 @@
 //!
 //! Set-up (not measured): a table, N functions with alias `live` in
 //! LocalStack, N policies (target tracking on true demand, target 0.5), and
-//! demand 0.5 three minutes before the tick for every other function (each
+//! demand 0.5 four minutes before the tick for every other function (each
 //! wants 1). The ticks read CloudWatch through the test proxy, which
-//! publishes a minute two minutes after it ends (as AWS does, 1-3 minutes),
+//! publishes a minute three minutes after it ends (AWS takes 1-3 minutes),
 //! judged at the tick's `now`.
 //! Then two ticks run, each in a fresh child process so that its peak RSS
 //! is the tick's own (client set-up included), configured only through the
@@ -121,9 +121,9 @@ async fn parent(n: usize, full: bool) {
         .collect::<Vec<()>>()
         .await;
     let now = minute_start(Utc::now()) + TimeDelta::seconds(5);
-    // Published by `now` (it ended two minutes before): the newest minute a
-    // tick in AWS could read.
-    let latest = now - TimeDelta::minutes(3) + TimeDelta::seconds(5);
+    // Published by `now` (it ended three minutes before): the newest minute
+    // a tick in AWS is sure to read.
+    let latest = now - TimeDelta::minutes(4) + TimeDelta::seconds(5);
     let proxy = FaultProxy::start(support::emulators()).await;
     let publication = proxy.publication();
     futures::stream::iter(names.iter().step_by(2))

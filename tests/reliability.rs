@@ -2610,7 +2610,14 @@ async fn expensive_invalid_items_do_not_stall_the_tick_or_its_deadline() {
     assert!(took < timeout, "{took:?}");
     let r = outcome(&summary, &f);
     assert_eq!((r.action.as_str(), r.applied), ("ScaleOut", true), "{r:#?}");
-    assert_eq!(summary.totals.errors, 50, "{:?}", summary.totals);
+    // Every invalid item is reported, or (on a machine slower than the
+    // deadline) skipped and said so; none is dropped silently.
+    assert_eq!(
+        summary.totals.errors + summary.totals.skipped,
+        50,
+        "{:?}",
+        summary.totals
+    );
 }
 
 /// Item 9: `simulate` input. A NaN timestamp hung at 100 % CPU, 1e9

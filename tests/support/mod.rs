@@ -629,7 +629,9 @@ pub async fn pc_config(
 /// Waits (10 s at most) until the config of `function:qualifier` is READY,
 /// as a tick would find it a minute later; returns the requested value.
 pub async fn wait_ready(lambda: &aws_sdk_lambda::Client, function: &str, qualifier: &str) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // LocalStack allocates ~1 s per config, but a loaded machine can take
+    // far longer for 900; waiting is the harness's business, not a race.
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         match pc_config(lambda, function, qualifier).await {
             Some((n, s)) if s == "READY" => return n,

@@ -20,8 +20,10 @@ use chrono::{DateTime, Utc};
 use ciborium::Value;
 
 /// The publication delay every test world gets unless it sets its own:
-/// two minutes, the middle of what AWS takes (one to three).
-pub const DEFAULT_TEST_DELAY_SECS: u32 = 120;
+/// three minutes, the slowest AWS takes, and the delay the tick assumes by
+/// default, so a test's minutes are published exactly when the tick starts
+/// to trust them (the publication-delay tests set 60, 120 and 180).
+pub const DEFAULT_TEST_DELAY_SECS: u32 = 180;
 
 #[derive(Debug, Clone, Copy)]
 struct Model {

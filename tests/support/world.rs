@@ -14,6 +14,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use pcscale::aws::cloudwatch::minute_start;
 use pcscale::aws::{AwsPorts, DynamoStore};
+use pcscale::core::window::PublicationDelay;
 use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary, by_resource, run_tick};
 use serde_json::{Value, json};
 
@@ -83,13 +84,19 @@ impl World {
         }
     }
 
-    /// `at(minute, secs)`, one publication delay (in whole minutes) later:
-    /// the tick that sees minute `minute - 1` first, as `at(minute, secs)`
-    /// would if CloudWatch published instantly. Shifting every tick of a
-    /// test by the same delay keeps its cooldowns and windows as written.
+    /// `at(minute, secs)`, a publication delay (in whole minutes) later:
+    /// the tick that reads minute `minute - 1` as its newest, as
+    /// `at(minute, secs)` would if CloudWatch published instantly. The delay
+    /// is the larger of the proxy's and the tick's default assumption (an
+    /// idle minute counts only once the tick's delay has passed), so that
+    /// shifting every tick of a test by it keeps its cooldowns and windows
+    /// exactly as written.
     pub fn late(&self, minute: i64, secs: i64) -> DateTime<Utc> {
-        let lag = i64::from(self.publication.delay_secs().div_ceil(60));
-        self.at(minute + lag, secs)
+        let delay = self
+            .publication
+            .delay_secs()
+            .max(PublicationDelay::default().secs());
+        self.at(minute + i64::from(delay.div_ceil(60)), secs)
     }
 
     /// The first tick instant (5 s into a minute) at which CloudWatch has
