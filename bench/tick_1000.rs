@@ -177,7 +177,7 @@ async fn parent(n: usize, full: bool) {
             &table,
             &proxy.url,
             now + TimeDelta::minutes(1),
-            Some("10000"),
+            Some("1000"),
         )
     });
     let s2 = summary(&second);
