@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use crate::sim::baselines::Statistic;
 use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
 use crate::sim::report::TimelineWriter;
@@ -83,9 +84,27 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
     /// pcscale decides quiet aliases only every N minutes
-    /// (`PCSCALE_QUIET_EVERY_MINUTES`, as deployed; 1: every tick).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
+    /// (`PCSCALE_QUIET_EVERY_MINUTES`; default: template.yaml's `QuietEveryMinutes`; 1: every tick).
+    #[arg(long, value_name = "N", default_value_t = sim::DEPLOYED_QUIET_EVERY_MINUTES, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub quiet_every: u32,
+    /// The most PC pcscale sets on one alias (`PCSCALE_MAX_PER_FUNCTION`;
+    /// default: template.yaml's `MaxPerFunction`).
+    #[arg(long, value_name = "N", default_value_t = sim::DEPLOYED_MAX_PER_FUNCTION, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_function: u32,
+    /// The within-minute statistic of utilisation Alibaba tracks: average or maximum.
+    #[arg(long, value_name = "STAT", default_value = "average", value_parser = parse_statistic)]
+    pub alibaba_statistic: Statistic,
+}
+
+/// Parses `--alibaba-statistic`.
+pub fn parse_statistic(s: &str) -> Result<Statistic, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "average" | "avg" => Ok(Statistic::Average),
+        "maximum" | "max" => Ok(Statistic::Maximum),
+        other => Err(format!(
+            "unknown statistic {other:?}: use average or maximum"
+        )),
+    }
 }
 
 /// Parses `--compare`.
@@ -142,6 +161,11 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         None => Trace::bundled(),
     }
     .map_err(|e| sim_error(e.into()))?;
+    // What the loader had to assume changes the numbers: say it on stderr
+    // whatever the output format (JSON keeps it in `notes` too).
+    for n in &trace.notes {
+        eprintln!("pcscale simulate: assumed: {n}");
+    }
     let policy = match &args.policy {
         Some(p) => sim::load_policy(p),
         None => sim::default_policy(),
@@ -172,6 +196,8 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         threads: args.threads,
         progress: true,
         quiet_every_minutes: args.quiet_every,
+        max_per_function: Some(args.max_per_function),
+        alibaba_statistic: args.alibaba_statistic,
         ..SimOptions::default()
     };
 

@@ -52,6 +52,12 @@ pub const DEFAULT_POLICY_JSON: &str = include_str!(concat!(
     "/policies/default.json"
 ));
 
+/// `QuietEveryMinutes` as template.yaml deploys it (tests/simulate.rs
+/// checks the template still says so).
+pub const DEPLOYED_QUIET_EVERY_MINUTES: u32 = 3;
+/// `MaxPerFunction` as template.yaml deploys it.
+pub const DEPLOYED_MAX_PER_FUNCTION: u32 = 100;
+
 /// The policies a simulation can compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PolicyKind {
@@ -251,6 +257,10 @@ pub struct SimOptions {
     pub epoch: DateTime<Utc>,
     /// pcscale's `PCSCALE_QUIET_EVERY_MINUTES` (1: every alias every tick).
     pub quiet_every_minutes: u32,
+    /// pcscale's `PCSCALE_MAX_PER_FUNCTION` (`None`: no guard-rail).
+    pub max_per_function: Option<u32>,
+    /// The within-minute statistic of utilisation Alibaba tracks.
+    pub alibaba_statistic: Statistic,
 }
 
 impl Default for SimOptions {
@@ -272,7 +282,9 @@ impl Default for SimOptions {
                 .with_ymd_and_hms(2019, 7, 15, 0, 0, 0)
                 .single()
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-            quiet_every_minutes: 1,
+            quiet_every_minutes: DEPLOYED_QUIET_EVERY_MINUTES,
+            max_per_function: Some(DEPLOYED_MAX_PER_FUNCTION),
+            alibaba_statistic: Statistic::Average,
         }
     }
 }
@@ -313,12 +325,23 @@ pub fn run_policy(
     let mut p = Platform::new(cfg, memory_gb, minutes, keep_timeline);
     p.set_reaction_time(reaction_secs);
     let inv = &workload.invocations;
+    let period = controller.period_secs().clamp(1, 60);
     let mut i = 0;
     for m in 0..minutes {
         if m > 0 {
             p.close_minute();
         }
         controller.tick(&mut p);
+        // Controllers that look more often than once a minute (Tencent).
+        for k in 1..60 / period {
+            let t = f64::from(m) * 60.0 + f64::from(k * period);
+            while i < inv.len() && inv[i].start < t {
+                p.arrive(&inv[i]);
+                i += 1;
+            }
+            p.advance(t);
+            controller.tick(&mut p);
+        }
         let end = f64::from(m + 1) * 60.0;
         while i < inv.len() && inv[i].start < end {
             p.arrive(&inv[i]);
@@ -341,6 +364,7 @@ pub fn controller_for(
     kind: PolicyKind,
     profile: &DemandProfile,
     cfg: &PlatformConfig,
+    alibaba_statistic: Statistic,
 ) -> Option<Box<dyn Controller>> {
     Some(match kind {
         PolicyKind::NoPc => Box::new(NoPc),
@@ -350,7 +374,10 @@ pub fn controller_for(
         PolicyKind::AwsAverage => Box::new(AwsTargetTracking::new(Statistic::Average)),
         PolicyKind::AwsMaximum => Box::new(AwsTargetTracking::new(Statistic::Maximum)),
         PolicyKind::Tencent => Box::new(Tencent::default()),
-        PolicyKind::Alibaba => Box::new(Alibaba::default()),
+        PolicyKind::Alibaba => Box::new(Alibaba {
+            statistic: alibaba_statistic,
+            ..Alibaba::default()
+        }),
         PolicyKind::Oracle => Box::new(Oracle::new(profile, cfg)),
         PolicyKind::Pcscale => return None,
     })
@@ -393,7 +420,8 @@ impl Job<'_> {
             f64::from(m + cfg.metric_lag_minutes) * 60.0 + cfg.ready_after(1)
         });
         for &kind in &self.kinds {
-            let (stats, timeline) = match controller_for(kind, &profile, cfg) {
+            let ctl = controller_for(kind, &profile, cfg, self.opts.alibaba_statistic);
+            let (mut stats, timeline) = match ctl {
                 Some(mut ctl) => run_policy(ctl.as_mut(), &w, cfg, memory_gb, keep, reaction),
                 None => {
                     let mut p = self.policy.clone();
@@ -402,12 +430,20 @@ impl Job<'_> {
                         qualifier: self.policy.resource.qualifier.clone(),
                     };
                     let mut ctl = Pcscale::new(p, self.epoch)
-                        .with_quiet_every_minutes(self.opts.quiet_every_minutes);
+                        .with_quiet_every_minutes(self.opts.quiet_every_minutes)
+                        .with_max_per_function(self.opts.max_per_function);
                     let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
                     out.pcscale_errors += ctl.errors + ctl.failed_ticks;
                     r
                 }
             };
+            if matches!(kind, PolicyKind::AwsAverage | PolicyKind::AwsMaximum) {
+                // Target tracking's high and low alarms, for the counted minutes.
+                stats.cost.alarms += pricing::alarm_cost(
+                    pricing::TARGET_TRACKING_ALARMS,
+                    counted_minutes(self.trace, cfg),
+                );
+            }
             out.runs.push((kind, stats));
             if let (Some(tls), Some(tl)) = (&mut out.timelines, timeline) {
                 tls.push((kind, tl));
@@ -415,6 +451,11 @@ impl Job<'_> {
         }
         out
     }
+}
+
+/// Minutes of `trace` counted in the statistics (after the warm-up).
+pub fn counted_minutes(trace: &Trace, cfg: &PlatformConfig) -> f64 {
+    (f64::from(trace.minutes) - cfg.warmup_secs / 60.0).max(0.0)
 }
 
 /// The outcome of a simulation, as printed and as `--output json`.

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::platform::{MinuteRecord, RunStats};
-use super::pricing::{Arch, Cost, PcRounding};
+use super::pricing::{self, Arch, ControllerUsage, Cost, PcRounding};
 use super::trace::{Trace, TraceFormat};
 use super::{FunctionOutcome, PolicyKind, SimError, SimOptions};
 use crate::core::policy::Policy;
@@ -52,6 +52,10 @@ pub struct PolicyRow {
     pub lambda_read_calls: u64,
     /// pcscale only: resources reported in error by its ticks.
     pub errors: u64,
+    /// pcscale only: what its controller used (metrics requested, Lambda
+    /// calls, DynamoDB bytes and units), behind `cost.controller`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub controller_usage: Option<ControllerUsage>,
 }
 
 /// The whole report.
@@ -155,10 +159,18 @@ impl Aggregate {
             .map(|i| self.stats[i])
             .unwrap_or_default();
         let base_cost = base.cost.total();
+        let minutes = super::counted_minutes(trace, &opts.platform);
         let policies = kinds
             .iter()
             .zip(&self.stats)
             .map(|(&kind, s)| {
+                let mut s = *s;
+                if kind == PolicyKind::Pcscale && self.evaluated > 0 {
+                    // One controller for the whole fleet: its invocations,
+                    // their base time and its two alarms.
+                    s.cost.controller += pricing::controller_fixed_cost(minutes);
+                    s.cost.alarms += pricing::alarm_cost(pricing::CONTROLLER_ALARMS, minutes);
+                }
                 let avoided = base.cold as i64 - s.cold as i64;
                 let extra = s.cost.total() - base_cost;
                 PolicyRow {
@@ -184,6 +196,7 @@ impl Aggregate {
                     } else {
                         0
                     },
+                    controller_usage: (kind == PolicyKind::Pcscale).then_some(s.controller),
                 }
             })
             .collect();
@@ -276,6 +289,8 @@ impl SimReport {
             "$/avoided cold",
             "PC GB-s",
             "PC idle GB-s",
+            "controller $",
+            "alarms $",
             "cost $",
             "vs on-demand",
             "API calls",
@@ -292,6 +307,8 @@ impl SimReport {
                     .map_or_else(|| "-".to_owned(), money),
                 thousands(r.pc_gb_s),
                 thousands(r.pc_idle_gb_s),
+                money(r.cost.controller),
+                money(r.cost.alarms),
                 money(r.cost_total),
                 format!("{:.3}x", r.cost_vs_on_demand),
                 r.lambda_write_calls.to_string(),
@@ -332,7 +349,9 @@ impl SimReport {
         ));
         s.push_str(
             "Spill-over = invocations not served by PC; they reuse a warm on-demand environment or start cold.\n\
-             $/avoided cold = (cost - on-demand cost) / (on-demand cold starts - cold starts). API calls = Put/Delete PC config.\n",
+             $/avoided cold = (cost - on-demand cost) / (on-demand cold starts - cold starts). API calls = Put/Delete PC config.\n\
+             controller $ = pcscale's own AWS bill: GetMetricData metrics as the tick requests them, the controller Lambda (arm64, 256 MB, one tick a minute), DynamoDB on-demand scans and writes (30 days of activity items included).\n\
+             alarms $ = CloudWatch alarms at $0.10 per alarm-month: 2 per AWS target-tracking target, 2 for pcscale's controller. Tencent's and Alibaba's autoscaling are free on their platforms.\n",
         );
         if let Some(p) = self.policies.iter().find(|r| r.policy == "pcscale")
             && p.errors > 0
@@ -343,7 +362,7 @@ impl SimReport {
             ));
         }
         for n in &self.notes {
-            s.push_str(&format!("Note: {n}\n"));
+            s.push_str(&format!("Assumed: {n}\n"));
         }
         s.push_str(&format!(
             "Replayed in {:.2} s on {} thread(s).\n",
