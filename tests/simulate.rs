@@ -444,8 +444,9 @@ fn simulate_with_no_arguments_prints_the_comparison_table() {
             .split_whitespace()
             .collect();
         let num = |i: usize| cols[i].parse::<f64>().unwrap_or(f64::NAN);
-        // policy invocations spill-over cold-starts cold% $/avoided ... cost
-        (num(3), num(5), num(8))
+        // policy invocations spill-over cold-starts cold% $/avoided PC-GB-s
+        // idle controller alarms cost
+        (num(3), num(5), num(10))
     };
     let (cold, per_avoided, cost) = row("pcscale");
     for rival in ["aws-tt-avg", "alibaba"] {
@@ -513,4 +514,133 @@ fn simulate_refuses_a_bad_trace_with_exit_2_and_its_position() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("c.csv:3:2:"), "{stderr}");
+}
+
+fn template_default(parameter: &str) -> u32 {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
+        .expect("template.yaml");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim() != format!("{parameter}:"));
+    lines
+        .find_map(|l| l.trim().strip_prefix("Default:"))
+        .and_then(|v| v.trim().trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("no Default for {parameter} in template.yaml"))
+}
+
+#[test]
+fn simulator_defaults_are_the_deployed_template_defaults() {
+    let opts = SimOptions::default();
+    assert_eq!(
+        opts.quiet_every_minutes,
+        template_default("QuietEveryMinutes")
+    );
+    assert_eq!(
+        opts.max_per_function,
+        Some(template_default("MaxPerFunction"))
+    );
+    let help = pcscale()
+        .args(["simulate", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--max-per-function"), "{help}");
+}
+
+#[test]
+fn upstream_azure_2019_names_find_their_companions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inv = dir.path().join("invocations_per_function_md.anon.d01.csv");
+    std::fs::copy(traces().join("1350_inv.csv"), &inv).expect("copy");
+    // Alone, the assumptions are said on stderr, in text mode too, with the
+    // file that was looked for.
+    let out = pcscale()
+        .args([
+            "simulate",
+            "--functions",
+            "3",
+            "--compare",
+            "none",
+            "--trace",
+        ])
+        .arg(&inv)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 s assumed")
+            && stderr.contains("function_durations_percentiles.anon.d01.csv"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("MB assumed"), "{stderr}");
+    // With the upstream companions beside it, nothing is assumed.
+    std::fs::copy(
+        traces().join("1350_run.csv"),
+        dir.path()
+            .join("function_durations_percentiles.anon.d01.csv"),
+    )
+    .expect("copy");
+    std::fs::copy(
+        traces().join("1350_mem.csv"),
+        dir.path().join("app_memory_percentiles.anon.d01.csv"),
+    )
+    .expect("copy");
+    let t = Trace::load(&inv, &Companions::default()).expect("loads");
+    assert!(t.notes.is_empty(), "{:?}", t.notes);
+    assert!(t.functions.iter().all(|f| f.durations.is_some()));
+}
+
+#[test]
+fn a_trace_shorter_than_the_warm_up_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("c.csv");
+    let rows: String = (0..10).map(|m| format!("{},3\n", m * 60)).collect();
+    std::fs::write(&path, format!("timestamp,concurrency\n{rows}")).expect("write");
+    let out = pcscale()
+        .args(["simulate", "--trace"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("10 minute(s) long") && stderr.contains("warm-up"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_newest_first_cloudwatch_export_replays_with_its_memory_and_duration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("c.csv");
+    let rows: String = (0..60)
+        .rev()
+        .map(|m| format!("2024-01-01T10:{m:02}:00Z,{}\n", 2 + m % 3))
+        .collect();
+    std::fs::write(&path, format!("timestamp,concurrency\n{rows}")).expect("write");
+    let out = pcscale()
+        .args([
+            "simulate",
+            "--output",
+            "json",
+            "--warmup",
+            "0",
+            "--memory-mb",
+            "512",
+            "--duration",
+            "2",
+            "--compare",
+            "none",
+            "--trace",
+        ])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // 60 minutes x (2 + 3 + 4) / 3 average units x 30 two-second invocations.
+    assert_eq!(v["policies"][0]["invocations"], 20 * (2 + 3 + 4) * 30);
+    assert!(!stderr.contains("MB assumed"), "{stderr}");
 }

@@ -31,6 +31,14 @@ pub struct SimulateArgs {
     /// Memory percentiles for an Azure 2019 trace (default: `<stem>_mem.csv` beside it).
     #[arg(long, value_name = "FILE")]
     pub memory: Option<PathBuf>,
+    /// `timestamp,concurrency` CSV: the function's memory in MB (default 1024).
+    #[arg(long, value_name = "MB")]
+    pub memory_mb: Option<f64>,
+    /// `timestamp,concurrency` CSV: replay each unit of concurrency as
+    /// back-to-back invocations of this many seconds (default: one
+    /// invocation lasting until the next row).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
     /// Policy item, plain or DynamoDB JSON; its function name is replaced by
     /// each simulated function's (default: the bundled example policy).
     #[arg(long, value_name = "FILE")]
@@ -150,12 +158,28 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
             "--keep-alive, --prep-delay and --warmup must be non-negative",
         ));
     }
+    if let Some(mb) = args.memory_mb
+        && !(128.0..=10_240.0).contains(&mb)
+    {
+        return Err(invalid(format!(
+            "--memory-mb {mb}: Lambda memory is 128 to 10240 MB"
+        )));
+    }
+    if let Some(d) = args.duration
+        && !(d > 0.0 && d <= 900.0)
+    {
+        return Err(invalid(format!(
+            "--duration {d}: an invocation lasts more than 0 and at most 900 s"
+        )));
+    }
     let trace = match &args.trace {
         Some(path) => Trace::load(
             path,
             &Companions {
                 durations: args.durations.clone(),
                 memory: args.memory.clone(),
+                memory_mb: args.memory_mb,
+                duration_secs: args.duration,
             },
         ),
         None => Trace::bundled(),

@@ -489,6 +489,13 @@ pub fn simulate(
     if selected.is_empty() {
         return Err(SimError::Empty("the trace has no functions".into()));
     }
+    if counted_minutes(trace, &opts.platform) <= 0.0 {
+        return Err(SimError::Empty(format!(
+            "the trace is {} minute(s) long, no longer than the {} minute warm-up: nothing would be counted (lower --warmup or replay a longer trace)",
+            trace.minutes,
+            opts.platform.warmup_secs / 60.0
+        )));
+    }
     let plot_index = opts.plot_function.as_ref().and_then(|want| {
         if want.is_empty() {
             selected

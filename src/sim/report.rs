@@ -233,7 +233,9 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 fn money(v: f64) -> String {
     let a = v.abs();
-    if a >= 100.0 {
+    if a == 0.0 {
+        "0".to_owned()
+    } else if a >= 100.0 {
         format!("{v:.2}")
     } else if a >= 1.0 {
         format!("{v:.3}")
