@@ -644,3 +644,93 @@ fn a_newest_first_cloudwatch_export_replays_with_its_memory_and_duration() {
     assert_eq!(v["policies"][0]["invocations"], 20 * (2 + 3 + 4) * 30);
     assert!(!stderr.contains("MB assumed"), "{stderr}");
 }
+
+#[test]
+fn the_plotted_function_is_the_busiest_by_peak_concurrency() {
+    let trace = Trace::bundled().expect("bundled");
+    let opts = SimOptions {
+        max_functions: Some(150),
+        policies: vec![PolicyKind::NoPc],
+        plot_function: Some(String::new()),
+        progress: false,
+        ..SimOptions::default()
+    };
+    let mut peaks = Vec::new();
+    let report = simulate(&trace, &default_policy().expect("policy"), &opts, |o| {
+        if o.evaluated {
+            peaks.push((
+                o.peak_concurrency,
+                trace.functions[o.index].invocation_count(),
+                o.id.clone(),
+            ));
+        }
+        Ok(())
+    })
+    .expect("runs");
+    let top = peaks.iter().map(|p| p.0).max().expect("some evaluated");
+    let plot = report.plot.expect("plot data");
+    assert_eq!(plot.peak_concurrency, top);
+    let first = peaks.iter().find(|p| p.0 == top).expect("top");
+    assert_eq!(plot.function, first.2);
+    // The function with the most invocations is another one here: the
+    // choice is by peak, not by volume.
+    let most = peaks.iter().max_by_key(|p| p.1).expect("most");
+    assert_ne!(
+        most.2, plot.function,
+        "pick another subset: the two coincide"
+    );
+}
+
+#[test]
+fn cost_plot_and_frontier_on_a_few_functions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg = dir.path().join("cost.svg");
+    let out = pcscale()
+        .args([
+            "simulate",
+            "--output",
+            "json",
+            "--functions",
+            "40",
+            "--frontier",
+            "1,3",
+            "--cost-plot",
+        ])
+        .arg(&svg)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let f = v["frontier"].as_array().expect("frontier");
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0]["min_cold_starts_per_instance_hour"], 1.0);
+    // A lower threshold keeps more PC: no more cold starts.
+    assert!(f[0]["cold_starts"].as_u64() <= f[1]["cold_starts"].as_u64());
+    let pcscale = &v["policies"][6];
+    assert_eq!(pcscale["policy"], "pcscale");
+    assert!(
+        pcscale["cost"]["controller"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0)
+    );
+    assert!(pcscale["cost"]["alarms"].as_f64().is_some_and(|c| c > 0.0));
+    assert!(
+        v["policies"][2]["cost"]["alarms"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0)
+    );
+    assert_eq!(v["policies"][4]["cost"]["controller"], 0.0);
+    let svg = std::fs::read_to_string(&svg).expect("chart written");
+    for needle in [
+        "cold starts",
+        "frontier (MinColdStartsPerInstanceHour)",
+        "tencent",
+        "T=3",
+    ] {
+        assert!(svg.contains(needle), "no {needle:?} in the chart");
+    }
+}

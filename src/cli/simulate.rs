@@ -10,10 +10,11 @@
 use std::path::PathBuf;
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use crate::core::policy::Policy;
 use crate::sim::baselines::Statistic;
 use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
-use crate::sim::report::TimelineWriter;
+use crate::sim::report::{FrontierPoint, TimelineWriter};
 use crate::sim::trace::{Companions, Trace, TraceError};
 use crate::sim::{self, PolicyKind, SimError, SimOptions};
 
@@ -52,7 +53,16 @@ pub struct SimulateArgs {
     /// Write an SVG plot of demand and each policy's PC for one function.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
-    /// The function to plot (trace id, a prefix of it, or name; default: the busiest).
+    /// Write an SVG chart of every policy's cost against its cold starts
+    /// (with pcscale's frontier as a line when `--frontier` is given).
+    #[arg(long, value_name = "FILE.svg")]
+    pub cost_plot: Option<PathBuf>,
+    /// Also run pcscale with its policy's `ColdStarts.MinColdStartsPerInstanceHour`
+    /// at each of these values (comma-separated) and report the frontier.
+    #[arg(long, value_name = "T1,T2,...", value_delimiter = ',')]
+    pub frontier: Vec<f64>,
+    /// The function to plot (trace id, a prefix of it, or name; default: the
+    /// busiest, by peak concurrency).
     #[arg(long, value_name = "HASH")]
     pub function: Option<String>,
     /// Write the minute-by-minute timeline of every evaluated function as CSV.
@@ -153,6 +163,11 @@ fn sim_error(e: SimError) -> CliError {
 /// Runs `pcscale simulate`.
 pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
     let policies = parse_compare(&args.compare).map_err(invalid)?;
+    if let Some(t) = args.frontier.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+        return Err(invalid(format!(
+            "--frontier {t}: each value must be a positive number of cold starts per instance-hour"
+        )));
+    }
     if !(args.keep_alive >= 0.0 && args.prep_delay >= 0.0 && args.warmup >= 0.0) {
         return Err(invalid(
             "--keep-alive, --prep-delay and --warmup must be non-negative",
@@ -241,6 +256,15 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
     if let Some(w) = writer {
         w.finish().map_err(sim_error)?;
     }
+    let mut report = report;
+    for &t in &args.frontier {
+        report
+            .frontier
+            .push(frontier_point(&trace, &policy, &opts, t)?);
+    }
+    if let Some(path) = &args.cost_plot {
+        sim::plot::write_cost_svg(path, &report).map_err(sim_error)?;
+    }
     if let (Some(path), Some(data)) = (&args.plot, &report.plot) {
         sim::plot::write_svg(path, data).map_err(sim_error)?;
     }
@@ -263,9 +287,49 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
             if let Some(path) = &args.timeline {
                 print_line(&format!("Timeline written to {}", path.display()))?;
             }
+            if let Some(path) = &args.cost_plot {
+                print_line(&format!("Cost chart written to {}", path.display()))?;
+            }
         }
     }
     Ok(Exit::Success)
+}
+
+/// pcscale alone with its knob at `t`, on the same trace and options.
+fn frontier_point(
+    trace: &Trace,
+    policy: &Policy,
+    opts: &SimOptions,
+    t: f64,
+) -> Result<FrontierPoint, CliError> {
+    let mut p = policy.clone();
+    let Some(cs) = p
+        .target_tracking
+        .as_mut()
+        .and_then(|tt| tt.cold_starts.as_mut())
+    else {
+        return Err(invalid(
+            "--frontier sweeps TargetTracking.ColdStarts.MinColdStartsPerInstanceHour: the policy has no ColdStarts",
+        ));
+    };
+    cs.min_per_instance_hour = t;
+    let o = SimOptions {
+        policies: vec![PolicyKind::Pcscale],
+        plot_function: None,
+        timeline: false,
+        ..opts.clone()
+    };
+    let r = sim::simulate(trace, &p, &o, |_| Ok(())).map_err(sim_error)?;
+    let row = r
+        .policies
+        .iter()
+        .find(|r| r.policy == PolicyKind::Pcscale.name())
+        .ok_or_else(|| CliError::Other("the frontier run has no pcscale row".into()))?;
+    Ok(FrontierPoint {
+        min_cold_starts_per_instance_hour: t,
+        cold_starts: row.cold_starts,
+        cost_total: row.cost_total,
+    })
 }
 
 #[cfg(test)]

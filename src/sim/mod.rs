@@ -496,18 +496,18 @@ pub fn simulate(
             opts.platform.warmup_secs / 60.0
         )));
     }
+    // The busiest function (`Some("")`) is known only after the replay: it is
+    // replayed once more with its timelines kept (the same seed, the same run).
+    let busiest = opts.plot_function.as_ref().is_some_and(String::is_empty);
     let plot_index = opts.plot_function.as_ref().and_then(|want| {
-        if want.is_empty() {
-            selected
-                .iter()
-                .copied()
-                .max_by_key(|&i| (trace.functions[i].invocation_count(), std::cmp::Reverse(i)))
-        } else {
-            selected.iter().copied().find(|&i| {
-                let f = &trace.functions[i];
-                f.id == *want || f.name == *want || f.id.starts_with(want.as_str())
+        (!want.is_empty())
+            .then(|| {
+                selected.iter().copied().find(|&i| {
+                    let f = &trace.functions[i];
+                    f.id == *want || f.name == *want || f.id.starts_with(want.as_str())
+                })
             })
-        }
+            .flatten()
     });
     if let (Some(want), None) = (&opts.plot_function, plot_index)
         && !want.is_empty()
@@ -540,6 +540,7 @@ pub fn simulate(
     let next = AtomicUsize::new(0);
     let mut agg = report::Aggregate::new(&kinds);
     let mut plot_outcome: Option<FunctionOutcome> = None;
+    let mut busiest_index: Option<(u32, usize)> = None;
     let mut sink_error: Option<SimError> = None;
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, FunctionOutcome)>();
@@ -572,6 +573,12 @@ pub fn simulate(
                     sink_error = Some(e);
                 }
                 agg.add(&out);
+                if busiest
+                    && out.evaluated
+                    && busiest_index.is_none_or(|(p, _)| out.peak_concurrency > p)
+                {
+                    busiest_index = Some((out.peak_concurrency, out.index));
+                }
                 if Some(out.index) == plot_index {
                     plot_outcome = Some(out);
                 }
@@ -581,6 +588,13 @@ pub fn simulate(
     bar.finish_and_clear();
     if let Some(e) = sink_error {
         return Err(e);
+    }
+    if let Some((_, i)) = busiest_index {
+        let again = Job {
+            plot_index: Some(i),
+            ..job
+        };
+        plot_outcome = Some(again.run_one(i, &trace.functions[i]));
     }
     let mut report = agg.into_report(trace, opts, &kinds, policy);
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -103,6 +103,9 @@ pub struct SimReport {
     pub elapsed_ms: u64,
     /// Worker threads used.
     pub threads: usize,
+    /// pcscale's frontier (`--frontier`): one point per knob value.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub frontier: Vec<FrontierPoint>,
     /// The plotted function's series (not serialised).
     #[serde(skip)]
     pub plot: Option<PlotData>,
@@ -222,6 +225,7 @@ impl Aggregate {
             notes: trace.notes.clone(),
             elapsed_ms: 0,
             threads: 0,
+            frontier: Vec::new(),
             plot: None,
         }
     }
@@ -363,6 +367,19 @@ impl SimReport {
                 p.errors
             ));
         }
+        if !self.frontier.is_empty() {
+            s.push_str(
+                "\npcscale's frontier (--frontier: ColdStarts.MinColdStartsPerInstanceHour):\n",
+            );
+            for f in &self.frontier {
+                s.push_str(&format!(
+                    "  {:>6}  {:>8} cold starts  ${}\n",
+                    f.min_cold_starts_per_instance_hour,
+                    f.cold_starts,
+                    money(f.cost_total)
+                ));
+            }
+        }
         for n in &self.notes {
             s.push_str(&format!("Assumed: {n}\n"));
         }
@@ -480,17 +497,34 @@ impl TimelineWriter {
     }
 }
 
+/// One policy's panel of `--plot`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotSeries {
+    /// Policy name.
+    pub name: String,
+    /// Usable PC per minute.
+    pub pc: Vec<u32>,
+    /// Cold starts per minute.
+    pub cold_per_minute: Vec<u32>,
+    /// Cold starts counted (after the warm-up).
+    pub cold: u64,
+    /// This function's cost under the policy, dollars.
+    pub cost: f64,
+}
+
 /// The series behind `--plot`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlotData {
     /// Trace id of the function.
     pub function: String,
+    /// Its peak concurrency.
+    pub peak_concurrency: u32,
     /// Minute of the day of minute 0.
     pub start_minute: u32,
     /// Peak concurrency per minute.
     pub demand: Vec<u32>,
-    /// Per policy: usable PC per minute, and its cold starts over the day.
-    pub policies: Vec<(String, Vec<u32>, u64)>,
+    /// One panel per policy, on-demand only included.
+    pub policies: Vec<PlotSeries>,
 }
 
 impl PlotData {
@@ -503,25 +537,34 @@ impl PlotData {
             .unwrap_or_default();
         let policies = tls
             .iter()
-            .filter(|(k, _)| *k != PolicyKind::NoPc)
             .map(|(k, v)| {
-                let cold = o
-                    .runs
-                    .iter()
-                    .find(|(kk, _)| kk == k)
-                    .map_or(0, |(_, s)| s.cold);
-                (
-                    k.name().to_owned(),
-                    v.iter().map(|r| r.pc_usable).collect(),
-                    cold,
-                )
+                let run = o.runs.iter().find(|(kk, _)| kk == k).map(|(_, s)| s);
+                PlotSeries {
+                    name: k.name().to_owned(),
+                    pc: v.iter().map(|r| r.pc_usable).collect(),
+                    cold_per_minute: v.iter().map(|r| r.cold).collect(),
+                    cold: run.map_or(0, |s| s.cold),
+                    cost: run.map_or(0.0, |s| s.cost.total()),
+                }
             })
             .collect();
         PlotData {
             function: o.id.clone(),
+            peak_concurrency: o.peak_concurrency,
             start_minute: trace.start_minute,
             demand,
             policies,
         }
     }
+}
+
+/// One point of `--frontier`: pcscale with its knob at `value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontierPoint {
+    /// `ColdStarts.MinColdStartsPerInstanceHour`.
+    pub min_cold_starts_per_instance_hour: f64,
+    /// Cold starts counted.
+    pub cold_starts: u64,
+    /// Dollars in total, the controller's and alarms' included.
+    pub cost_total: f64,
 }
