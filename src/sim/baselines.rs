@@ -414,6 +414,36 @@ mod tests {
     }
 
     #[test]
+    fn alibaba_statistic_flag_picks_the_within_minute_maximum() {
+        let c = cfg();
+        let run = |statistic: Statistic| {
+            let mut p = Platform::new(&c, 1.0, 10, false);
+            p.set_pc(10);
+            p.close_minute();
+            p.close_minute();
+            // Minute 2: all ten units busy for 6 s: Average 0.1, Maximum 1.0.
+            for _ in 0..10 {
+                p.arrive(&Invocation {
+                    start: 120.0,
+                    duration: 6.0,
+                });
+            }
+            p.close_minute();
+            p.close_minute();
+            let mut a = Alibaba {
+                statistic,
+                ..Alibaba::default()
+            };
+            a.tick(&mut p);
+            p.pc().requested
+        };
+        // Average: ratio (1 - 0.1 / 0.7) x 0.5 = 3/7; ceil(10 x 4/7) = 6.
+        assert_eq!(run(Statistic::Average), 6);
+        // Maximum: ceil(10 x 1.0 / 0.7) = 15.
+        assert_eq!(run(Statistic::Maximum), 15);
+    }
+
+    #[test]
     fn tencent_expands_within_the_minute_of_a_rise() {
         let c = cfg();
         let mut t = Tencent::default();
