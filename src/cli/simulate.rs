@@ -1,5 +1,6 @@
 //! `pcscale simulate [--trace FILE] [--policy FILE] [--compare all]
-//! [--plot FILE.svg] [--timeline FILE.csv]` (DESIGN.md §4): with no
+//! [--plot FILE.svg] [--cost-plot FILE.svg] [--frontier T1,T2,...]
+//! [--timeline FILE.csv]` (DESIGN.md §4): with no
 //! arguments it runs the bundled real trace (one day of 1350 Azure
 //! functions) with the bundled example policy and prints the comparison of
 //! pcscale with on-demand only, static PC, AWS target tracking, Tencent,
