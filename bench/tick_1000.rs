@@ -10,7 +10,10 @@
 //!
 //! Set-up (not measured): a table, N functions with alias `live` in
 //! LocalStack, N policies (target tracking on true demand, target 0.5), and
-//! demand 0.5 in the latest minute for every other function (each wants 1).
+//! demand 0.5 three minutes before the tick for every other function (each
+//! wants 1). The ticks read CloudWatch through the test proxy, which
+//! publishes a minute two minutes after it ends (as AWS does, 1-3 minutes),
+//! judged at the tick's `now`.
 //! Then two ticks run, each in a fresh child process so that its peak RSS
 //! is the tick's own (client set-up included), configured only through the
 //! environment like the Lambda:
@@ -32,6 +35,7 @@ use pcscale::aws::cloudwatch::{MAX_QUERIES_PER_CALL, minute_start};
 use pcscale::lambda::tick_options_from_env;
 use pcscale::tick::{TickSummary, run_tick};
 use serde_json::{Value, json};
+use support::fault_proxy::FaultProxy;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -117,7 +121,11 @@ async fn parent(n: usize, full: bool) {
         .collect::<Vec<()>>()
         .await;
     let now = minute_start(Utc::now()) + TimeDelta::seconds(5);
-    let latest = now - TimeDelta::minutes(1) + TimeDelta::seconds(10);
+    // Published by `now` (it ended two minutes before): the newest minute a
+    // tick in AWS could read.
+    let latest = now - TimeDelta::minutes(3) + TimeDelta::seconds(5);
+    let proxy = FaultProxy::start(support::emulators()).await;
+    let publication = proxy.publication();
     futures::stream::iter(names.iter().step_by(2))
         .map(|f| {
             let c = &c;
@@ -140,7 +148,9 @@ async fn parent(n: usize, full: bool) {
         setup.elapsed().as_secs_f64()
     );
 
-    let first = run_child(&table, now, None);
+    publication.set_now(Some(now));
+    // The children block this thread; the proxy serves on the others.
+    let first = tokio::task::block_in_place(|| run_child(&table, &proxy.url, now, None));
     let s1 = summary(&first);
     let scaled = n.div_ceil(2);
     assert_eq!(s1.totals.resources, n);
@@ -161,7 +171,15 @@ async fn parent(n: usize, full: bool) {
             }
         }
     }
-    let second = run_child(&table, now + TimeDelta::minutes(1), Some("10000"));
+    publication.set_now(Some(now + TimeDelta::minutes(1)));
+    let second = tokio::task::block_in_place(|| {
+        run_child(
+            &table,
+            &proxy.url,
+            now + TimeDelta::minutes(1),
+            Some("10000"),
+        )
+    });
     let s2 = summary(&second);
     assert_eq!(s2.totals.changed, 0, "{:#?}", s2.totals);
 
@@ -192,8 +210,9 @@ async fn parent(n: usize, full: bool) {
     }
 }
 
-/// Runs one tick in a child process of this binary; returns its JSON report.
-fn run_child(table: &str, now: DateTime<Utc>, lambda_rps: Option<&str>) -> Value {
+/// Runs one tick in a child process of this binary, CloudWatch through the
+/// proxy at `cloudwatch`; returns its JSON report.
+fn run_child(table: &str, cloudwatch: &str, now: DateTime<Utc>, lambda_rps: Option<&str>) -> Value {
     let exe = std::env::current_exe().expect("current exe");
     let mut cmd = std::process::Command::new(exe);
     cmd.env("PCSCALE_BENCH_CHILD", "1")
@@ -201,7 +220,8 @@ fn run_child(table: &str, now: DateTime<Utc>, lambda_rps: Option<&str>) -> Value
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("PCSCALE_LAMBDA_RPS")
-        .envs(support::cli_env(table));
+        .envs(support::cli_env(table))
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch);
     if let Some(r) = lambda_rps {
         cmd.env("PCSCALE_LAMBDA_RPS", r);
     }

@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::controller::ControllerReport;
+use crate::core::window::PublicationDelay;
 use crate::ports::{Clock, ConcurrencyApi, MetricsSource, PolicyStore, Segment};
 use crate::tick::{Ports, TickError, TickOptions, TickSummary, run_tick};
 
@@ -237,6 +239,16 @@ pub enum ConfigError {
         "PCSCALE_QUIET_EVERY_MINUTES={0:?} is not an integer from 1 to 60 (1: decide every alias every tick)"
     )]
     QuietEveryMinutes(String),
+    /// `PCSCALE_METRIC_DELAY_SECONDS` is not an integer from 0 to 900.
+    #[error(
+        "PCSCALE_METRIC_DELAY_SECONDS={0:?} is not an integer from 0 to 900 (seconds after a minute ends by which CloudWatch has surely published it; default 180)"
+    )]
+    MetricDelay(String),
+    /// `PCSCALE_ALLOWED_FUNCTIONS` is set but names no function (`","`).
+    #[error(
+        "PCSCALE_ALLOWED_FUNCTIONS={0:?} names no function (unset it to allow every function, or list globs: \"checkout,orders-*\")"
+    )]
+    AllowedFunctionsEmpty(String),
 }
 
 /// [`TickOptions`] from the process environment: `PCSCALE_DRY_RUN`,
@@ -273,6 +285,14 @@ pub fn tick_options_from_lookup(
             .filter(|n| (1..=60).contains(n))
             .ok_or_else(|| ConfigError::QuietEveryMinutes(v.clone()))?;
     }
+    if let Some(v) = lookup("PCSCALE_METRIC_DELAY_SECONDS").filter(|v| !v.trim().is_empty()) {
+        opts.metric_delay = v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| PublicationDelay::from_secs(s).ok())
+            .ok_or_else(|| ConfigError::MetricDelay(v.clone()))?;
+    }
     if let Some(v) = lookup("PCSCALE_ALLOWED_FUNCTIONS") {
         let globs = v
             .split(',')
@@ -288,6 +308,11 @@ pub fn tick_options_from_lookup(
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Unset or empty allows every function; a list that parses to no
+        // entry (",", " , ") is a mistake, refused rather than read as "all".
+        if globs.is_empty() && !v.trim().is_empty() {
+            return Err(ConfigError::AllowedFunctionsEmpty(v));
+        }
         if !globs.is_empty() {
             opts.allowed_functions = Some(globs);
         }
@@ -431,6 +456,11 @@ where
                 return Err(e);
             }
         };
+        // Tell the CLI (`status`, `explain`) what the controller runs with.
+        let report = ControllerReport::from_tick(&summary, &self.options, &opts);
+        if let Err(e) = self.store.publish_controller(&report).await {
+            warn!(error = %e, "controller item not written");
+        }
         if self.emit_emf {
             for line in emf::tick_lines(&summary, &self.function_name) {
                 emf::print(&line);

@@ -14,6 +14,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod controller;
 pub mod core;
 pub mod import;
 pub mod lambda;

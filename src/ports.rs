@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::decide::{CurrentPc, Demand};
 use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
-use crate::core::state::State;
+use crate::core::state::{State, StateDefect};
+use crate::core::window::Horizon;
 
 /// What kind of failure a port call met; drives retry and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +135,39 @@ pub trait PolicyStore: Send + Sync {
 
     /// Appends an activity record.
     fn record(&self, activity: &Activity) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Publishes the deployed controller's settings and last tick (the
+    /// `controller` item read by `pcscale status` and `explain`). Stores
+    /// nobody reads that way (the simulator's, test fakes) keep the default,
+    /// which does nothing.
+    fn publish_controller(
+        &self,
+        _report: &crate::controller::ControllerReport,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// Replaces a state item that [`PolicyStore::load`] read with a
+    /// [`StateDefect`], if the item still holds what was found (the write is
+    /// conditioned on [`StateDefect::found`]). A store that never reports
+    /// defects keeps this default.
+    fn replace_state(
+        &self,
+        resource: &str,
+        found: &StateDefect,
+        next: &State,
+    ) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send {
+        let _ = (found, next);
+        let resource = resource.to_owned();
+        async move {
+            Err(PortError::new(
+                "ReplaceState",
+                Some(resource),
+                ErrorKind::Invalid,
+                "this store never reads a defective state",
+            ))
+        }
+    }
 }
 
 /// One metric series wanted for one resource.
@@ -143,7 +177,8 @@ pub struct MetricQuery {
     pub resource: ResourceId,
     /// Which metric.
     pub metric: MetricKind,
-    /// Minutes of history, ending at the latest complete minute.
+    /// Minutes of published history wanted, ending at the newest minute
+    /// CloudWatch has published (see [`crate::core::window`]).
     pub minutes: u32,
 }
 
@@ -153,12 +188,16 @@ pub type MetricAnswers = HashMap<MetricQuery, Demand>;
 
 /// Where metrics come from (CloudWatch in production).
 pub trait MetricsSource: Send + Sync {
-    /// Answers every query; batching and pagination are the source's business.
-    /// A failed call yields `Demand::Unknown` for the queries it covered.
+    /// Answers every query as CloudWatch would at `horizon.now`: over the
+    /// window [`Horizon::window`] gives for the query's minutes, turned into
+    /// a series by [`crate::core::window::MetricWindow::series`] (so that no
+    /// source can answer with minutes CloudWatch has not published).
+    /// Batching and pagination are the source's business. A failed call
+    /// yields `Demand::Unknown` for the queries it covered.
     fn fetch(
         &self,
         queries: &[MetricQuery],
-        now: DateTime<Utc>,
+        horizon: Horizon,
     ) -> impl Future<Output = MetricAnswers> + Send;
 
     /// Requests this source has sent to its backend so far (CloudWatch:

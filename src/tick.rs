@@ -7,9 +7,13 @@
 //! ticks only one wins that write; the other skips the resource. After the
 //! call, the state is committed (cooldowns advance) or released (they do not).
 //! A claim left behind (a tick that died, or whose state write failed after
-//! its Put) is reconciled from what Lambda reports: as soon as Lambda shows
-//! the claimed capacity, otherwise once the claim is older than
-//! [`TickOptions::claim_lease_secs`]. Either way an activity item records it.
+//! its Put) is reconciled from what Lambda reports. The first tick to see a
+//! claim notes its own time on it (`Pending.SeenAt`, without changing the
+//! `Version`) and leaves it to its claimant; a later tick settles it as
+//! applied as soon as Lambda shows the claimed capacity, otherwise once it
+//! has been seen unsettled for [`TickOptions::claim_lease_secs`]. No tick
+//! compares its clock with the claimant's. Either way an activity item
+//! records it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,7 +27,8 @@ use crate::core::decide::{
     Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide, lookback_minutes,
 };
 use crate::core::policy::{MetricKind, Policy};
-use crate::core::state::State;
+use crate::core::state::{Lease, Pending, State};
+use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
     PortError, Segment, StoredResource, WriteOutcome,
@@ -55,6 +60,10 @@ pub struct TickOptions {
     /// `GetProvisionedConcurrencyConfig` call under the account's 15
     /// requests/s control-plane quota; quiet aliases rarely need either.
     pub quiet_every_minutes: u32,
+    /// How long after a minute ends CloudWatch has surely published it
+    /// (`PCSCALE_METRIC_DELAY_SECONDS`): newer minutes without a datapoint
+    /// are not yet published, not idle (see [`crate::core::window`]).
+    pub metric_delay: PublicationDelay,
 }
 
 /// A resource with no capacity change for this long is quiet.
@@ -71,6 +80,7 @@ impl Default for TickOptions {
             deadline: None,
             claim_lease_secs: 120,
             quiet_every_minutes: 1,
+            metric_delay: PublicationDelay::default(),
         }
     }
 }
@@ -228,7 +238,11 @@ where
         MetricAnswers::new()
     } else {
         let before = ports.metrics.requests_sent();
-        let answers = bounded(soft, ports.metrics.fetch(&queries, now))
+        let horizon = Horizon {
+            now,
+            delay: opts.metric_delay,
+        };
+        let answers = bounded(soft, ports.metrics.fetch(&queries, horizon))
             .await
             .unwrap_or_else(|| {
                 // Late metrics are unknown metrics: nothing scales in on them.
@@ -422,13 +436,37 @@ pub fn due(every: u32, key: &str, state: &State, now: DateTime<Utc>) -> bool {
     (minute.wrapping_add(h)) % u64::from(every) == 0
 }
 
-/// Whether `PCSCALE_ALLOWED_FUNCTIONS` lets pcscale touch `function`.
+/// Whether `PCSCALE_ALLOWED_FUNCTIONS` lets pcscale touch `function`. An
+/// allow-list with no entry allows nothing.
 pub fn allowed(opts: &TickOptions, function: &str) -> bool {
     opts.allowed_functions.as_ref().is_none_or(|globs| {
         globs
             .iter()
             .any(|g| wildmatch::WildMatch::new(g.trim()).matches(function))
     })
+}
+
+/// Why the operator's guard-rails forbid a Lambda write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteRefused {
+    /// `PCSCALE_DRY_RUN` (or `--dry-run`) is set.
+    #[error("PCSCALE_DRY_RUN is set, which forbids Lambda write calls")]
+    DryRun,
+    /// The function is outside `PCSCALE_ALLOWED_FUNCTIONS`.
+    #[error("function {0} is not in PCSCALE_ALLOWED_FUNCTIONS")]
+    NotAllowed(String),
+}
+
+/// The one gate every Lambda write passes, from any verb (the tick, `policy
+/// delete --delete-config`): the operator's dry run and allow-list.
+pub fn lambda_write_allowed(opts: &TickOptions, function: &str) -> Result<(), WriteRefused> {
+    if opts.dry_run {
+        return Err(WriteRefused::DryRun);
+    }
+    if !allowed(opts, function) {
+        return Err(WriteRefused::NotAllowed(function.to_owned()));
+    }
+    Ok(())
 }
 
 fn outcome_without_decision(
@@ -468,6 +506,12 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
 
     async fn process_inner(&self, res: StoredResource, calls: &mut ApiCalls) -> ResourceOutcome {
         let now = self.now;
+        let mut res = res;
+        match self.repair(&res.key, &res.state, calls).await {
+            Ok(Some(fixed)) => res.state = fixed,
+            Ok(None) => {}
+            Err(outcome) => return *outcome,
+        }
         let policy = match res.policy {
             Ok(p) => p,
             Err(invalid) => {
@@ -510,8 +554,8 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         }
         if !allowed(self.opts, &policy.resource.function) {
             let msg = format!(
-                "function {} is not in PCSCALE_ALLOWED_FUNCTIONS; refused",
-                policy.resource.function
+                "{}; refused",
+                WriteRefused::NotAllowed(policy.resource.function.clone())
             );
             return outcome_without_decision(
                 &res.key,
@@ -551,24 +595,49 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         let mut state = res.state.clone();
         // A claim in flight elsewhere, or one left behind by a tick that died
         // or whose state write failed after its Put.
-        if let Some(p) = &state.pending {
-            let age = (now - p.claimed_at).num_seconds();
+        if let Some(p) = state.pending.clone() {
             let observed = current.as_ref().map_or(0, |c| c.requested);
-            // Lambda already shows the claimed capacity: the step happened,
-            // whoever is still on the way to commit it, so it is settled now
-            // rather than after the lease (a commit that failed after a
-            // successful Put is then reconciled on the very next tick). Safe
-            // against a claimant still in flight: its commit is conditional
-            // on the claim's Version and so writes nothing, and a Put it has
-            // yet to send carries the same capacity.
-            if observed != p.to && age < self.opts.claim_lease_secs {
-                return outcome_without_decision(
-                    &res.key,
-                    "Skip",
-                    format!("another tick claimed this resource {age}s ago"),
-                    None,
-                    dry_run,
-                );
+            // Lambda already shows the claimed capacity: the step happened.
+            // The first tick to see the claim leaves it to its claimant,
+            // which may be about to commit it (settling it here would make
+            // that commit fail and the step be reported twice); a later one
+            // settles it at once rather than after the lease (a commit that
+            // failed after a successful Put). Otherwise the lease, measured
+            // from the first sighting on the judging ticks' clocks only,
+            // decides when the claimant is gone: the claimant's clock never
+            // enters (see `Pending::lease`).
+            let shown = observed == p.to;
+            let claim = format!("another tick's claim {} -> {}", p.from, p.to);
+            match p.lease(now, self.opts.claim_lease_secs) {
+                Lease::Unseen => {
+                    let seen = State {
+                        pending: Some(Pending {
+                            seen_at: Some(now),
+                            ..p
+                        }),
+                        ..state.clone()
+                    };
+                    // Same Version: the claimant's commit still succeeds.
+                    self.write_state(&res.key, state.version, &seen, calls)
+                        .await
+                        .ok();
+                    let why = if shown {
+                        format!("{claim} is applied; its claimant commits it")
+                    } else {
+                        format!("{claim} is in flight")
+                    };
+                    return outcome_without_decision(&res.key, "Skip", why, None, dry_run);
+                }
+                Lease::Held(age) if !shown => {
+                    return outcome_without_decision(
+                        &res.key,
+                        "Skip",
+                        format!("{claim} is in flight (seen unsettled for {age}s)"),
+                        None,
+                        dry_run,
+                    );
+                }
+                Lease::Held(_) | Lease::Expired(_) => {}
             }
             match self.reconcile(&res.key, &state, observed, calls).await {
                 Some(settled) => state = settled,
@@ -578,7 +647,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     return outcome_without_decision(
                         &res.key,
                         "Skip",
-                        format!("could not settle the claim of {age}s ago; retried next tick"),
+                        format!("could not settle {claim}; retried next tick"),
                         None,
                         dry_run,
                     );
@@ -625,12 +694,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         // reserved concurrency draws PC from its reservation, not from the
         // account pool, so a step held back by the account headroom must be
         // re-decided once the reservation is known.
-        let headroom_cut = decision
-            .reason
-            .clamps
-            .iter()
-            .any(|c| c.by == "account-headroom");
-        if decision.to > decision.from || headroom_cut {
+        if needs_reserved_concurrency(&decision) {
             calls.limits += 1;
             match self
                 .ports
@@ -668,9 +732,15 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             );
         }
         if dry_run {
-            // Record a dry-run step once, not every minute it stays wanted.
-            if state.capacity != Some(decision.to) {
-                let next = state.committed(&decision, now);
+            // Decide and record what would be done, but never touch the
+            // applied state (Capacity, cooldown timestamps): a later live
+            // tick must see what was really applied, or it would report a
+            // false Drift and honour cooldowns of steps never taken. The
+            // marker in LastReason records the step once, not every minute
+            // it stays wanted.
+            let marker = dry_run_marker(&decision);
+            if state.last_reason.as_deref() != Some(marker.as_str()) {
+                let next = state.released(now, &marker);
                 if matches!(
                     self.write_state(&res.key, state.version, &next, calls)
                         .await,
@@ -687,6 +757,17 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 false,
                 true,
             );
+        }
+
+        // A resource whose writes keep being refused (AccessDenied, an
+        // alias and its version both scaled, ...) is not retried every tick.
+        if let Some(left) = state.backoff_remaining(now) {
+            let msg = format!(
+                "{} Lambda writes refused in a row (last: {}); backing off, next try in {left}s",
+                state.failures,
+                state.last_reason.as_deref().unwrap_or("unknown")
+            );
+            return decided(&res.key, &decision, "Skip", Some(msg), false, dry_run);
         }
 
         // Claim, apply, commit.
@@ -766,10 +847,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             }
             Verdict::Failed(e) => {
                 let msg = e.to_string();
-                let next = claimed.released(now, &msg);
+                let next = claimed.failed(now, &msg);
                 self.write_state(&res.key, claimed.version, &next, calls)
                     .await
                     .ok();
+                if state.failures > 0 && state.last_reason.as_deref() == Some(msg.as_str()) {
+                    // The same refusal again: recorded once, not every try.
+                    return decided(&res.key, &decision, "Error", Some(msg), false, dry_run);
+                }
                 self.step_failed(&res.key, &state, &decision, msg, dry_run, calls)
                     .await
             }
@@ -783,6 +868,80 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 self.step_failed(&res.key, &state, &decision, msg, dry_run, calls)
                     .await
             }
+        }
+    }
+
+    /// State that lies — a `Version` no write can be conditioned on
+    /// (missing, 0, negative, fractional, a string, beyond `MAX_VERSION`),
+    /// or timestamps far in the future that would hold a cooldown for as
+    /// long — is reported once (a `CorruptState` activity) and replaced, so
+    /// the resource is neither stalled nor silently skipped. `Ok(None)`:
+    /// nothing to repair; `Err`: this resource's outcome for this tick.
+    async fn repair(
+        &self,
+        key: &str,
+        state: &State,
+        calls: &mut ApiCalls,
+    ) -> Result<Option<State>, Box<ResourceOutcome>> {
+        let (future, mut fixed) = state.future_timestamps(self.now);
+        // A claim in flight is never rewritten (its claimant's commit is
+        // conditioned on its Version); its timestamps wait for it.
+        let future = if state.pending.is_some() && state.defect.is_none() {
+            Vec::new()
+        } else {
+            future
+        };
+        let mut why: Vec<String> = future
+            .iter()
+            .map(|name| {
+                format!(
+                    "state.{name} is more than {} min after this tick's now; set to now",
+                    crate::core::state::FUTURE_TOLERANCE_SECS / 60
+                )
+            })
+            .collect();
+        fixed.defect = None;
+        let written = match &state.defect {
+            Some(d) => {
+                why.insert(
+                    0,
+                    format!("{}; the state item is replaced (Version 1)", d.why),
+                );
+                fixed.version = 1;
+                calls.store_writes += 1;
+                self.ports.store.replace_state(key, d, &fixed).await
+            }
+            None if !future.is_empty() => {
+                fixed.version = state.next_version();
+                self.write_state(key, state.version, &fixed, calls).await
+            }
+            None => return Ok(None),
+        };
+        let why = why.join("; ");
+        warn!(problem = %why, "corrupt state");
+        match written {
+            Ok(WriteOutcome::Written) => {
+                let activity = self.note(key, "CorruptState", None, None, why, "repaired");
+                calls.store_writes += 1;
+                if let Err(e) = self.ports.store.record(&activity).await {
+                    warn!(error = %e, "activity write failed");
+                }
+                Ok(Some(fixed))
+            }
+            Ok(WriteOutcome::Conflict) => Err(Box::new(outcome_without_decision(
+                key,
+                "Skip",
+                format!("corrupt state ({why}) was repaired by another tick first"),
+                None,
+                self.opts.dry_run,
+            ))),
+            Err(e) => Err(Box::new(outcome_without_decision(
+                key,
+                "Error",
+                "corrupt state".into(),
+                Some(format!("corrupt state ({why}) could not be repaired: {e}")),
+                self.opts.dry_run,
+            ))),
         }
     }
 
@@ -813,7 +972,8 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             };
             let mut s = state.clone();
             s.pending = None;
-            s.version += 1;
+            s.failures = 0;
+            s.version = state.next_version();
             s.capacity = Some(p.to);
             match action {
                 Action::ScaleOut => s.last_scale_out_at = Some(p.claimed_at),
@@ -866,7 +1026,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     /// state: provisioned concurrency changed or deleted outside pcscale
     /// (drift; the state then takes the observed capacity, so it is recorded
     /// once), and a config Lambda reports `FAILED` (once per reason). Not in
-    /// dry-run, where the state holds what pcscale would have applied.
+    /// dry-run, which observes but never adopts (the next live tick records it).
     async fn note_platform(
         &self,
         key: &str,
@@ -888,10 +1048,27 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             } else {
                 "deleted"
             };
-            let cause = format!(
-                "provisioned concurrency {what} outside pcscale: it last applied {recorded}, \
+            let mut cause = format!(
+                "provisioned concurrency {what} {DRIFT_MARK}: it last applied {recorded}, \
                  Lambda reports {observed}"
             );
+            // The state still holds the previous drift (pcscale took no step
+            // since): something else keeps managing this alias.
+            if state
+                .last_reason
+                .as_deref()
+                .is_some_and(|r| r.contains(DRIFT_MARK))
+            {
+                warn!(
+                    resource = key,
+                    "capacity changed outside pcscale twice in a row"
+                );
+                cause.push_str(
+                    "; the second time in a row: is an Application Auto Scaling scalable target \
+                     still registered, or a deploy setting ProvisionedConcurrencyConfig? \
+                     (README: Migrating from AWS Application Auto Scaling)",
+                );
+            }
             next.capacity = Some(observed);
             next.last_reason = Some(cause.clone());
             notes.push(self.note(
@@ -926,7 +1103,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         if notes.is_empty() {
             return state;
         }
-        next.version += 1;
+        next.version = state.next_version();
         match self.write_state(key, state.version, &next, calls).await {
             Ok(WriteOutcome::Written) => {
                 for a in &notes {
@@ -1065,7 +1242,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
 /// erase that claim.
 fn noted(state: &State, now: DateTime<Utc>, msg: &str) -> State {
     State {
-        version: state.version + 1,
+        version: state.next_version(),
         last_decision_at: Some(now),
         last_reason: Some(msg.to_owned()),
         ..state.clone()
@@ -1083,11 +1260,17 @@ enum Verdict {
 }
 
 /// Whether a failed Lambda write may nevertheless have been applied. A
-/// throttle (429) or any other 4xx is a refusal (the request was rejected
-/// before any change); a 5xx, an unreadable answer or a timeout says nothing
-/// about what Lambda did.
+/// throttle (429) or any other 4xx but 409 is a refusal (the request was
+/// rejected before any change); a 5xx, a 409, an unreadable answer or a
+/// timeout says nothing about what Lambda did, so Lambda is asked.
 fn outcome_unknown(e: &PortError) -> bool {
-    matches!(e.kind, ErrorKind::Service | ErrorKind::Timeout)
+    // A 409 (`ResourceConflictException`) too: it is what Lambda answers an
+    // SDK retry of a Put whose first attempt it is still allocating, after
+    // that attempt's answer was lost. Only Lambda can say which it was.
+    matches!(
+        e.kind,
+        ErrorKind::Service | ErrorKind::Timeout | ErrorKind::Conflict
+    )
 }
 
 fn action_name(a: Action) -> &'static str {
@@ -1137,6 +1320,33 @@ pub fn by_resource(summary: &TickSummary) -> HashMap<&str, &ResourceOutcome> {
         .collect()
 }
 
+/// What every `Drift` cause (and the state's `LastReason` after it) says.
+const DRIFT_MARK: &str = "outside pcscale";
+
+/// Whether the tick reads the function's reserved concurrency and decides
+/// again: for an increase (reserved concurrency caps increases only), or a
+/// step the account headroom held back (a function with reserved concurrency
+/// draws PC from its reservation, not the account pool). `explain` asks the
+/// same question, so that it predicts the tick.
+pub fn needs_reserved_concurrency(decision: &Decision) -> bool {
+    decision.to > decision.from
+        || decision
+            .reason
+            .clamps
+            .iter()
+            .any(|c| c.by == "account-headroom")
+}
+
+/// What a dry-run tick keeps in `LastReason` for the step it would take.
+fn dry_run_marker(decision: &Decision) -> String {
+    format!(
+        "dry-run: would {} {} -> {}",
+        action_name(decision.action),
+        decision.from,
+        decision.to,
+    )
+}
+
 #[cfg(test)]
 mod quiet_tests {
     use chrono::TimeZone;
@@ -1176,6 +1386,7 @@ mod quiet_tests {
                 from: 0,
                 to: 3,
                 claimed_at: at(0),
+                seen_at: None,
             }),
             ..State::default()
         };

@@ -42,7 +42,7 @@ impl World {
             .args(["--output", "json"])
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_ENDPOINT_URL")
-            .envs(support::cli_env(&self.table));
+            .envs(self.cli_env_for(args));
         let out = cmd.output().await.expect("pcscale runs");
         let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (out, json)
@@ -78,7 +78,7 @@ async fn a_burst_scales_out_on_the_next_tick_through_the_binary() {
     w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
 
     // Quiet: nothing to do, no config created.
-    let now1 = w.at(1, 5).to_rfc3339();
+    let now1 = w.late(1, 5).to_rfc3339();
     let (out, json) = w.cli(&["tick", "--now", &now1]).await;
     assert_eq!(
         out.status.code(),
@@ -92,7 +92,7 @@ async fn a_burst_scales_out_on_the_next_tick_through_the_binary() {
     // A burst of 10 concurrent executions in minute 1: the tick at minute 2
     // sees it and provisions ceil(10 / 0.5) = 20 at once.
     w.demand(&f, &[1], 10.0).await;
-    let now2 = w.at(2, 5);
+    let now2 = w.late(2, 5);
     let (out, json) = w.cli(&["tick", "--now", &now2.to_rfc3339()]).await;
     assert_eq!(
         out.status.code(),
@@ -142,21 +142,21 @@ async fn scale_in_waits_for_the_persisted_cooldown_across_ticks() {
     w.demand(&f, &[0], 10.0).await;
     w.demand(&f, &(1..=13).collect::<Vec<_>>(), 2.0).await;
 
-    let out = w.tick(w.at(1, 5)).await;
+    let out = w.tick(w.late(1, 5)).await;
     assert_eq!(outcome(&out, &f).to, Some(20));
     assert_eq!(w.wait_ready(&f).await, 20);
 
     // 9 min 55 s after the scale-out the window no longer holds the burst
     // (need ceil(2 / 0.5) = 4), but the cooldown, read back from DynamoDB by
     // a tick that remembers nothing, still holds.
-    let held = w.tick(w.at(11, 0)).await;
+    let held = w.tick(w.late(11, 0)).await;
     let r = outcome(&held, &f);
     assert_eq!(r.action, "Hold", "{r:#?}");
     let d = r.decision.as_ref().expect("a decision");
     assert_eq!(d.reason.cooldown_remaining_secs, Some(5), "{d:#?}");
     assert_eq!(w.pc(&f).await.map(|c| c.0), Some(20));
 
-    let now = w.at(12, 0);
+    let now = w.late(12, 0);
     let scaled = w.tick(now).await;
     let r = outcome(&scaled, &f);
     assert_eq!(
@@ -167,7 +167,7 @@ async fn scale_in_waits_for_the_persisted_cooldown_across_ticks() {
     assert_eq!(w.wait_ready(&f).await, 4);
     let state = w.item(&pk(&f), "state").await.expect("state");
     assert_eq!(ts(&state, "LastScaleInAt"), Some(now));
-    assert_eq!(ts(&state, "LastScaleOutAt"), Some(w.at(1, 5)));
+    assert_eq!(ts(&state, "LastScaleOutAt"), Some(w.late(1, 5)));
     assert_eq!(n(&state, "Capacity"), Some(4));
     assert_eq!(n(&state, "Version"), Some(4));
 }
@@ -184,7 +184,7 @@ async fn scale_in_is_gradual_with_a_scale_in_factor_of_one_half() {
 
     let mut seen = vec![];
     for minute in [1, 3, 5, 7] {
-        let out = w.tick(w.at(minute, 5)).await;
+        let out = w.tick(w.late(minute, 5)).await;
         let r = outcome(&out, &f);
         assert!(r.applied, "tick at minute {minute}: {r:#?}");
         seen.push(w.wait_ready(&f).await);
@@ -258,19 +258,19 @@ async fn a_band_lowered_to_zero_deletes_the_config() {
     let mut policy = tracking_policy(&f, 1, 20, 600);
     policy["ScheduledActions"] = json!([{
         "Name": "night",
-        "Schedule": format!("at({})", w.at(4, 0).format("%Y-%m-%dT%H:%M:%S")),
+        "Schedule": format!("at({})", w.late(4, 0).format("%Y-%m-%dT%H:%M:%S")),
         "MinCapacity": 0,
         "MaxCapacity": 0,
     }]);
     w.put_policy(policy).await;
     w.demand(&f, &(0..=5).collect::<Vec<_>>(), 3.0).await;
 
-    let out = w.tick(w.at(1, 5)).await;
+    let out = w.tick(w.late(1, 5)).await;
     assert_eq!(outcome(&out, &f).to, Some(6));
     assert_eq!(w.wait_ready(&f).await, 6);
 
     // The night band's ceiling 0 wins over live demand and the cooldown.
-    let out = w.tick(w.at(4, 5)).await;
+    let out = w.tick(w.late(4, 5)).await;
     let r = outcome(&out, &f);
     assert_eq!(
         (r.action.as_str(), r.from, r.to),
@@ -281,10 +281,10 @@ async fn a_band_lowered_to_zero_deletes_the_config() {
     assert_eq!(w.pc(&f).await, None, "the config is deleted in LocalStack");
     let state = w.item(&pk(&f), "state").await.expect("state");
     assert_eq!(n(&state, "Capacity"), Some(0));
-    assert_eq!(ts(&state, "LastScaleInAt"), Some(w.at(4, 5)));
+    assert_eq!(ts(&state, "LastScaleInAt"), Some(w.late(4, 5)));
 
     // Deleted stays deleted: the next tick holds at 0 without calling Lambda.
-    let out = w.tick(w.at(5, 5)).await;
+    let out = w.tick(w.late(5, 5)).await;
     assert_eq!(outcome(&out, &f).action, "Hold");
     assert_eq!(out.api_calls.delete_config, 0);
 }
@@ -296,17 +296,17 @@ async fn demand_reappearing_at_zero_recreates_the_config() {
     w.put_policy(tracking_policy(&f, 0, 20, 60)).await;
     w.demand(&f, &[0], 2.0).await;
 
-    assert_eq!(outcome(&w.tick(w.at(1, 5)).await, &f).to, Some(4));
+    assert_eq!(outcome(&w.tick(w.late(1, 5)).await, &f).to, Some(4));
     assert_eq!(w.wait_ready(&f).await, 4);
 
     // No invocations (no datapoints) in minute 2: demand 0, MinCapacity 0.
-    let gone = w.tick(w.at(3, 5)).await;
+    let gone = w.tick(w.late(3, 5)).await;
     assert_eq!(outcome(&gone, &f).action, "Delete", "{gone:#?}");
     assert_eq!(w.pc(&f).await, None);
 
     // Demand comes back in minute 4: the config is created again at once.
     w.demand(&f, &[4], 3.0).await;
-    let back = w.tick(w.at(5, 5)).await;
+    let back = w.tick(w.late(5, 5)).await;
     let r = outcome(&back, &f);
     assert_eq!(
         (r.action.as_str(), r.from, r.to),
@@ -326,7 +326,7 @@ async fn dry_run_records_activity_but_never_touches_provisioned_concurrency() {
     w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
     w.demand(&f, &[1], 10.0).await;
 
-    let now = w.at(2, 5).to_rfc3339();
+    let now = w.late(2, 5).to_rfc3339();
     let (out, json) = w.cli(&["tick", "--dry-run", "--now", &now]).await;
     assert_eq!(
         out.status.code(),
@@ -360,7 +360,7 @@ async fn dry_run_records_activity_but_never_touches_provisioned_concurrency() {
     );
 
     // A second dry-run tick wanting the same does not record it again.
-    let now = w.at(3, 5).to_rfc3339();
+    let now = w.late(3, 5).to_rfc3339();
     w.demand(&f, &[2], 10.0).await;
     let (out, _) = w.cli(&["tick", "--dry-run", "--now", &now]).await;
     assert_eq!(out.status.code(), Some(0));
@@ -387,7 +387,7 @@ async fn an_invalid_policy_is_reported_while_the_valid_one_still_scales() {
     w.demand(&good, &[1], 4.0).await;
     w.demand(&bad, &[1], 4.0).await;
 
-    let now = w.at(2, 5).to_rfc3339();
+    let now = w.late(2, 5).to_rfc3339();
     let (out, json) = w.cli(&["tick", "--now", &now]).await;
     assert_eq!(
         out.status.code(),
@@ -443,7 +443,7 @@ async fn an_invalid_policy_is_reported_while_the_valid_one_still_scales() {
         .items
         .unwrap_or_default();
     assert_eq!(items.len(), 1);
-    let at = w.at(2, 5);
+    let at = w.late(2, 5);
     assert_eq!(
         n(&items[0], "ExpiresAt"),
         Some((at + TimeDelta::days(30)).timestamp())
@@ -461,7 +461,8 @@ async fn an_invalid_policy_is_reported_while_the_valid_one_still_scales() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_exits_1_when_the_table_does_not_exist() {
     let c = support::clients().await;
-    let w = World::from_parts(c.clone(), c, support::unique("missing"));
+    let publication = support::publication::Publication::default();
+    let w = World::from_parts(c.clone(), c, support::unique("missing"), publication);
     let (out, _) = w.cli(&["tick"]).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -484,7 +485,7 @@ async fn a_failed_config_is_reported_with_its_status_reason() {
     w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
     w.demand(&f, &[1, 2, 3], 4.0).await;
 
-    let out = w.tick(w.at(2, 5)).await;
+    let out = w.tick(w.late(2, 5)).await;
     assert_eq!(outcome(&out, &f).to, Some(8));
     // The emulator's environments fail their init: the config ends FAILED.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -499,7 +500,7 @@ async fn a_failed_config_is_reported_with_its_status_reason() {
     assert_eq!(status, Some((8, "FAILED".to_owned())));
 
     // Still wanting 8: nothing to apply, but the summary lists the failure.
-    let out = w.tick(w.at(3, 5)).await;
+    let out = w.tick(w.late(3, 5)).await;
     let r = outcome(&out, &f);
     assert_eq!((r.action.as_str(), r.to), ("Hold", Some(8)), "{r:#?}");
     let err = r.error.as_deref().expect("a FAILED config is an error");
@@ -513,7 +514,203 @@ async fn a_failed_config_is_reported_with_its_status_reason() {
     let acts = w.store().activities(&pk(&f), None).await.expect("activity");
     assert_eq!(failures(&acts), 1, "{acts:#?}");
     // Recorded once per reason, not every minute.
-    w.tick(w.at(4, 5)).await;
+    w.tick(w.late(4, 5)).await;
     let acts = w.store().activities(&pk(&f), None).await.expect("activity");
     assert_eq!(failures(&acts), 1, "{acts:#?}");
+}
+
+// ------------------------------------------- CloudWatch's publication delay --
+//
+// Every tick below goes through the proxy that publishes a minute only
+// `delay` after it ends (tests/support/publication.rs), and runs with the
+// deployed default `PCSCALE_METRIC_DELAY_SECONDS` (180 s). Demand is seeded
+// up to the minute before the tick, as a live function would have it; what
+// CloudWatch has not yet published must never read as idle.
+
+/// The delays AWS takes to publish a Lambda minute: one to three minutes.
+const DELAYS: [u32; 3] = [60, 120, 180];
+
+/// Target tracking at 0.7 on `metric`, scale-in window `scale_in_cooldown`.
+fn policy_at_70(function: &str, metric: &str, scale_in_cooldown: u32, cold: bool) -> Value {
+    let mut tt = json!({
+        "TargetValue": 0.7,
+        "Metric": metric,
+        "ScaleOutCooldown": 0,
+        "ScaleInCooldown": scale_in_cooldown,
+    });
+    if cold {
+        tt["ColdStarts"] = json!({ "FollowDemand": true });
+    }
+    json!({
+        "pk": pk(function),
+        "MinCapacity": 0,
+        "MaxCapacity": 200,
+        "TargetTracking": tt,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demand_and_cold_start_modes_scale_out_on_the_first_tick_whatever_the_delay() {
+    for delay in DELAYS {
+        for cold in [false, true] {
+            let w = World::new("pub-out").await;
+            w.publication.set_delay_secs(delay);
+            let f = w.function("pub-out").await;
+            w.put_policy(policy_at_70(&f, "ConcurrentExecutions", 600, cold))
+                .await;
+            // Demand 70 for the ten minutes before the tick.
+            let minutes: Vec<i64> = (0..10).collect();
+            w.demand(&f, &minutes, 70.0).await;
+            let s = w.tick(w.at(10, 5)).await;
+            let o = outcome(&s, &f);
+            assert_eq!(
+                (o.action.as_str(), o.to),
+                ("ScaleOut", Some(100)),
+                "delay {delay} s, cold-start mode {cold}: {o:#?}"
+            );
+            let r = &o.decision.as_ref().expect("a decision").reason;
+            assert_eq!(r.demand_latest, Some(70.0), "delay {delay}");
+            // The newest minute read is the newest CloudWatch had published.
+            let newest = w.at(9 - i64::from(delay / 60), 0);
+            assert_eq!(r.newest_minute, Some(newest), "delay {delay}");
+            assert_eq!(r.unpublished_minutes, delay / 60, "delay {delay}");
+            assert_eq!(w.wait_ready(&f).await, 100);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utilisation_mode_scales_out_on_the_first_tick_whatever_the_delay() {
+    for delay in DELAYS {
+        let w = World::new("pub-util").await;
+        w.publication.set_delay_secs(delay);
+        let f = w.function("pub-util").await;
+        w.put_pc_directly(&f, 10).await;
+        w.wait_ready(&f).await;
+        w.put_policy(policy_at_70(
+            &f,
+            "ProvisionedConcurrencyUtilization",
+            600,
+            false,
+        ))
+        .await;
+        let minutes: Vec<i64> = (0..10).collect();
+        w.demand(&f, &minutes, 9.5).await;
+        w.utilization(&f, &minutes, 0.95).await;
+        let s = w.tick(w.at(10, 5)).await;
+        let o = outcome(&s, &f);
+        // ceil(10 x 0.95 / 0.7) = 14.
+        assert_eq!(
+            (o.action.as_str(), o.from, o.to),
+            ("ScaleOut", Some(10), Some(14)),
+            "delay {delay} s: {o:#?}"
+        );
+        assert_eq!(w.wait_ready(&f).await, 14);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_alias_is_not_scaled_in_while_its_newest_minutes_are_unpublished() {
+    for delay in DELAYS {
+        let w = World::new("pub-busy").await;
+        w.publication.set_delay_secs(delay);
+        let f = w.function("pub-busy").await;
+        // A one-minute scale-in window: the shortest, the most exposed.
+        w.put_policy(policy_at_70(&f, "ConcurrentExecutions", 60, false))
+            .await;
+        let minutes: Vec<i64> = (0..10).collect();
+        w.demand(&f, &minutes, 70.0).await;
+        let s = w.tick(w.at(10, 5)).await;
+        assert_eq!(outcome(&s, &f).to, Some(100), "delay {delay}");
+        assert_eq!(w.wait_ready(&f).await, 100);
+        // Demand stays at 70; every tick's newest minutes are unpublished.
+        for m in 10..14 {
+            w.demand(&f, &[m], 70.0).await;
+            let s = w.tick(w.at(m + 1, 5)).await;
+            let o = outcome(&s, &f);
+            assert_eq!(
+                (o.action.as_str(), o.to),
+                ("Hold", Some(100)),
+                "delay {delay} s, tick at minute {}: {o:#?}",
+                m + 1
+            );
+        }
+        assert_eq!(w.pc(&f).await.map(|p| p.0), Some(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_idle_for_30_minutes_still_scales_in() {
+    for delay in DELAYS {
+        let w = World::new("pub-idle").await;
+        w.publication.set_delay_secs(delay);
+        let f = w.function("pub-idle").await;
+        w.put_policy(policy_at_70(&f, "ConcurrentExecutions", 600, false))
+            .await;
+        w.demand(&f, &[0, 1, 2], 7.0).await;
+        let s = w.tick(w.seen(2)).await;
+        assert_eq!(outcome(&s, &f).to, Some(10), "delay {delay}");
+        w.wait_ready(&f).await;
+        // Then nothing for 30 minutes: every minute of the window published
+        // and empty, so the alias is idle and its config goes.
+        let s = w.tick(w.at(33, 5)).await;
+        let o = outcome(&s, &f);
+        assert_eq!(
+            (o.action.as_str(), o.to),
+            ("Delete", Some(0)),
+            "delay {delay} s: {o:#?}"
+        );
+        assert_eq!(w.pc(&f).await, None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_the_minutes_it_treated_as_not_yet_published() {
+    let w = World::new("pub-explain").await;
+    w.publication.set_delay_secs(120);
+    let f = w.function("pub-explain").await;
+    w.put_policy(policy_at_70(&f, "ConcurrentExecutions", 600, false))
+        .await;
+    let minutes: Vec<i64> = (0..10).collect();
+    w.demand(&f, &minutes, 70.0).await;
+    let now = w.at(10, 5).to_rfc3339();
+    // CloudWatch (delay 120 s) has published up to minute 7 at 10:05; the
+    // tick assumes 180 s, so minutes 7..9 are pending and 7 has its datapoint.
+    let (out, json) = w.cli(&["explain", &pk(&f), "--now", &now]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = &json["decision"]["reason"];
+    assert_eq!(r["unpublished_minutes"], 2, "{json:#}");
+    assert_eq!(
+        r["newest_minute"]
+            .as_str()
+            .map(|t| t.parse::<DateTime<Utc>>()),
+        Some(Ok(w.at(7, 0))),
+        "{json:#}"
+    );
+    assert_eq!(json["metric_delay_secs"], 180);
+    assert_eq!(json["decision"]["to"], 100, "{json:#}");
+    // In text, the same minutes by name.
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"));
+    let args = ["explain", &pk(&f), "--now", &now];
+    cmd.args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .envs(w.cli_env_for(&args));
+    let text = cmd.output().await.expect("pcscale runs");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let hm = |m: i64| w.at(m, 0).format("%H:%M").to_string();
+    assert!(
+        text.contains(&format!(
+            "newest published minute {} UTC; {}..{} not yet published (delay 180 s)",
+            hm(7),
+            hm(8),
+            hm(9)
+        )),
+        "{text}"
+    );
 }

@@ -227,6 +227,69 @@ fn a_target_value_out_of_range_is_refused_by_the_policy_parser() {
     );
 }
 
+#[test]
+fn alibaba_fc2_pascal_case_example_imports_like_the_fc3_camel_case_one() {
+    // FC 2.0 spells the same configuration `SchedulerActions` with
+    // `TargetValue` (PascalCase) where FC 3.0 has `scheduledActions` with
+    // `target`: the same policy must come out, nothing dropped.
+    let opts = ImportOptions {
+        resource: Some("function:function_1:prod".into()),
+        ..ImportOptions::default()
+    };
+    let fc2 = import(
+        Vendor::Alibaba,
+        &read_json("alibaba_fc2_docs_example.json"),
+        &opts,
+    )
+    .expect("FC 2.0 form imports");
+    let fc3 = import(
+        Vendor::Alibaba,
+        &read_json("alibaba_docs_example.json"),
+        &ImportOptions::default(),
+    )
+    .expect("FC 3.0 form imports");
+    assert_eq!(fc2.items, fc3.items);
+    assert_eq!(
+        fc2.items[0],
+        read_json("alibaba_docs_example.expected.json")
+    );
+    assert!(
+        !fc2.warnings.iter().any(|w| w.kind == WarningKind::Dropped),
+        "{:?}",
+        fc2.warnings
+    );
+    assert_eq!(fc2.warnings.len(), fc3.warnings.len(), "{:?}", fc2.warnings);
+}
+
+#[test]
+fn alibaba_fc2_seed_example_keeps_its_schedules() {
+    // The FC 2.0 example this project started from: SchedulerActions with
+    // TargetValue, times in UTC, the FC 2.0 resource descriptor.
+    let out = import(
+        Vendor::Alibaba,
+        &read_json("alibaba_fc2_seed_example.json"),
+        &ImportOptions::default(),
+    )
+    .expect("imports");
+    let policy = parse_policy(&out.items[0]).expect("valid");
+    assert_eq!(policy.resource.to_string(), "function:function_1:prod");
+    assert_eq!(policy.scheduled_actions.len(), 3, "{:?}", out.items[0]);
+    assert!(
+        !out.warnings.iter().any(|w| w.kind == WarningKind::Dropped),
+        "{:?}",
+        out.warnings
+    );
+    // 20:30 UTC on 5 August: at least 50; 22:30: back to the 10.
+    assert_eq!(
+        min_source(&policy, "2024-08-05T20:30:00Z"),
+        (50, 50, Some("action_1".into()))
+    );
+    assert_eq!(
+        min_source(&policy, "2024-08-05T22:30:00Z"),
+        (10, 50, Some("action_2".into()))
+    );
+}
+
 // --- the CLI ---------------------------------------------------------------
 
 fn pcscale(args: &[&str]) -> (i32, String, String) {
@@ -329,4 +392,51 @@ fn cli_resource_flag_names_the_lambda_alias() {
     let item: Value = serde_json::from_str(&stdout).expect("item");
     assert_eq!(item["pk"], "function:orders:live");
     assert_eq!(item["MinCapacity"], 3);
+}
+
+#[test]
+fn cli_refuses_input_that_is_not_the_vendors_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let foo = dir.path().join("foo.json");
+    std::fs::write(&foo, r#"{"foo": 1}"#).expect("write");
+    let foo = foo.to_str().expect("utf-8 path").to_owned();
+    for vendor in ["aws", "alibaba", "tencent"] {
+        let (code, stdout, stderr) = pcscale(&["policy", "import", "--from", vendor, &foo]);
+        assert_eq!(code, 2, "{vendor}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{vendor}: nothing to pipe: {stdout}");
+        assert!(stderr.contains("not "), "{vendor}: {stderr}");
+    }
+    // Another vendor's file is refused too, and the message names the right --from.
+    let cases = [
+        ("tencent", "aws_lambda_docs_blue.json", "--from aws"),
+        ("alibaba", "aws_lambda_docs_blue.json", "--from aws"),
+        ("tencent", "alibaba_docs_example.json", "--from alibaba"),
+        (
+            "alibaba",
+            "tencent_static_with_triggers.json",
+            "--from tencent",
+        ),
+        ("aws", "tencent_static_with_triggers.json", "--from tencent"),
+    ];
+    for (vendor, file, hint) in cases {
+        let path = fixture(file);
+        let (code, stdout, stderr) = pcscale(&[
+            "policy",
+            "import",
+            "--from",
+            vendor,
+            path.to_str().expect("utf-8 path"),
+        ]);
+        assert_eq!(code, 2, "{file} as {vendor}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{file} as {vendor}: {stdout}");
+        assert!(stderr.contains(hint), "{file} as {vendor}: {stderr}");
+    }
+    // --output json says the same in its document.
+    let (code, stdout, _) = pcscale(&[
+        "policy", "import", "--from", "tencent", "--output", "json", &foo,
+    ]);
+    assert_eq!(code, 2);
+    let doc: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(doc["valid"], false);
+    assert!(doc["items"].as_array().is_some_and(Vec::is_empty));
 }

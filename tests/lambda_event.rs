@@ -11,9 +11,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
-use pcscale::core::decide::{CurrentPc, Demand, Series};
+use pcscale::core::decide::{CurrentPc, Demand};
 use pcscale::core::policy::{ResourceId, parse_policy};
 use pcscale::core::state::State;
+use pcscale::core::window::Horizon;
 use pcscale::lambda::{
     DEADLINE_MARGIN, Driver, EventError, EventKind, HandlerError, emf, parse_event, tick_deadline,
     tick_options_from_lookup,
@@ -189,6 +190,10 @@ fn the_environment_sets_dry_run_guard_rail_and_allow_list() {
     assert_eq!(opts.quiet_every_minutes, 1);
     let quiet = tick_options_from_lookup(env(&[("PCSCALE_QUIET_EVERY_MINUTES", "3")])).unwrap();
     assert_eq!(quiet.quiet_every_minutes, 3);
+    assert_eq!(opts.metric_delay.secs(), 180, "the documented default");
+    let delayed =
+        tick_options_from_lookup(env(&[("PCSCALE_METRIC_DELAY_SECONDS", " 60 ")])).unwrap();
+    assert_eq!(delayed.metric_delay.secs(), 60);
     assert_eq!(
         opts.allowed_functions,
         Some(vec![
@@ -199,13 +204,33 @@ fn the_environment_sets_dry_run_guard_rail_and_allow_list() {
     );
     let opts = tick_options_from_lookup(env(&[
         ("PCSCALE_DRY_RUN", "0"),
-        ("PCSCALE_ALLOWED_FUNCTIONS", " , "),
+        ("PCSCALE_ALLOWED_FUNCTIONS", ""),
         ("PCSCALE_MAX_PER_FUNCTION", ""),
     ]))
     .unwrap();
     assert!(!opts.dry_run);
     assert_eq!(opts.allowed_functions, None);
     assert_eq!(opts.max_per_function, None);
+}
+
+/// An allow-list that parses to no entry is a mistake, not "every function"
+/// (issue 12, item 10): refused at start-up, naming the variable.
+#[test]
+fn an_allow_list_naming_no_function_is_refused_at_start_up() {
+    for v in [",", " , ", ",,", " ,\t, "] {
+        let e = tick_options_from_lookup(env(&[("PCSCALE_ALLOWED_FUNCTIONS", v)])).expect_err(v);
+        assert!(
+            e.to_string().contains("PCSCALE_ALLOWED_FUNCTIONS"),
+            "{v:?}: {e}"
+        );
+        assert!(e.to_string().contains("names no function"), "{v:?}: {e}");
+    }
+    // And the gate itself: an empty list allows nothing.
+    let opts = pcscale::tick::TickOptions {
+        allowed_functions: Some(Vec::new()),
+        ..Default::default()
+    };
+    assert!(!pcscale::tick::allowed(&opts, "checkout"));
 }
 
 #[test]
@@ -238,6 +263,21 @@ fn a_mistyped_environment_variable_is_an_error_not_a_default() {
             "PCSCALE_QUIET_EVERY_MINUTES",
             "five",
             "PCSCALE_QUIET_EVERY_MINUTES",
+        ),
+        (
+            "PCSCALE_METRIC_DELAY_SECONDS",
+            "901",
+            "PCSCALE_METRIC_DELAY_SECONDS",
+        ),
+        (
+            "PCSCALE_METRIC_DELAY_SECONDS",
+            "-1",
+            "PCSCALE_METRIC_DELAY_SECONDS",
+        ),
+        (
+            "PCSCALE_METRIC_DELAY_SECONDS",
+            "2m",
+            "PCSCALE_METRIC_DELAY_SECONDS",
         ),
     ] {
         let err = tick_options_from_lookup(env(&[(k, v)])).unwrap_err();
@@ -323,20 +363,24 @@ impl PolicyStore for FakeStore {
     }
 }
 
-/// Every query answers with the same per-minute series.
+/// Every query answers with the same per-minute datapoints, as CloudWatch
+/// would: the last one in the newest minute published at the tick's
+/// horizon, and the series made by the one window model.
 struct FakeMetrics(Vec<Option<f64>>);
 
 impl MetricsSource for FakeMetrics {
-    async fn fetch(&self, queries: &[MetricQuery], _now: DateTime<Utc>) -> MetricAnswers {
+    async fn fetch(&self, queries: &[MetricQuery], horizon: Horizon) -> MetricAnswers {
         queries
             .iter()
             .map(|q| {
-                (
-                    q.clone(),
-                    Demand::Known(Series {
-                        minutes: self.0.clone(),
-                    }),
-                )
+                let w = horizon.window(q.minutes);
+                let newest = w.settled - chrono::TimeDelta::minutes(1);
+                let n = self.0.len();
+                let points = self.0.iter().enumerate().filter_map(|(i, v)| {
+                    let back = i64::try_from(n - 1 - i).unwrap();
+                    v.map(|v| ((newest - chrono::TimeDelta::minutes(back)).timestamp(), v))
+                });
+                (q.clone(), Demand::Known(w.series(points, None)))
             })
             .collect()
     }

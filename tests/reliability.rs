@@ -26,7 +26,7 @@ use pcscale::core::state::State;
 use pcscale::ports::Activity;
 use pcscale::tick::{ResourceOutcome, TickOptions, by_resource, run_tick};
 use serde_json::{Value, json};
-use support::Clients;
+use support::clients_at;
 use support::fault_proxy::{Fault, FaultProxy, Rule, Service};
 use support::fixtures::{fixture_files, fixtures, read_json};
 use support::world::{outcome, pk, tracking_policy};
@@ -46,7 +46,6 @@ use support::world::{outcome, pk, tracking_policy};
 struct World {
     w: support::world::World,
     proxy: FaultProxy,
-    account: String,
 }
 
 /// The shared fixture (clients straight to the emulators in `direct`,
@@ -68,27 +67,17 @@ impl World {
         let table = support::unique(prefix);
         support::create_table(&direct.dynamodb, &table).await;
         let via = clients_at(&account, &proxy.url, &proxy.url, Some(&table)).await;
-        World {
-            w: support::world::World::from_parts(direct, via, table),
-            proxy,
-            account,
-        }
+        let mut w = support::world::World::from_parts(direct, via, table, proxy.publication());
+        w.via_url = Some(proxy.url.clone());
+        w.account = Some(account);
+        World { w, proxy }
     }
 
-    /// The environment of a `pcscale` process: this world's table and
-    /// account, every service through the proxy.
-    fn cli_env(&self) -> Vec<(String, String)> {
-        let mut env = support::cli_env(&self.table);
-        for (k, v) in [
-            ("AWS_ACCESS_KEY_ID", self.account.as_str()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", self.proxy.url.as_str()),
-            ("AWS_ENDPOINT_URL_CLOUDWATCH", self.proxy.url.as_str()),
-            ("AWS_ENDPOINT_URL_LAMBDA", self.proxy.url.as_str()),
-        ] {
-            env.retain(|(name, _)| name != k);
-            env.push((k.to_owned(), v.to_owned()));
-        }
-        env
+    /// The environment of a `pcscale` process run at `now`: this world's
+    /// table and account, every service through the proxy (which publishes
+    /// metrics as CloudWatch would at `now`).
+    fn cli_env(&self, now: DateTime<Utc>) -> Vec<(String, String)> {
+        self.w.cli_env_at(Some(now))
     }
 
     async fn state(&self, function: &str) -> Option<State> {
@@ -97,45 +86,6 @@ impl World {
 
     async fn activities(&self, key: &str) -> Vec<Activity> {
         self.store().activities(key, None).await.expect("activity")
-    }
-}
-
-/// Clients for `account` with pcscale's production retry and timeout
-/// settings, DynamoDB at `ddb`, CloudWatch and Lambda at `ls`. With a
-/// `partition`, each client gets its own retry partition: the SDK's retry
-/// quota (a token bucket per partition) is then this test's alone, so
-/// attempt counts do not depend on what other tests in the process did.
-async fn clients_at(account: &str, ddb: &str, ls: &str, partition: Option<&str>) -> Clients {
-    let sdk = pcscale::aws::sdk_config_loader()
-        .region(aws_config::Region::new(support::REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            account,
-            "test",
-            None,
-            None,
-            "pcscale-tests",
-        ))
-        .load()
-        .await;
-    let part = |service: &str| partition.map(|p| format!("{p}-{service}"));
-    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(ddb);
-    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&sdk).endpoint_url(ls);
-    let mut lambda = aws_sdk_lambda::config::Builder::from(&sdk).endpoint_url(ls);
-    if let Some(p) = part("dynamodb") {
-        dynamodb =
-            dynamodb.retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(p));
-    }
-    if let Some(p) = part("cloudwatch") {
-        cloudwatch =
-            cloudwatch.retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(p));
-    }
-    if let Some(p) = part("lambda") {
-        lambda = lambda.retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(p));
-    }
-    Clients {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
-        lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
     }
 }
 
@@ -199,7 +149,7 @@ async fn lambda_put_case(kind: Kind) -> FaultRow {
         )
         .containing(&f),
     );
-    let now = w.at(2, 5);
+    let now = w.late(2, 5);
     let started = Instant::now();
     let out = w.tick(now).await;
     let tick_ms = started.elapsed().as_millis();
@@ -232,7 +182,7 @@ async fn lambda_put_case(kind: Kind) -> FaultRow {
     // The next tick, faults gone, takes the step at once: no cooldown was
     // started by the failure.
     w.proxy.clear();
-    let next = w.tick(w.at(2, 50)).await;
+    let next = w.tick(w.late(2, 50)).await;
     let r2 = outcome(&next, &f);
     assert_eq!(
         (r2.action.as_str(), r2.to, r2.applied),
@@ -265,7 +215,7 @@ async fn cloudwatch_case(kind: Kind) -> FaultRow {
     w.proxy
         .inject(Rule::on("GetMetricData", fault_of(kind, Service::CloudWatch)).containing(&f));
     let started = Instant::now();
-    let out = w.tick(w.at(5, 5)).await;
+    let out = w.tick(w.late(5, 5)).await;
     let tick_ms = started.elapsed().as_millis();
     let r = outcome(&out, &f);
     assert_eq!(r.action, "Hold", "{kind:?}: {r:#?}");
@@ -284,7 +234,7 @@ async fn cloudwatch_case(kind: Kind) -> FaultRow {
 
     // Control: the same tick with metrics answering deletes the config.
     w.proxy.clear();
-    let control = w.tick(w.at(5, 30)).await;
+    let control = w.tick(w.late(5, 30)).await;
     let rc = outcome(&control, &f);
     assert_eq!(
         (rc.action.as_str(), rc.to),
@@ -315,7 +265,7 @@ async fn dynamodb_claim_case(kind: Kind) -> FaultRow {
             .containing("Pending"),
     );
     let started = Instant::now();
-    let out = w.tick(w.at(2, 5)).await;
+    let out = w.tick(w.late(2, 5)).await;
     let tick_ms = started.elapsed().as_millis();
     let r = outcome(&out, &f);
     assert_eq!(r.action, "Error", "{kind:?}: {r:#?}");
@@ -452,7 +402,7 @@ async fn a_put_applied_by_lambda_but_answered_with_an_error_is_recorded_as_appli
             w.demand(&f, &[1], 10.0).await;
             w.proxy
                 .inject(Rule::on("PutProvisionedConcurrencyConfig", fault).containing(&f));
-            let now = w.at(2, 5);
+            let now = w.late(2, 5);
             let out = w.tick(now).await;
             let r = outcome(&out, &f).clone();
             assert_eq!(w.wait_ready(&f).await, 20, "{label}: Lambda applied it");
@@ -477,8 +427,8 @@ async fn a_put_applied_by_lambda_but_answered_with_an_error_is_recorded_as_appli
 }
 
 /// The state write after a successful Put fails on every attempt: the claim
-/// stays in the table. The next tick, a minute later (inside the claim
-/// lease), sees that Lambda has the claimed capacity and settles it as
+/// stays in the table. The next tick notes it; the one after (inside the
+/// claim lease) sees that Lambda has the claimed capacity and settles it as
 /// applied: the step is neither lost (capacity, cooldown) nor repeated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_tick() {
@@ -492,7 +442,7 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
             .containing("\"S\":\"state\"")
             .excluding("Pending"),
     );
-    let claimed_at = w.at(2, 5);
+    let claimed_at = w.late(2, 5);
     let out = w.tick(claimed_at).await;
     let r = outcome(&out, &f);
     assert_eq!(
@@ -509,7 +459,13 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
     assert_eq!(w.wait_ready(&f).await, 20);
 
     w.proxy.clear();
-    let next = w.tick(w.at(3, 5)).await;
+    // The first tick to see the claim leaves it to its claimant (which may
+    // be about to commit it); it notes the sighting, on its own clock.
+    let seen = w.tick(w.late(3, 5)).await;
+    let r = outcome(&seen, &f);
+    assert_eq!(r.action, "Skip", "{r:#?}");
+    assert!(r.reason.contains("commits it"), "{r:#?}");
+    let next = w.tick(w.late(4, 5)).await;
     let r = outcome(&next, &f);
     assert!(r.error.is_none(), "{r:#?}");
     let s = w.state(&f).await.expect("state");
@@ -520,7 +476,7 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
     // Later ticks decide from the reconciled state: 9 min 55 s after the
     // step the demand window no longer holds the burst, but the scale-in
     // cooldown, counted from the claim, still does.
-    let later = w.tick(w.at(12, 0)).await;
+    let later = w.tick(w.late(12, 0)).await;
     let r = outcome(&later, &f);
     assert_eq!(r.action, "Hold", "{r:#?}");
     assert_eq!(
@@ -552,8 +508,8 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
     let w = World::new("abandon").await;
     let f = w.function("abandon").await;
     w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
-    w.demand(&f, &(1..=5).collect::<Vec<_>>(), 10.0).await;
-    let claimed_at = w.at(2, 5);
+    w.demand(&f, &(1..=6).collect::<Vec<_>>(), 10.0).await;
+    let claimed_at = w.late(2, 5);
     let claim = State {
         version: 1,
         last_decision_at: Some(claimed_at),
@@ -561,6 +517,7 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
             from: 0,
             to: 20,
             claimed_at,
+            seen_at: None,
         }),
         ..State::default()
     };
@@ -569,13 +526,17 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
         .expect("write the claim");
     assert_eq!(written, pcscale::ports::WriteOutcome::Written);
 
-    let inside = w.tick(w.at(3, 5)).await;
-    let r = outcome(&inside, &f);
-    assert_eq!(r.action, "Skip", "{r:#?}");
-    assert!(r.reason.contains("claimed"), "{r:#?}");
-    assert_eq!(w.pc(&f).await, None);
+    // The lease runs from the first tick that sees the claim (3:05), on
+    // the judging ticks' clocks: held at 4:06, released at 5:10.
+    for m in [3, 4] {
+        let inside = w.tick(w.late(m, m + 2)).await;
+        let r = outcome(&inside, &f);
+        assert_eq!(r.action, "Skip", "{r:#?}");
+        assert!(r.reason.contains("claim"), "{r:#?}");
+        assert_eq!(w.pc(&f).await, None);
+    }
 
-    let after = w.tick(w.at(4, 6)).await;
+    let after = w.tick(w.late(5, 10)).await;
     let r = outcome(&after, &f);
     assert_eq!(
         (r.action.as_str(), r.to, r.applied),
@@ -585,7 +546,7 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
     assert_eq!(w.wait_ready(&f).await, 20);
     assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 1);
     let s = w.state(&f).await.expect("state");
-    assert_eq!(s.last_scale_out_at, Some(w.at(4, 6)), "{s:#?}");
+    assert_eq!(s.last_scale_out_at, Some(w.late(5, 10)), "{s:#?}");
     assert_eq!(s.pending, None);
 }
 
@@ -807,7 +768,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
         fates.push((file.clone(), fate));
     }
 
-    let now = w.at(2, 5);
+    let now = w.late(2, 5);
     let out = w.tick(now).await;
     let rows = by_resource(&out);
 
@@ -872,7 +833,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
 
     // A second tick reports them again, but records nothing new.
     let writes_before = w.proxy.exchanges().len();
-    let again = w.tick(w.at(3, 5)).await;
+    let again = w.tick(w.late(3, 5)).await;
     assert_eq!(again.totals.errors, policies);
     for (file, fate) in &fates {
         if let Fate::Policy { pk, .. } = fate {
@@ -1195,6 +1156,8 @@ fn exercise(doc: &Value, rng: &mut rand_chacha::ChaCha8Rng) {
                     minutes: (0..minutes)
                         .map(|_| rng.random_bool(0.8).then(|| rng.random::<f64>() * 5_000.0))
                         .collect(),
+                    newest: None,
+                    unpublished: rng.random_range(0..4),
                 })
             };
             let obs = Observation {
@@ -1339,14 +1302,14 @@ async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_l
     let fns: Vec<String> = futures::future::join_all((0..6).map(|_| w.function("deadline"))).await;
     for f in &fns {
         w.put_policy(tracking_policy(f, 0, 50, 600)).await;
-        w.demand(f, &(1..=4).collect::<Vec<_>>(), 10.0).await;
+        w.demand(f, &(1..=6).collect::<Vec<_>>(), 10.0).await;
     }
     w.proxy.inject(Rule::on(
         "PutProvisionedConcurrencyConfig",
         Fault::Hang(Duration::from_secs(120)),
     ));
     let ports = w.ports();
-    let now = w.at(2, 5);
+    let now = w.late(2, 5);
     let driver = pcscale::lambda::Driver {
         store: ports.store,
         metrics: ports.metrics,
@@ -1405,9 +1368,19 @@ async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_l
     // wait; after it, their claims are released (Lambda never saw the
     // Puts) and every step is taken exactly once.
     w.proxy.clear();
-    let later = w.tick(w.at(4, 10)).await;
+    // The first tick to see the abandoned claims notes them; the lease runs
+    // from there.
+    let seen = w.tick(w.late(3, 10)).await;
+    let later = w.tick(w.late(5, 15)).await;
     for f in &fns {
-        let r = outcome(&later, f);
+        let was_abandoned = abandoned.iter().any(|r| r.resource == pk(f));
+        let (first, then) = (outcome(&seen, f), outcome(&later, f));
+        let r = if was_abandoned {
+            assert_eq!(first.action, "Skip", "{first:#?}");
+            then
+        } else {
+            first
+        };
         assert_eq!(
             (r.action.as_str(), r.to, r.applied),
             ("ScaleOut", Some(20), true),
@@ -1463,7 +1436,7 @@ async fn overlapping_ticks(w: &World, n: usize, now: DateTime<Utc>) -> Vec<Value
             .env_remove("PCSCALE_ALLOWED_FUNCTIONS")
             .env_remove("PCSCALE_MAX_PER_FUNCTION")
             .env_remove("PCSCALE_DRY_RUN")
-            .envs(w.cli_env());
+            .envs(w.cli_env(now));
         async move { cmd.output().await.expect("pcscale runs") }
     });
     let outs = futures::future::join_all(procs).await;
@@ -1518,7 +1491,7 @@ async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold
     let puts = |w: &World, f: &str| w.proxy.count_with("PutProvisionedConcurrencyConfig", f);
 
     // Round 1: everyone wants 0 -> 20.
-    let round1 = overlapping_ticks(&w, TICKS, w.at(1, 5)).await;
+    let round1 = overlapping_ticks(&w, TICKS, w.late(1, 5)).await;
     let mut claimed_elsewhere = 0;
     for f in &fns {
         assert_eq!(puts(&w, f), 1, "{f}: one Put on the wire");
@@ -1558,7 +1531,7 @@ async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold
 
     // Round 2, 9 min 55 s later: demand says 4, the scale-in cooldown
     // (read back from DynamoDB by every tick) still has 5 s: nobody moves.
-    let round2 = overlapping_ticks(&w, TICKS, w.at(11, 0)).await;
+    let round2 = overlapping_ticks(&w, TICKS, w.late(11, 0)).await;
     for f in &fns {
         assert_eq!(puts(&w, f), 1, "{f}: no Put in the cooldown");
         for r in rows_for(&round2, &pk(f)) {
@@ -1571,7 +1544,7 @@ async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold
     }
 
     // Round 3, after the cooldown: one scale-in per resource, 20 -> 4.
-    let round3 = overlapping_ticks(&w, TICKS, w.at(12, 0)).await;
+    let round3 = overlapping_ticks(&w, TICKS, w.late(12, 0)).await;
     for f in &fns {
         assert_eq!(puts(&w, f), 2, "{f}: exactly one more Put");
         let rows = rows_for(&round3, &pk(f));
@@ -1617,7 +1590,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
         w.put_policy(tracking_policy(x, 1, 50, 600)).await;
         w.demand(x, &(0..=6).collect::<Vec<_>>(), 10.0).await;
     }
-    let first = w.tick(w.at(1, 5)).await;
+    let first = w.tick(w.late(1, 5)).await;
     for x in &fns {
         assert!(outcome(&first, x).applied);
         assert_eq!(w.wait_ready(x).await, 20);
@@ -1665,7 +1638,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
         .containing(&f("inprog")),
     );
 
-    let now = w.at(3, 5);
+    let now = w.late(3, 5);
     let out = w.tick(now).await;
 
     // Changed to 35: decided from 35 (held by the scale-in cooldown), and
@@ -1745,7 +1718,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
     }
 
     // A minute later nothing new is recorded for what has not changed.
-    let again = w.tick(w.at(4, 5)).await;
+    let again = w.tick(w.late(4, 5)).await;
     assert_eq!(outcome(&again, &f("noalias")).action, "Error");
     assert_eq!(
         errors(&w.activities(&pk(&f("noalias"))).await),
@@ -1802,14 +1775,14 @@ async fn guard_rails_hold_whatever_the_table_says() {
     cmd.args([
         "tick",
         "--now",
-        &w.at(2, 5).to_rfc3339(),
+        &w.late(2, 5).to_rfc3339(),
         "--output",
         "json",
     ])
     .env_remove("AWS_PROFILE")
     .env_remove("AWS_ENDPOINT_URL")
     .env_remove("PCSCALE_DRY_RUN")
-    .envs(w.cli_env())
+    .envs(w.cli_env(w.late(2, 5)))
     .env("PCSCALE_ALLOWED_FUNCTIONS", format!("app-{tag}*, other-*"))
     .env("PCSCALE_MAX_PER_FUNCTION", "12");
     let out = cmd.output().await.expect("pcscale runs");
@@ -1890,7 +1863,7 @@ async fn increases_stop_at_the_account_headroom() {
     w.put_policy(json!({"pk": pk(&name), "MinCapacity": 100000, "MaxCapacity": 100000}))
         .await;
     let ports = w.ports();
-    let out = run_tick(ports.ports(), w.at(2, 5), &TickOptions::default())
+    let out = run_tick(ports.ports(), w.late(2, 5), &TickOptions::default())
         .await
         .expect("tick");
     let r = outcome(&out, &name);
@@ -1905,7 +1878,7 @@ async fn increases_stop_at_the_account_headroom() {
         i32::try_from(limit).expect("fits")
     );
     // At the headroom now: the next tick asks for nothing more.
-    let again = run_tick(ports.ports(), w.at(3, 5), &TickOptions::default())
+    let again = run_tick(ports.ports(), w.late(3, 5), &TickOptions::default())
         .await
         .expect("tick");
     let r = outcome(&again, &name);
@@ -1934,13 +1907,13 @@ async fn a_table_that_keeps_throttling_fails_the_tick_with_exit_1_after_three_at
     cmd.args([
         "tick",
         "--now",
-        &w.at(2, 5).to_rfc3339(),
+        &w.late(2, 5).to_rfc3339(),
         "--output",
         "json",
     ])
     .env_remove("AWS_PROFILE")
     .env_remove("AWS_ENDPOINT_URL")
-    .envs(w.cli_env());
+    .envs(w.cli_env(w.late(2, 5)));
     let out = cmd.output().await.expect("pcscale runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -2001,7 +1974,7 @@ async fn faults_in_the_reads_around_a_step_leave_only_the_affected_resource_alon
         "GetAccountSettings",
         Fault::throttling(Service::Lambda),
     ));
-    let out = w.tick(w.at(2, 5)).await;
+    let out = w.tick(w.late(2, 5)).await;
 
     let r = outcome(&out, &no_config);
     assert_eq!(r.action, "Error", "{r:#?}");
@@ -2034,4 +2007,656 @@ async fn faults_in_the_reads_around_a_step_leave_only_the_affected_resource_alon
             .count_with("GetProvisionedConcurrencyConfig", &no_config),
         3
     );
+}
+
+// ---------------------------------------------------------------------------
+// 5. Second round (issue 12): races around delete, state that lies, clocks
+//    that drift, answers that get lost
+// ---------------------------------------------------------------------------
+
+/// A `pcscale` process with this world's environment (every service
+/// through the proxy) and no operator variables unless the test sets them.
+fn pcscale(w: &World, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pcscale"));
+    cmd.args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("PCSCALE_ALLOWED_FUNCTIONS")
+        .env_remove("PCSCALE_MAX_PER_FUNCTION")
+        .env_remove("PCSCALE_DRY_RUN")
+        .envs(w.cli_env_for(args));
+    cmd
+}
+
+/// Whether `text` shows a negative number ("claimed -2274763586s ago").
+fn negative_number(text: &str) -> bool {
+    text.as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'-' && w[1].is_ascii_digit())
+}
+
+/// Waits (polling the table) until `function`'s state holds a claim.
+async fn claim_visible(w: &World, function: &str) {
+    for _ in 0..200 {
+        if w.state(function).await.is_some_and(|s| s.pending.is_some()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no claim appeared for {function}");
+}
+
+/// Item 1: `policy delete --delete-config` while a tick's Put is in flight.
+/// Before: delete found no config, exited 0, and the Put landed after it
+/// (PC billed, no policy, no tick ever looks at it again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_racing_a_tick_whose_put_is_in_flight_leaves_no_config_behind() {
+    let w = World::new("delrace").await;
+    let f = w.function("delrace").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+    w.proxy.inject(
+        Rule::on(
+            "PutProvisionedConcurrencyConfig",
+            Fault::Delay(Duration::from_secs(4)),
+        )
+        .containing(&f),
+    );
+    let key = pk(&f);
+    let tick = w.tick(w.late(2, 5));
+    let delete = async {
+        claim_visible(&w, &f).await;
+        pcscale(&w, &["policy", "delete", &key, "--delete-config"])
+            .output()
+            .await
+            .expect("pcscale runs")
+    };
+    let (summary, out) = tokio::join!(tick, delete);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "delete racing a tick: exit {:?}\n{stdout}{stderr}",
+        out.status.code()
+    );
+    let r = outcome(&summary, &f);
+    assert_eq!((r.action.as_str(), r.applied), ("ScaleOut", true), "{r:#?}");
+    // Whatever the delete printed, no config is left without a policy.
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("deleted provisioned-concurrency config"),
+        "the delete saw the config the tick applied: {stdout}"
+    );
+    assert_eq!(w.pc(&f).await, None, "a config is left without a policy");
+    assert_eq!(w.store().get_policy_item(&key).await.expect("get"), None);
+}
+
+/// Item 1, the other order: a tick that loaded the policy before the
+/// delete must lose its claim (delete bumps the state's Version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_that_loaded_the_policy_before_a_delete_never_calls_lambda() {
+    let w = World::new("delload").await;
+    let f = w.function("delload").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+    // Hold the tick's first metrics call: by then it has loaded the policy.
+    w.proxy
+        .inject(Rule::on("GetMetricData", Fault::Delay(Duration::from_secs(6))).times(1));
+    let key = pk(&f);
+    let tick = w.tick(w.late(2, 5));
+    let delete = async {
+        while w.proxy.count("GetMetricData") == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        pcscale(&w, &["policy", "delete", &key, "--delete-config"])
+            .output()
+            .await
+            .expect("pcscale runs")
+    };
+    let (summary, out) = tokio::join!(tick, delete);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = outcome(&summary, &f);
+    assert_eq!((r.action.as_str(), r.applied), ("Skip", false), "{r:#?}");
+    assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 0);
+    assert_eq!(w.pc(&f).await, None);
+}
+
+/// Item 2: `policy delete --delete-config` honours the allow-list (it
+/// already honoured dry run): the same gate as the tick's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_config_on_a_function_outside_the_allow_list_is_refused() {
+    let w = World::new("delallow").await;
+    let f = w.function("delallow").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.put_pc_directly(&f, 5).await;
+    let key = pk(&f);
+    for (var, value, needle) in [
+        (
+            "PCSCALE_ALLOWED_FUNCTIONS",
+            "other-*",
+            "PCSCALE_ALLOWED_FUNCTIONS",
+        ),
+        ("PCSCALE_DRY_RUN", "true", "PCSCALE_DRY_RUN"),
+    ] {
+        let out = pcscale(&w, &["policy", "delete", &key, "--delete-config"])
+            .env(var, value)
+            .output()
+            .await
+            .expect("pcscale runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(stderr.contains(needle), "{var}: {stderr}");
+    }
+    assert_eq!(
+        w.proxy.count_with("DeleteProvisionedConcurrencyConfig", &f),
+        0
+    );
+    assert_eq!(w.wait_ready(&f).await, 5, "the config is untouched");
+    assert!(
+        w.store()
+            .get_policy_item(&key)
+            .await
+            .expect("get")
+            .is_some(),
+        "nothing deleted"
+    );
+}
+
+/// Writes a hand-edited state item for `function`: `Version` as given, the
+/// other attributes from `extra`.
+async fn hand_state(w: &World, function: &str, version: Option<AttributeValue>, extra: Item) {
+    let mut item: Item = extra;
+    item.insert("pk".into(), AttributeValue::S(pk(function)));
+    item.insert("sk".into(), AttributeValue::S("state".into()));
+    if let Some(v) = version {
+        item.insert("Version".into(), v);
+    }
+    w.direct
+        .dynamodb
+        .put_item()
+        .table_name(&w.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("hand-edited state");
+}
+
+/// Item 4: state that lies. Version 0, -1, 2.5, a string, none, 2^64-1:
+/// each resource is reported once (`CorruptState`), its state replaced,
+/// and its step taken in the same tick; the next tick records nothing new.
+/// Before: "another tick claimed this resource first" forever (0), one
+/// `InvalidPolicy` a tick forever (-1, string), an overflow (2^64-1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_with_a_version_that_lies_is_reported_once_and_repaired() {
+    let w = World::new("liar").await;
+    let versions: Vec<(&str, Option<AttributeValue>)> = vec![
+        ("zero", Some(AttributeValue::N("0".into()))),
+        ("negative", Some(AttributeValue::N("-1".into()))),
+        ("fraction", Some(AttributeValue::N("2.5".into()))),
+        ("string", Some(AttributeValue::S("seven".into()))),
+        ("missing", None),
+        ("max", Some(AttributeValue::N(u64::MAX.to_string()))),
+    ];
+    let mut fns = Vec::new();
+    for (label, v) in versions {
+        let f = w.function(&format!("liar-{label}")).await;
+        w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+        w.demand(&f, &[1, 2, 3], 10.0).await;
+        let extra = Item::from([("Capacity".to_owned(), AttributeValue::N("0".into()))]);
+        hand_state(&w, &f, v, extra).await;
+        fns.push((label, f));
+    }
+    let first = w.tick(w.late(2, 5)).await;
+    for (label, f) in &fns {
+        let r = outcome(&first, f);
+        assert_eq!(
+            (r.action.as_str(), r.to, r.applied),
+            ("ScaleOut", Some(20), true),
+            "{label}: {r:#?}"
+        );
+        let s = w.state(f).await.expect("state");
+        assert_eq!(
+            (s.defect.clone(), s.capacity),
+            (None, Some(20)),
+            "{label}: {s:#?}"
+        );
+        assert!(s.version >= 1 && s.version < 10, "{label}: {s:#?}");
+    }
+    let second = w.tick(w.late(3, 5)).await;
+    for (label, f) in &fns {
+        let r = outcome(&second, f);
+        assert!(r.error.is_none(), "{label}: {r:#?}");
+        let acts = w.activities(&pk(f)).await;
+        let corrupt: Vec<_> = acts.iter().filter(|a| a.action == "CorruptState").collect();
+        assert_eq!(corrupt.len(), 1, "{label}: reported once: {acts:#?}");
+        assert!(
+            corrupt[0].cause.contains("Version"),
+            "{label}: {corrupt:#?}"
+        );
+        assert_eq!(
+            acts.iter().filter(|a| a.outcome == "applied").count(),
+            1,
+            "{label}: {acts:#?}"
+        );
+    }
+}
+
+/// Item 4: a `LastScaleInAt` 75 years ahead (a hand edit, or one tick
+/// run with `--now` in the future) held scale-in forever. It is reported
+/// once and set to the tick's now: the cooldown runs from there, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooldown_timestamp_in_the_future_is_repaired_not_obeyed_forever() {
+    let w = World::new("future").await;
+    let f = w.function("future").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.put_pc_directly(&f, 20).await;
+    w.wait_ready(&f).await;
+    w.demand(&f, &(1..=14).collect::<Vec<_>>(), 0.0).await;
+    let extra = Item::from([
+        ("Capacity".to_owned(), AttributeValue::N("20".into())),
+        (
+            "LastScaleInAt".to_owned(),
+            AttributeValue::S("2100-01-01T00:00:00Z".into()),
+        ),
+    ]);
+    hand_state(&w, &f, Some(AttributeValue::N("3".into())), extra).await;
+    let now = w.late(2, 5);
+    let first = w.tick(now).await;
+    let r = outcome(&first, &f);
+    assert_eq!(r.action, "Hold", "{r:#?}");
+    let remaining = r
+        .decision
+        .as_ref()
+        .and_then(|d| d.reason.cooldown_remaining_secs);
+    assert!(remaining.is_some_and(|s| s <= 600), "{r:#?}");
+    assert_eq!(
+        w.state(&f).await.expect("state").last_scale_in_at,
+        Some(now)
+    );
+    let later = w.tick(w.late(13, 0)).await;
+    let r = outcome(&later, &f);
+    assert_eq!((r.action.as_str(), r.applied), ("Delete", true), "{r:#?}");
+    let acts = w.activities(&pk(&f)).await;
+    let corrupt: Vec<_> = acts.iter().filter(|a| a.action == "CorruptState").collect();
+    assert_eq!(corrupt.len(), 1, "{acts:#?}");
+    assert!(corrupt[0].cause.contains("LastScaleInAt"), "{corrupt:#?}");
+}
+
+/// Item 5: a runner whose clock is 3 minutes behind (beyond the 120 s
+/// lease) claims a step and its Put is slow; a correct tick overlapping it
+/// must not take that fresh claim for abandoned. Before: two Puts for one
+/// step and "reconciled: not applied" for a step that was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_from_a_runner_whose_clock_is_behind_is_not_taken_for_abandoned() {
+    let w = World::new("skew").await;
+    let f = w.function("skew").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &(1..=8).collect::<Vec<_>>(), 10.0).await;
+    w.proxy.inject(
+        Rule::on(
+            "PutProvisionedConcurrencyConfig",
+            Fault::Delay(Duration::from_secs(4)),
+        )
+        .containing(&f)
+        .times(1),
+    );
+    let correct = w.late(5, 10);
+    let behind = correct - TimeDelta::minutes(3);
+    let slow = w.tick(behind);
+    let fast = async {
+        claim_visible(&w, &f).await;
+        w.tick(correct).await
+    };
+    let (slow, fast) = tokio::join!(slow, fast);
+    let a = outcome(&slow, &f);
+    let b = outcome(&fast, &f);
+    eprintln!(
+        "clock skew: slow runner {} ({}), correct runner {} ({})",
+        a.action, a.reason, b.action, b.reason
+    );
+    assert_eq!((a.action.as_str(), a.applied), ("ScaleOut", true), "{a:#?}");
+    assert!(a.error.is_none(), "{a:#?}");
+    assert_eq!(b.action, "Skip", "{b:#?}");
+    assert!(!negative_number(&b.reason), "no negative ages: {b:#?}");
+    assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 1);
+    assert_eq!(w.wait_ready(&f).await, 20);
+    let s = w.state(&f).await.expect("state");
+    assert_eq!((s.capacity, s.pending.clone()), (Some(20), None), "{s:#?}");
+    let acts = w.activities(&pk(&f)).await;
+    assert!(!acts.iter().any(|a| a.action == "Reconcile"), "{acts:#?}");
+}
+
+/// Item 5 (and 4): a claim whose `ClaimedAt` is 75 years ahead, never
+/// applied. The lease runs from the first tick that saw it, on that tick's
+/// clock: seen (skip), held (skip), released and taken, with no negative
+/// ages printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_stamped_in_the_future_is_released_after_the_lease_counted_from_its_first_sighting()
+{
+    let w = World::new("futclaim").await;
+    let f = w.function("futclaim").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &(1..=8).collect::<Vec<_>>(), 10.0).await;
+    let pending = AttributeValue::M(std::collections::HashMap::from([
+        ("From".to_owned(), AttributeValue::N("0".into())),
+        ("To".to_owned(), AttributeValue::N("20".into())),
+        (
+            "ClaimedAt".to_owned(),
+            AttributeValue::S("2100-01-01T00:00:00Z".into()),
+        ),
+    ]));
+    let extra = Item::from([("Pending".to_owned(), pending)]);
+    hand_state(&w, &f, Some(AttributeValue::N("4".into())), extra).await;
+    let mut reasons = Vec::new();
+    for (m, want) in [(2, "Skip"), (3, "Skip"), (5, "ScaleOut")] {
+        let out = w.tick(w.late(m, 5)).await;
+        let r = outcome(&out, &f);
+        assert_eq!(r.action, want, "minute {m}: {r:#?}");
+        assert!(!negative_number(&r.reason), "no negative ages: {r:#?}");
+        reasons.push(r.reason.clone());
+    }
+    eprintln!("future claim: {reasons:?}");
+    assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 1);
+    assert_eq!(w.wait_ready(&f).await, 20);
+}
+
+/// Item 6: the Put reaches Lambda, its answer is lost (500), and the SDK's
+/// retry gets 409 (Lambda allocating the first attempt). Before: recorded
+/// as a failure, with Lambda at 20 and no capacity in the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_followed_by_a_409_is_confirmed_from_lambda() {
+    let w = World::new("lost409").await;
+    let f = w.function("lost409").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+    w.proxy.inject(
+        Rule::on(
+            "PutProvisionedConcurrencyConfig",
+            Fault::ForwardThen(Box::new(Fault::server_error(Service::Lambda))),
+        )
+        .containing(&f)
+        .times(1),
+    );
+    w.proxy.inject(
+        Rule::on(
+            "PutProvisionedConcurrencyConfig",
+            Fault::Error {
+                status: 409,
+                code: "ResourceConflictException".into(),
+                message: "Provisioned concurrency is being allocated (injected)".into(),
+            },
+        )
+        .containing(&f),
+    );
+    let now = w.late(2, 5);
+    let out = w.tick(now).await;
+    let r = outcome(&out, &f);
+    assert_eq!(w.wait_ready(&f).await, 20);
+    assert_eq!(
+        (r.action.as_str(), r.to, r.applied),
+        ("ScaleOut", Some(20), true),
+        "{r:#?}"
+    );
+    assert!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f) >= 2);
+    let s = w.state(&f).await.expect("state");
+    assert_eq!(
+        (s.capacity, s.last_scale_out_at),
+        (Some(20), Some(now)),
+        "{s:#?}"
+    );
+    let acts = w.activities(&pk(&f)).await;
+    assert_eq!(acts.len(), 1, "{acts:#?}");
+    assert!(acts[0].outcome.starts_with("applied"), "{acts:#?}");
+}
+
+/// Item 7: a Put Lambda always refuses (AccessDenied here; the same for an
+/// alias and its version both holding policies). Before: retried every
+/// tick, one error activity each time. Now: retried after 1, 2, 4, ...
+/// minutes, the refusal recorded once, and the summary still says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_lambda_keeps_refusing_is_backed_off_and_recorded_once() {
+    let w = World::new("refused").await;
+    let f = w.function("refused").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &(1..=17).collect::<Vec<_>>(), 10.0).await;
+    w.proxy.inject(
+        Rule::on(
+            "PutProvisionedConcurrencyConfig",
+            Fault::Error {
+                status: 403,
+                code: "AccessDeniedException".into(),
+                message:
+                    "not authorized to perform lambda:PutProvisionedConcurrencyConfig (injected)"
+                        .into(),
+            },
+        )
+        .containing(&f),
+    );
+    let mut actions = Vec::new();
+    for m in 2..=9 {
+        let out = w.tick(w.late(m, 5)).await;
+        let r = outcome(&out, &f);
+        assert!(
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.contains("AccessDenied")),
+            "minute {m}: the summary says why: {r:#?}"
+        );
+        actions.push(r.action.clone());
+    }
+    eprintln!("refused Put, 8 ticks: {actions:?}");
+    // Tried at minutes 2, 3, 5, 9.
+    assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 4);
+    let errors: Vec<_> = w
+        .activities(&pk(&f))
+        .await
+        .into_iter()
+        .filter(|a| a.action == "Error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    // Lambda accepts again: the next try applies the step and resets.
+    w.proxy.clear();
+    let out = w.tick(w.late(17, 5)).await;
+    let r = outcome(&out, &f);
+    assert_eq!((r.action.as_str(), r.applied), ("ScaleOut", true), "{r:#?}");
+    assert_eq!(w.state(&f).await.expect("state").failures, 0);
+}
+
+/// Item 11: policy items whose `sk` is a near miss ("Policy", "policy ",
+/// "POLICY") were invisible: no error anywhere. Each is now reported in
+/// the summary and once in the activity log, naming `sk`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_items_with_a_near_miss_sort_key_are_reported() {
+    let w = World::new("nearmiss").await;
+    let mut fns = Vec::new();
+    for sk in ["Policy", "policy ", "POLICY"] {
+        let f = support::unique("nearmiss");
+        let mut item = table_item(&tracking_policy(&f, 0, 50, 600)).expect("item");
+        item.insert("sk".into(), AttributeValue::S(sk.into()));
+        w.direct
+            .dynamodb
+            .put_item()
+            .table_name(&w.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("near-miss item");
+        fns.push((sk, f));
+    }
+    for m in [2, 3] {
+        let out = w.tick(w.late(m, 5)).await;
+        for (sk, f) in &fns {
+            let r = outcome(&out, f);
+            assert_eq!(r.action, "Error", "{sk:?}: {r:#?}");
+            assert!(
+                r.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("sk") && e.contains(&format!("{sk:?}"))),
+                "{sk:?}: {r:#?}"
+            );
+        }
+    }
+    for (sk, f) in &fns {
+        let acts = w.activities(&pk(f)).await;
+        assert_eq!(acts.len(), 1, "{sk:?}: once: {acts:#?}");
+        assert_eq!(acts[0].action, "InvalidPolicy", "{sk:?}");
+    }
+}
+
+/// An item of 100 scheduled actions, every one with a misspelled zone
+/// (each bad `Timezone` searches every IANA name for a "did you mean").
+fn expensive_item(function: &str, zone: &str) -> Value {
+    let actions: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({
+                "Name": format!("a{i}"),
+                "Schedule": "cron(0 8 * * ? *)",
+                "Timezone": zone,
+                "MinCapacity": 1,
+            })
+        })
+        .collect();
+    json!({
+        "pk": pk(function),
+        "MinCapacity": 0,
+        "MaxCapacity": 50,
+        "ScheduledActions": actions,
+    })
+}
+
+/// Item 3: the cost of judging one expensive invalid item is bounded: 100
+/// misspelled zones, each one a did-you-mean search. Prints the figure for
+/// docs/RELIABILITY.md; asserts the problems are still all reported.
+#[test]
+fn judging_an_item_of_100_misspelled_zones_is_cheap_and_still_reports_each() {
+    let item = expensive_item("checkout", "Asia/Shangai");
+    let runs = 20;
+    let started = Instant::now();
+    for _ in 0..runs {
+        let e = pcscale::core::policy::parse_policy(&item).expect_err("invalid");
+        assert_eq!(e.problems.len(), 100, "{e}");
+        assert!(e.problems[0].message.contains("Asia/Shanghai"), "{e}");
+    }
+    let per_item = started.elapsed() / runs;
+    // 100 distinct misspellings in one item: no search is remembered.
+    let mut distinct = expensive_item("checkout", "");
+    for (i, a) in distinct["ScheduledActions"]
+        .as_array_mut()
+        .expect("actions")
+        .iter_mut()
+        .enumerate()
+    {
+        a["Timezone"] = json!(format!("Asia/Shangai{i:03}"));
+    }
+    let started = Instant::now();
+    let e = pcscale::core::policy::parse_policy(&distinct).expect_err("invalid");
+    assert_eq!(e.problems.len(), 100, "{e}");
+    let cold = started.elapsed();
+    eprintln!(
+        "parse cost: one item of 100 misspelled zones: {per_item:?} per item (one zone repeated), \
+         {cold:?} (100 distinct zones)"
+    );
+}
+
+/// Item 3, end to end: 50 expensive invalid items (100 misspelled zones
+/// each) beside one valid policy, the real handler with 20 s left. Before:
+/// parsing ran inside the load on the runtime's threads at ~130 ms (release)
+/// per item, the deadline could not interrupt it, and the answer came late
+/// with every resource skipped. Now the valid policy scales and the
+/// invocation answers well inside its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expensive_invalid_items_do_not_stall_the_tick_or_its_deadline() {
+    let w = World::new("costly").await;
+    let f = w.function("costly").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[1], 10.0).await;
+    for i in 0..50 {
+        let name = format!("costly-{i}-{}", support::unique("x"));
+        w.put_policy(expensive_item(&name, "Asia/Shangai")).await;
+    }
+    let ports = w.ports();
+    let driver = pcscale::lambda::Driver {
+        store: ports.store,
+        metrics: ports.metrics,
+        lambda: ports.lambda,
+        clock: FixedClock(w.late(2, 5)),
+        options: TickOptions::default(),
+        function_name: "pcscale-test".into(),
+        emit_emf: false,
+    };
+    let timeout = Duration::from_secs(20);
+    let deadline_ms = u64::try_from(
+        (std::time::SystemTime::now() + timeout)
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits");
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.deadline = deadline_ms;
+    let started = Instant::now();
+    let summary = driver
+        .handle(lambda_runtime::LambdaEvent::new(json!({}), ctx))
+        .await
+        .expect("a summary");
+    let took = started.elapsed();
+    eprintln!(
+        "expensive items: 50 x 100 misspelled zones + 1 valid, {timeout:?} left: answered after {took:?}"
+    );
+    assert!(took < timeout, "{took:?}");
+    let r = outcome(&summary, &f);
+    assert_eq!((r.action.as_str(), r.applied), ("ScaleOut", true), "{r:#?}");
+    assert_eq!(summary.totals.errors, 50, "{:?}", summary.totals);
+}
+
+/// Item 9: `simulate` input. A NaN timestamp hung at 100 % CPU, 1e9
+/// concurrency or a 3,000-year gap aborted on a multi-GB allocation, and
+/// `/dev/zero` as trace or policy read until memory ran out. Each is now a
+/// clear error naming the file (and line), from the real binary.
+#[test]
+fn simulate_refuses_hostile_input_with_file_and_line() {
+    let dir = std::env::temp_dir().join(support::unique("siminput"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let nan = write("nan.csv", "timestamp,concurrency\n0,1\nNaN,2\n120,1\n");
+    let huge = write("huge.csv", "timestamp,concurrency\n0,1\n60,1e9\n");
+    let gap = write("gap.csv", "timestamp,concurrency\n0,1\n94672800000,1\n");
+    let good = write("good.csv", "timestamp,concurrency\n0,1\n60,2\n120,1\n");
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["--trace", &nan], format!("{nan}:3:")),
+        (vec!["--trace", &huge], format!("{huge}:3:")),
+        (vec!["--trace", &gap], format!("{gap}:3:")),
+        (
+            vec!["--trace", "/dev/zero"],
+            "/dev/zero:1:1: larger than".into(),
+        ),
+        (
+            vec!["--trace", &good, "--policy", "/dev/zero"],
+            "/dev/zero: larger than".into(),
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pcscale"))
+            .arg("simulate")
+            .args(&args)
+            .output()
+            .expect("pcscale runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(1 | 2)),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+        assert!(stderr.contains(&needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -198,9 +198,12 @@ fn aws_scale_in_needs_fifteen_quiet_minutes() {
     let (_, tl) = run(&mut ctl, &workload(120, inv));
     let pc = requested(&tl);
     // Quiet from minute 60: datapoints 60..=74 are the first 15 low ones;
-    // minute 74 is seen at the tick of minute 76 (2-minute lag).
-    assert!(pc[..76].iter().all(|&p| p == 15), "{pc:?}");
-    assert!(pc[76] < 15, "scale-in at minute 76: {pc:?}");
+    // minute 74 ends at 75 and is published a delay later (180 s by
+    // default): first seen by the tick of minute 78.
+    let seen = 74 + cfg().metric_delay.minutes_until_seen() as usize;
+    assert_eq!(seen, 78);
+    assert!(pc[..seen].iter().all(|&p| p == 15), "{pc:?}");
+    assert!(pc[seen] < 15, "scale-in at minute {seen}: {pc:?}");
 }
 
 #[test]
@@ -735,5 +738,80 @@ fn cost_plot_and_frontier_on_a_few_functions() {
         "T=3",
     ] {
         assert!(svg.contains(needle), "no {needle:?} in the chart");
+    }
+}
+
+// ---------- what the simulated CloudWatch shows, and when ----------
+
+#[test]
+fn the_simulated_cloudwatch_never_shows_a_minute_before_it_is_published() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use pcscale::core::decide::Demand;
+    use pcscale::core::policy::{MetricKind, parse_policy};
+    use pcscale::core::state::State;
+    use pcscale::core::window::{Horizon, PublicationDelay};
+    use pcscale::ports::{MetricQuery, MetricsSource};
+    use pcscale::sim::ports::SimWorld;
+
+    let epoch = Utc.with_ymd_and_hms(2019, 7, 15, 0, 0, 0).unwrap();
+    let policy = parse_policy(&serde_json::json!({
+        "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 10
+    }))
+    .unwrap();
+    for actual in [0u64, 60, 120, 180] {
+        let c = PlatformConfig {
+            metric_delay: PublicationDelay::from_secs(actual).unwrap(),
+            ..cfg()
+        };
+        // Busy in every one of 20 minutes; the tick is at the start of minute 20.
+        let mut p = Platform::new(&c, 1.0, 30, false);
+        for m in 0..20u32 {
+            if m > 0 {
+                p.close_minute();
+            }
+            p.arrive(&Invocation {
+                start: f64::from(m) * 60.0 + 1.0,
+                duration: 10.0,
+            });
+        }
+        p.close_minute();
+        let published = c.metric_delay.published_minutes(20.0 * 60.0);
+        assert_eq!(published, 20 - actual as usize / 60);
+        let world = SimWorld::new(&mut p, epoch, policy.clone(), State::default());
+        for assumed in [0u64, 60, 180, 300] {
+            let horizon = Horizon {
+                now: epoch + TimeDelta::minutes(20),
+                delay: PublicationDelay::from_secs(assumed).unwrap(),
+            };
+            let q = MetricQuery {
+                resource: policy.resource.clone(),
+                metric: MetricKind::ConcurrentExecutions,
+                minutes: 10,
+            };
+            let answers =
+                futures::executor::block_on(world.fetch(std::slice::from_ref(&q), horizon));
+            let Demand::Known(s) = &answers[&q] else {
+                panic!("{answers:?}")
+            };
+            let newest = s.newest.expect("a published minute");
+            let newest_index = (newest - epoch).num_minutes() as usize;
+            // Every datapoint shown is a published minute's.
+            let first = newest_index + 1 - s.minutes.len();
+            for (i, v) in s.minutes.iter().enumerate() {
+                if v.is_some() {
+                    assert!(
+                        first + i < published,
+                        "CloudWatch delay {actual}, assumed {assumed}: minute {} shown, \
+                         only {published} published",
+                        first + i
+                    );
+                }
+            }
+            if assumed >= actual {
+                // Assuming at least the real delay, the newest minute read is
+                // exactly the newest published one.
+                assert_eq!(newest_index + 1, published, "{actual} / {assumed}");
+            }
+        }
     }
 }

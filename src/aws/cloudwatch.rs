@@ -14,7 +14,11 @@
 //!
 //! Both use the dimensions `FunctionName=<fn>` and `Resource=<fn>:<qualifier>`
 //! (Lambda publishes per-alias/version metrics under that pair), period 60 s,
-//! over a window ending at the start of the current minute.
+//! over the window [`crate::core::window::MetricWindow`] gives: the settled
+//! minutes a decision reads, then the minutes that may not be published yet,
+//! up to the start of the current minute. The same window's
+//! [`MetricWindow::series`] turns the datapoints into the series the
+//! decision reads, so an unpublished minute is never read as idle.
 
 use std::future::Future;
 
@@ -27,13 +31,13 @@ use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
 };
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use futures::StreamExt;
 use tracing::{Instrument, info_span, warn};
 
 use super::port_error;
-use crate::core::decide::{Demand, Series};
+use crate::core::decide::Demand;
 use crate::core::policy::MetricKind;
+use crate::core::window::{Horizon, MetricWindow};
 use crate::ports::{MetricAnswers, MetricQuery, MetricsSource};
 
 /// `GetMetricData` accepts at most 500 `MetricDataQuery` structures per call
@@ -69,10 +73,10 @@ impl CloudWatchMetrics {
     async fn fetch_batch(
         &self,
         batch: &[MetricQuery],
-        end: DateTime<Utc>,
+        horizon: Horizon,
     ) -> Vec<(MetricQuery, Demand)> {
-        let window = batch.iter().map(|q| q.minutes.max(1)).max().unwrap_or(1);
-        let start = end - TimeDelta::minutes(i64::from(window));
+        // One look-back per batch (see `batches`), so one window.
+        let window = horizon.window(batch.iter().map(|q| q.minutes).max().unwrap_or(1));
         let queries: Vec<MetricDataQuery> = batch
             .iter()
             .enumerate()
@@ -85,8 +89,8 @@ impl CloudWatchMetrics {
             let sent = self
                 .client
                 .get_metric_data()
-                .start_time(SmithyDateTime::from_secs(start.timestamp()))
-                .end_time(SmithyDateTime::from_secs(end.timestamp()))
+                .start_time(SmithyDateTime::from_secs(window.start.timestamp()))
+                .end_time(SmithyDateTime::from_secs(window.end.timestamp()))
                 .set_metric_data_queries(Some(queries.clone()))
                 .scan_by(ScanBy::TimestampAscending)
                 .set_next_token(token.take())
@@ -115,7 +119,7 @@ impl CloudWatchMetrics {
                 }
             }
         }
-        answers(batch, &pages, start)
+        answers(batch, &pages, &window)
     }
 }
 
@@ -124,17 +128,21 @@ impl MetricsSource for CloudWatchMetrics {
     fn fetch(
         &self,
         queries: &[MetricQuery],
-        now: DateTime<Utc>,
+        horizon: Horizon,
     ) -> impl Future<Output = MetricAnswers> + Send {
         Box::pin(async move {
-            let end = minute_start(now);
-            let span = info_span!("cloudwatch.fetch", queries = queries.len(), end = %end);
+            let span = info_span!(
+                "cloudwatch.fetch",
+                queries = queries.len(),
+                now = %horizon.now,
+                delay_secs = horizon.delay.secs()
+            );
             async {
                 // Owned batches: borrowing chunks into the stream trips rustc's
                 // higher-ranked lifetime check on the `Send` future.
                 let batches = batches(queries);
                 futures::stream::iter(batches)
-                    .map(|batch| async move { self.fetch_batch(&batch, end).await })
+                    .map(|batch| async move { self.fetch_batch(&batch, horizon).await })
                     .buffer_unordered(PARALLEL_BATCHES)
                     .flat_map(futures::stream::iter)
                     .collect::<MetricAnswers>()
@@ -168,10 +176,8 @@ fn batches(queries: &[MetricQuery]) -> Vec<Vec<MetricQuery>> {
         .collect()
 }
 
-/// The start of the minute containing `now`: the end (exclusive) of the window.
-pub fn minute_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now)
-}
+/// The start of the minute containing `now` (re-exported from the one window model).
+pub use crate::core::window::minute_start;
 
 /// The `MetricDataQuery` for query number `i` of a batch (`Id` = `m<i>`).
 fn data_query(i: usize, q: &MetricQuery) -> MetricDataQuery {
@@ -210,15 +216,15 @@ fn data_query(i: usize, q: &MetricQuery) -> MetricDataQuery {
 
 /// Turns the results of every page into one answer per query. A query's
 /// datapoints may be spread over pages (status `PartialData` until the last);
-/// its final status decides: `Complete` is known (missing minutes are `None`,
-/// i.e. no invocations), anything else, or any message, is unknown for that
-/// query only.
+/// its final status decides: `Complete` is known (the series `window` makes
+/// of its datapoints: missing published minutes are `None`, i.e. no
+/// invocations; unpublished ones are left out), anything else, or any
+/// message, is unknown for that query only.
 fn answers(
     batch: &[MetricQuery],
     pages: &[MetricDataResult],
-    start: DateTime<Utc>,
+    window: &MetricWindow,
 ) -> Vec<(MetricQuery, Demand)> {
-    let window = batch.iter().map(|q| q.minutes.max(1)).max().unwrap_or(1);
     struct Acc<'a> {
         points: Vec<(i64, f64)>,
         status: Option<&'a StatusCode>,
@@ -264,9 +270,11 @@ fn answers(
                     q.resource,
                     acc.messages.join("; ")
                 )),
-                Some(acc) if acc.status == Some(&StatusCode::Complete) => {
-                    Demand::Known(align(start, window, q.minutes.max(1), &acc.points))
-                }
+                Some(acc) if acc.status == Some(&StatusCode::Complete) => Demand::Known(
+                    window
+                        .keeping(q.minutes)
+                        .series(acc.points.iter().copied(), None),
+                ),
                 Some(acc) => Demand::Unknown(format!(
                     "GetMetricData {} of {}: status {}",
                     q.metric.as_str(),
@@ -279,33 +287,12 @@ fn answers(
         .collect()
 }
 
-/// The last `minutes` one-minute slots of the `window`-minute window that
-/// starts at `start`, oldest first, `None` where no datapoint fell. Points
-/// outside the window are dropped; two in one slot keep the larger (only
-/// possible if a service split a period oddly).
-fn align(start: DateTime<Utc>, window: u32, minutes: u32, points: &[(i64, f64)]) -> Series {
-    let window = usize::try_from(window).unwrap_or(usize::MAX).min(100_800);
-    let mut slots: Vec<Option<f64>> = vec![None; window];
-    let start = start.timestamp();
-    for &(t, v) in points {
-        let Ok(idx) = usize::try_from((t - start).div_euclid(60)) else {
-            continue;
-        };
-        if let Some(slot) = slots.get_mut(idx) {
-            *slot = Some(slot.map_or(v, |old| old.max(v)));
-        }
-    }
-    let keep = usize::try_from(minutes).unwrap_or(usize::MAX).min(window);
-    Series {
-        minutes: slots.split_off(window - keep),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::policy::ResourceId;
-    use chrono::TimeZone;
+    use crate::core::window::PublicationDelay;
+    use chrono::{TimeZone, Utc};
 
     fn q(minutes: u32) -> MetricQuery {
         MetricQuery {
@@ -349,21 +336,46 @@ mod tests {
         assert_eq!(batches(&same).len(), 2);
     }
 
+    /// The window at 10:07:30 with a 60-s delay: settled up to 10:06, the
+    /// current minute 10:07 not requested.
+    fn window(minutes: u32) -> MetricWindow {
+        let now = Utc.with_ymd_and_hms(2025, 3, 1, 10, 7, 30).unwrap();
+        Horizon {
+            now,
+            delay: PublicationDelay::from_secs(60).unwrap(),
+        }
+        .window(minutes)
+    }
+
     #[test]
-    fn datapoints_align_to_minutes_with_none_where_missing() {
-        let start = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
-        let t0 = start.timestamp();
-        let s = align(start, 4, 4, &[(t0, 3.0), (t0 + 180, 9.0), (t0 + 240, 1.0)]);
-        assert_eq!(s.minutes, vec![Some(3.0), None, None, Some(9.0)]);
-        // A shorter query over the same window keeps the latest minutes.
-        let s = align(start, 4, 2, &[(t0, 3.0), (t0 + 180, 9.0)]);
-        assert_eq!(s.minutes, vec![None, Some(9.0)]);
+    fn a_batch_requests_its_window_and_shorter_queries_keep_their_latest_minutes() {
+        let w = window(4);
+        assert_eq!(w.start, Utc.with_ymd_and_hms(2025, 3, 1, 10, 2, 0).unwrap());
+        assert_eq!(w.end, Utc.with_ymd_and_hms(2025, 3, 1, 10, 7, 0).unwrap());
+        let t0 = w.start.timestamp();
+        let batch = vec![q(4), q(2)];
+        let pts = [(t0, 3.0), (t0 + 180, 9.0), (t0 + 240, 1.0)];
+        let pages = vec![
+            result("m0", &pts, StatusCode::Complete),
+            result("m1", &pts, StatusCode::Complete),
+        ];
+        let got = answers(&batch, &pages, &w);
+        // 10:06 (pending) has a datapoint: published; nothing is unpublished.
+        let Demand::Known(s) = &got[0].1 else {
+            panic!("{:?}", got[0].1)
+        };
+        assert_eq!(s.minutes, vec![None, None, Some(9.0), Some(1.0)]);
+        assert_eq!(s.unpublished, 0);
+        let Demand::Known(s) = &got[1].1 else {
+            panic!("{:?}", got[1].1)
+        };
+        assert_eq!(s.minutes, vec![Some(9.0), Some(1.0)]);
     }
 
     #[test]
     fn results_split_over_pages_are_merged_and_the_final_status_decides() {
-        let start = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
-        let t0 = start.timestamp();
+        let w = window(3);
+        let t0 = w.start.timestamp();
         let batch = vec![q(3), q(3), q(3)];
         let pages = vec![
             result("m0", &[(t0, 1.0)], StatusCode::PartialData),
@@ -371,26 +383,23 @@ mod tests {
             result("m0", &[(t0 + 120, 5.0)], StatusCode::Complete),
             result("m2", &[], StatusCode::Complete),
         ];
-        let got = answers(&batch, &pages, start);
-        assert_eq!(
-            got[0].1,
-            Demand::Known(Series {
-                minutes: vec![Some(1.0), None, Some(5.0)]
-            })
-        );
+        let got = answers(&batch, &pages, &w);
+        let Demand::Known(s) = &got[0].1 else {
+            panic!("{:?}", got[0].1)
+        };
+        assert_eq!(s.minutes, vec![Some(1.0), None, Some(5.0)]);
         assert!(matches!(&got[1].1, Demand::Unknown(m) if m.contains("InternalError")));
-        // No datapoints at all is a known demand of zero, not unknown.
-        assert_eq!(
-            got[2].1,
-            Demand::Known(Series {
-                minutes: vec![None, None, None]
-            })
-        );
+        // No datapoints at all: the settled minutes are a known zero, and the
+        // pending minute 10:06 is left out, not read as idle.
+        let Demand::Known(s) = &got[2].1 else {
+            panic!("{:?}", got[2].1)
+        };
+        assert_eq!(s.minutes, vec![None, None, None]);
+        assert_eq!(s.unpublished, 1);
     }
 
     #[test]
     fn a_query_missing_from_the_response_or_with_messages_is_unknown() {
-        let start = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
         let batch = vec![q(1), q(1)];
         let with_msg = MetricDataResult::builder()
             .id("m0")
@@ -402,7 +411,7 @@ mod tests {
                     .build(),
             )
             .build();
-        let got = answers(&batch, &[with_msg], start);
+        let got = answers(&batch, &[with_msg], &window(1));
         assert!(matches!(&got[0].1, Demand::Unknown(m) if m.contains("ArithmeticError")));
         assert!(matches!(&got[1].1, Demand::Unknown(m) if m.contains("no result")));
     }

@@ -37,6 +37,12 @@ pub const DEFAULT_TABLE: &str = "pcscale";
 /// and consoles. <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests>
 pub const DEFAULT_LAMBDA_RPS: f64 = 10.0;
 
+/// The rates `PCSCALE_LAMBDA_RPS` may take: below 0.1/s (10 s per call) a
+/// tick cannot finish inside its Lambda timeout; above 1,000/s is a typo
+/// (the quota is 15/s). Checked at start-up so that nonsense fails the init
+/// naming the variable instead of panicking or hanging a tick.
+pub const LAMBDA_RPS_RANGE: std::ops::RangeInclusive<f64> = 0.1..=1000.0;
+
 /// A setting in the environment could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -88,11 +94,11 @@ impl AwsSettings {
                 .trim()
                 .parse::<f64>()
                 .ok()
-                .filter(|r| r.is_finite() && *r > 0.0)
+                .filter(|r| LAMBDA_RPS_RANGE.contains(r))
                 .ok_or(ConfigError::BadVariable {
                     name: "PCSCALE_LAMBDA_RPS",
                     value: v,
-                    why: "a positive number of requests per second",
+                    why: "requests per second from 0.1 to 1000 (the account's control-plane quota is 15)",
                 })?;
         }
         Ok(s)
@@ -206,6 +212,21 @@ mod tests {
         .unwrap();
         assert_eq!(s.table, "prod-pcscale");
         assert_eq!(s.lambda_rps, 2.5);
+    }
+
+    #[test]
+    fn rates_that_would_panic_or_hang_are_refused_naming_the_variable() {
+        for bad in ["1e-20", "1e-12", "0.01", "NaN", "inf", "-3", "1e9", "ten"] {
+            let e = AwsSettings::from_lookup(|k| (k == "PCSCALE_LAMBDA_RPS").then(|| bad.into()))
+                .expect_err(bad);
+            assert!(e.to_string().contains("PCSCALE_LAMBDA_RPS"), "{bad}: {e}");
+        }
+        for good in ["0.1", "15", "1000"] {
+            let s = AwsSettings::from_lookup(|k| (k == "PCSCALE_LAMBDA_RPS").then(|| good.into()))
+                .expect(good);
+            // Building the limiter must not panic either.
+            let _ = crate::aws::lambda::RateLimiter::per_second(s.lambda_rps);
+        }
     }
 
     #[test]

@@ -19,8 +19,9 @@ use serde_json::{Map, Number, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::port_error;
+use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
-use crate::core::state::{Pending, State};
+use crate::core::state::{MAX_VERSION, Pending, State, StateDefect};
 use crate::ports::{
     Activity, ErrorKind, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
@@ -93,6 +94,22 @@ impl DynamoStore {
         }
         let placeholders: Vec<String> = (0..sks.len()).map(|i| format!(":sk{i}")).collect();
         let filter = format!("sk IN ({})", placeholders.join(", "));
+        let values = placeholders
+            .into_iter()
+            .zip(sks)
+            .map(|(p, sk)| (p, AttributeValue::S((*sk).to_owned())))
+            .collect();
+        self.scan_filtered(&filter, values, segment).await
+    }
+
+    /// Every item matching `filter` (over `sk`), following
+    /// `LastEvaluatedKey`, in one parallel-scan segment when given.
+    async fn scan_filtered(
+        &self,
+        filter: &str,
+        values: Vec<(String, AttributeValue)>,
+        segment: Option<Segment>,
+    ) -> Result<Vec<Item>, PortError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -101,10 +118,10 @@ impl DynamoStore {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .filter_expression(&filter)
+                .filter_expression(filter)
                 .set_exclusive_start_key(start.take());
-            for (p, sk) in placeholders.iter().zip(sks) {
-                req = req.expression_attribute_values(p, AttributeValue::S((*sk).to_owned()));
+            for (p, v) in &values {
+                req = req.expression_attribute_values(p, v.clone());
             }
             if let Some(s) = segment {
                 // Scan segments split by partition key, so a resource's policy
@@ -124,6 +141,39 @@ impl DynamoStore {
             }
         }
         Ok(items)
+    }
+
+    /// Writes the state item of `resource` under `condition` (a condition
+    /// expression over `#v` = `Version`, with its values).
+    async fn put_state(
+        &self,
+        resource: &str,
+        next: &State,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<WriteOutcome, PortError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(state_to_item(resource, next)))
+            .condition_expression(condition);
+        if condition.contains("#v") {
+            req = req.expression_attribute_names("#v", "Version");
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(WriteOutcome::Conflict)
+            }
+            Err(e) => Err(port_error("PutItem", Some(resource), &e)),
+        }
     }
 
     /// The policy and state of one resource (`Query pk = :pk AND sk >= "policy"`:
@@ -163,19 +213,40 @@ impl DynamoStore {
             .map(|i| item_to_json(&i)))
     }
 
-    /// The persisted state of `resource`, `None` when pcscale never wrote one.
-    pub async fn get_state(&self, resource: &str) -> Result<Option<State>, PortError> {
-        match self.get_item(resource, SK_STATE).await? {
-            None => Ok(None),
-            Some(i) => state_from_item(&i).map(Some).map_err(|why| {
+    /// The controller item the deployed Lambda publishes after each tick
+    /// (`None` before its first tick, or when it predates the item).
+    pub async fn get_controller(&self) -> Result<Option<ControllerReport>, PortError> {
+        let Some(item) = self.get_item(CONTROLLER_KEY, CONTROLLER_KEY).await? else {
+            return Ok(None);
+        };
+        serde_json::from_value(item_to_json(&item))
+            .map(Some)
+            .map_err(|e| {
                 PortError::new(
                     "GetItem",
-                    Some(resource.to_owned()),
+                    Some(CONTROLLER_KEY.to_owned()),
                     ErrorKind::Invalid,
-                    why,
+                    format!("the controller item is not what this pcscale expects: {e}"),
                 )
-            }),
-        }
+            })
+    }
+
+    /// Every policy item of the table as plain JSON (`policy list --full`).
+    pub async fn policy_items(&self) -> Result<Vec<Value>, PortError> {
+        Ok(self
+            .scan_items(&[SK_POLICY], None)
+            .await?
+            .iter()
+            .map(item_to_json)
+            .collect())
+    }
+
+    /// The persisted state of `resource`, `None` when pcscale never wrote one.
+    pub async fn get_state(&self, resource: &str) -> Result<Option<State>, PortError> {
+        Ok(self
+            .get_item(resource, SK_STATE)
+            .await?
+            .map(|i| state_from_item(&i)))
     }
 
     async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
@@ -300,6 +371,84 @@ impl DynamoStore {
         }
         Ok(out_items.iter().filter_map(activity_from_item).collect())
     }
+
+    /// The newest `limit` activity records at or after `since`, of one
+    /// resource (a Query) or of every resource (a Scan of the activity
+    /// items), newest first. Memory stays at `limit` records however many
+    /// the table holds.
+    pub async fn recent_activities(
+        &self,
+        resource: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Activity>, PortError> {
+        let from = since.map_or_else(|| SK_ACTIVITY_PREFIX.to_owned(), |t| activity_sk(t, 0));
+        // `~` sorts after every character of an activity sk.
+        let to = format!("{SK_ACTIVITY_PREFIX}~");
+        // Newest first by sk (chronological, see `activity_sk`), kept at
+        // most 2 x limit between pages.
+        let mut newest: Vec<(String, Activity)> = Vec::new();
+        let keep = |v: &mut Vec<(String, Activity)>, n: usize| {
+            v.sort_by(|a, b| b.0.cmp(&a.0));
+            v.truncate(n);
+        };
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, next) = match resource {
+                Some(r) => {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":pk", AttributeValue::S(r.to_owned()))
+                        .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                        .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                        .scan_index_forward(false)
+                        .set_limit(Some(i32::try_from(limit).unwrap_or(i32::MAX)))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| port_error("Query", Some(r), &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+                None => {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .filter_expression("sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                        .expression_attribute_values(":to", AttributeValue::S(to.clone()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| port_error("Scan", Some(&self.table), &e))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+            };
+            for item in &items {
+                let (Some(AttributeValue::S(sk)), Some(a)) =
+                    (item.get("sk"), activity_from_item(item))
+                else {
+                    continue;
+                };
+                newest.push((sk.clone(), a));
+                if newest.len() > limit.saturating_mul(2) {
+                    keep(&mut newest, limit);
+                }
+            }
+            // A query walks newest first: once `limit` are in, older pages
+            // cannot displace them.
+            let full = resource.is_some() && newest.len() >= limit;
+            match next {
+                Some(k) if !k.is_empty() && !full => start = Some(k),
+                _ => break,
+            }
+        }
+        keep(&mut newest, limit);
+        Ok(newest.into_iter().map(|(_, a)| a).collect())
+    }
 }
 
 // Futures are boxed at the port boundary: see the `aws` module docs.
@@ -311,8 +460,29 @@ impl PolicyStore for DynamoStore {
         Box::pin(async move {
             let span = info_span!("dynamodb.load", table = %self.table, segment = ?segment);
             async {
-                let items = self.scan_items(&[SK_POLICY, SK_STATE], segment).await?;
-                let loaded = group(items);
+                // Everything but the activity log: policy and state items,
+                // and items whose sk is a near miss of "policy" ("Policy",
+                // "policy "), which are reported rather than ignored.
+                let items = self
+                    .scan_filtered(
+                        "NOT begins_with(sk, :activity)",
+                        vec![(":activity".into(), s(SK_ACTIVITY_PREFIX))],
+                        segment,
+                    )
+                    .await?;
+                // Judging the items is CPU work (bounded per item, but a
+                // table can hold thousands): off the runtime's threads, so
+                // that the tick's timers, and so its deadline, keep running.
+                let loaded = tokio::task::spawn_blocking(move || group(items))
+                    .await
+                    .map_err(|e| {
+                        PortError::new(
+                            "LoadPolicies",
+                            None,
+                            ErrorKind::Service,
+                            format!("judging the policy items failed: {e}"),
+                        )
+                    })?;
                 debug!(resources = loaded.len(), "policies loaded");
                 Ok(loaded)
             }
@@ -330,28 +500,67 @@ impl PolicyStore for DynamoStore {
         Box::pin(async move {
             let span = info_span!("dynamodb.write_state", resource, expected_version);
             async {
-                let mut req = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(state_to_item(resource, next)));
-                req = if expected_version == 0 {
-                    req.condition_expression("attribute_not_exists(pk)")
+                if expected_version == 0 {
+                    self.put_state(resource, next, "attribute_not_exists(pk)", Vec::new())
+                        .await
                 } else {
-                    req.condition_expression("#v = :v")
-                        .expression_attribute_names("#v", "Version")
-                        .expression_attribute_values(":v", n(expected_version))
-                };
-                match req.send().await {
-                    Ok(_) => Ok(WriteOutcome::Written),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(WriteOutcome::Conflict)
-                    }
-                    Err(e) => Err(port_error("PutItem", Some(resource), &e)),
+                    self.put_state(resource, next, "#v = :v", vec![(":v", n(expected_version))])
+                        .await
                 }
+            }
+            .instrument(span)
+            .await
+        })
+    }
+
+    fn publish_controller(
+        &self,
+        report: &ControllerReport,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        let item = serde_json::to_value(report).map(|v| {
+            let mut attrs: Item = v
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), json_to_attr(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            attrs.insert("pk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
+            attrs.insert("sk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
+            attrs
+        });
+        Box::pin(async move {
+            let attrs = item.map_err(|e| {
+                PortError::new(
+                    "PutItem",
+                    Some(CONTROLLER_KEY.to_owned()),
+                    ErrorKind::Invalid,
+                    e.to_string(),
+                )
+            })?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs))
+                .send()
+                .await
+                .map_err(|e| port_error("PutItem", Some(CONTROLLER_KEY), &e))?;
+            Ok(())
+        })
+    }
+
+    fn replace_state(
+        &self,
+        resource: &str,
+        found: &StateDefect,
+        next: &State,
+    ) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send {
+        Box::pin(async move {
+            let span = info_span!("dynamodb.replace_state", resource, found = %found.found);
+            async {
+                let (condition, values) = found_condition(&found.found);
+                self.put_state(resource, next, condition, values).await
             }
             .instrument(span)
             .await
@@ -380,7 +589,9 @@ impl PolicyStore for DynamoStore {
 /// Groups policy and state items by `pk` into resources, in key order. A
 /// state item without a policy item (the policy was deleted) is ignored.
 fn group(items: Vec<Item>) -> Vec<StoredResource> {
-    let mut by_pk: BTreeMap<String, (Option<Item>, Option<Item>)> = BTreeMap::new();
+    // Per pk: the policy item, the state item, and near-miss policy sks.
+    type Slot = (Option<Item>, Option<Item>, Vec<String>);
+    let mut by_pk: BTreeMap<String, Slot> = BTreeMap::new();
     for item in items {
         let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
             (item.get("pk"), item.get("sk"))
@@ -393,40 +604,36 @@ fn group(items: Vec<Item>) -> Vec<StoredResource> {
         match sk.as_str() {
             SK_POLICY => slot.0 = Some(item),
             SK_STATE => slot.1 = Some(item),
+            near if near.trim().eq_ignore_ascii_case(SK_POLICY) => slot.2.push(near.to_owned()),
             _ => {}
         }
     }
     by_pk
         .into_iter()
-        .filter_map(|(key, (policy, state))| {
+        .filter_map(|(key, (policy, state, near))| {
             let Some(policy) = policy else {
+                if let Some(sk) = near.first() {
+                    // A policy the user meant to write, under a key pcscale
+                    // never reads: reported, not silently invisible.
+                    return Some(StoredResource {
+                        policy: Err(InvalidPolicy {
+                            resource: Some(key.clone()),
+                            problems: vec![near_miss(sk)],
+                        }),
+                        key,
+                        state: state.as_ref().map(state_from_item).unwrap_or_default(),
+                    });
+                }
                 debug!(resource = %key, "state without a policy ignored");
                 return None;
             };
-            let mut parsed = parse_policy(&item_to_json(&policy));
-            let state = match state.as_ref().map(state_from_item) {
-                None => State::default(),
-                Some(Ok(s)) => s,
-                Some(Err(why)) => {
-                    // Without a readable Version no write can be conditioned
-                    // safely: report the resource instead of acting on it.
-                    let problem = Problem {
-                        path: "state.Version".into(),
-                        message: why,
-                    };
-                    parsed = Err(match parsed {
-                        Err(mut inv) => {
-                            inv.problems.push(problem);
-                            inv
-                        }
-                        Ok(_) => InvalidPolicy {
-                            resource: Some(key.clone()),
-                            problems: vec![problem],
-                        },
-                    });
-                    State::default()
-                }
-            };
+            for sk in &near {
+                warn!(resource = %key, sk = %sk, "item with a near-miss sk ignored beside the policy item");
+            }
+            let parsed = parse_policy(&item_to_json(&policy));
+            // A defective state is carried in the state (`State::defect`):
+            // the tick reports it once and replaces the item.
+            let state = state.as_ref().map(state_from_item).unwrap_or_default();
             Some(StoredResource {
                 key,
                 policy: parsed,
@@ -434,6 +641,18 @@ fn group(items: Vec<Item>) -> Vec<StoredResource> {
             })
         })
         .collect()
+}
+
+/// The problem reported for an item whose `sk` is `sk`, a near miss of
+/// `policy` (case or surrounding spaces).
+fn near_miss(sk: &str) -> Problem {
+    Problem {
+        path: "sk".into(),
+        message: format!(
+            "{sk:?} is not \"policy\": pcscale reads only items with sk exactly \"policy\" \
+             (lower case, no spaces), so this item is not a policy; rewrite it with sk \"policy\""
+        ),
+    }
 }
 
 fn n(v: impl ToString) -> AttributeValue {
@@ -472,26 +691,65 @@ pub fn state_to_item(resource: &str, state: &State) -> Item {
     if let Some(r) = &state.last_reason {
         item.insert("LastReason".into(), s(r.as_str()));
     }
+    if state.failures > 0 {
+        item.insert("Failures".into(), n(state.failures));
+    }
     if let Some(p) = &state.pending {
         let pending = HashMap::from([
             ("From".to_owned(), n(p.from)),
             ("To".to_owned(), n(p.to)),
             ("ClaimedAt".to_owned(), ts(p.claimed_at)),
         ]);
+        let mut pending = pending;
+        if let Some(t) = p.seen_at {
+            pending.insert("SeenAt".to_owned(), ts(t));
+        }
         item.insert("Pending".into(), AttributeValue::M(pending));
     }
     item
 }
 
-/// Reads a state item. `Version` must be readable (every write is
-/// conditioned on it); other unreadable attributes are dropped with a warning.
-pub fn state_from_item(item: &Item) -> Result<State, String> {
-    let version = match item.get("Version") {
-        Some(AttributeValue::N(v)) => v
-            .parse::<u64>()
-            .map_err(|_| format!("Version {v:?} is not a non-negative integer"))?,
-        Some(_) => return Err("Version is not a number".into()),
-        None => return Err("the state item has no Version".into()),
+/// Reads a state item. `Version` must be an integer from 1 to
+/// [`MAX_VERSION`] (every write is conditioned on it); otherwise the state
+/// carries a [`StateDefect`] (with the rest read as far as it can be) for
+/// the tick to report and replace. Other unreadable attributes are dropped
+/// with a warning.
+pub fn state_from_item(item: &Item) -> State {
+    let (version, defect) = match item.get("Version") {
+        Some(AttributeValue::N(v)) => match v.trim().parse::<u64>() {
+            Ok(n) if (1..MAX_VERSION).contains(&n) => (n, None),
+            _ => (
+                0,
+                Some(StateDefect {
+                    why: format!(
+                        "state.Version {v} is not an integer from 1 to {}",
+                        MAX_VERSION - 1
+                    ),
+                    found: format!("N:{v}"),
+                }),
+            ),
+        },
+        Some(AttributeValue::S(v)) => (
+            0,
+            Some(StateDefect {
+                why: format!("state.Version {v:?} is a string, not a number"),
+                found: format!("S:{v}"),
+            }),
+        ),
+        Some(_) => (
+            0,
+            Some(StateDefect {
+                why: "state.Version is not a number".into(),
+                found: "other".into(),
+            }),
+        ),
+        None => (
+            0,
+            Some(StateDefect {
+                why: "the state item has no Version".into(),
+                found: "absent".into(),
+            }),
+        ),
     };
     let get_u32 = |name: &str, m: &Item| -> Option<u32> {
         match m.get(name) {
@@ -521,6 +779,7 @@ pub fn state_from_item(item: &Item) -> Result<State, String> {
                     from,
                     to,
                     claimed_at,
+                    seen_at: get_ts("SeenAt", m),
                 }),
                 _ => {
                     warn!("unreadable Pending claim ignored");
@@ -530,7 +789,7 @@ pub fn state_from_item(item: &Item) -> Result<State, String> {
         }
         _ => None,
     };
-    Ok(State {
+    State {
         version,
         capacity: get_u32("Capacity", item),
         last_scale_out_at: get_ts("LastScaleOutAt", item),
@@ -541,7 +800,29 @@ pub fn state_from_item(item: &Item) -> Result<State, String> {
             _ => None,
         },
         pending,
-    })
+        failures: get_u32("Failures", item).unwrap_or(0),
+        defect,
+    }
+}
+
+/// The condition under which a defective state item is replaced: its
+/// `Version` still holds what [`state_from_item`] found.
+fn found_condition(found: &str) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+    if let Some(v) = found.strip_prefix("N:") {
+        ("#v = :v", vec![(":v", AttributeValue::N(v.to_owned()))])
+    } else if let Some(v) = found.strip_prefix("S:") {
+        ("#v = :v", vec![(":v", s(v))])
+    } else if found == "absent" {
+        (
+            "attribute_exists(pk) AND attribute_not_exists(#v)",
+            Vec::new(),
+        )
+    } else {
+        (
+            "attribute_exists(#v) AND NOT attribute_type(#v, :n) AND NOT attribute_type(#v, :s)",
+            vec![(":n", s("N")), (":s", s("S"))],
+        )
+    }
 }
 
 /// The `sk` of an activity item: `activity#<RFC 3339 UTC, millis>#<8 hex>`.
@@ -701,7 +982,10 @@ mod tests {
                 from: 12,
                 to: 14,
                 claimed_at: t("2025-03-01T10:05:00Z"),
+                seen_at: Some(t("2025-03-01T10:06:00Z")),
             }),
+            failures: 2,
+            defect: None,
         };
         let item = state_to_item("function:f:live", &state);
         assert_eq!(item["sk"], AttributeValue::S("state".into()));
@@ -709,14 +993,38 @@ mod tests {
             item["LastScaleOutAt"],
             AttributeValue::S("2025-03-01T10:00:00Z".into())
         );
-        assert_eq!(state_from_item(&item).unwrap(), state);
+        assert_eq!(state_from_item(&item), state);
     }
 
     #[test]
     fn a_state_item_without_version_is_refused() {
         let mut item = state_to_item("function:f:live", &State::default());
         item.remove("Version");
-        assert!(state_from_item(&item).unwrap_err().contains("Version"));
+        let d = state_from_item(&item).defect.expect("a defect");
+        assert!(d.why.contains("Version"), "{d:?}");
+    }
+
+    #[test]
+    fn versions_that_lie_are_defects_not_versions() {
+        for (v, why) in [
+            (n(0), "from 1"),
+            (AttributeValue::N("-1".into()), "from 1"),
+            (AttributeValue::N("2.0".into()), "from 1"),
+            (n(u64::MAX), "from 1"),
+            (n(MAX_VERSION), "from 1"),
+            (s("abc"), "string"),
+            (AttributeValue::Bool(true), "not a number"),
+        ] {
+            let mut item = state_to_item("function:f:live", &State::default());
+            item.insert("Version".into(), v.clone());
+            let st = state_from_item(&item);
+            let d = st.defect.unwrap_or_else(|| panic!("{v:?}: no defect"));
+            assert!(d.why.contains(why), "{v:?}: {d:?}");
+            assert_eq!(st.version, 0, "{v:?}");
+        }
+        let mut item = state_to_item("function:f:live", &State::default());
+        item.insert("Version".into(), n(MAX_VERSION - 1));
+        assert_eq!(state_from_item(&item).defect, None);
     }
 
     #[test]
@@ -765,6 +1073,109 @@ mod tests {
             attr_to_json(&AttributeValue::Ns(vec!["1".into(), "2.5".into()])),
             json!([1, 2.5])
         );
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Hostile attribute values, as a hand edit or another tool writes them.
+        fn attr() -> impl Strategy<Value = AttributeValue> {
+            let numbers = prop::sample::select(vec![
+                "0",
+                "-1",
+                "1",
+                "2.0",
+                "2.5",
+                "1e400",
+                "-0",
+                "18446744073709551615",
+                "18446744073709551616",
+                "9007199254740992",
+                "NaN",
+                "",
+                "4294967296",
+                "7",
+            ]);
+            let texts = prop::sample::select(vec![
+                "2025-03-01T10:00:00Z",
+                "2100-01-01T00:00:00Z",
+                "0000-01-01T00:00:00Z",
+                "9999-12-31T23:59:59Z",
+                "yesterday",
+                "",
+                "-2274763586",
+            ]);
+            prop_oneof![
+                numbers.prop_map(|n| AttributeValue::N(n.to_owned())),
+                texts.prop_map(|t| AttributeValue::S(t.to_owned())),
+                any::<bool>().prop_map(AttributeValue::Bool),
+                Just(AttributeValue::Null(true)),
+                Just(AttributeValue::L(vec![])),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+            /// Any state item reads without a panic, and a state read
+            /// without a defect has a Version every write can increment.
+            #[test]
+            fn any_state_item_reads_without_panic(
+                attrs in prop::collection::vec(
+                    (prop::sample::select(vec![
+                        "Version", "Capacity", "LastScaleOutAt", "LastScaleInAt",
+                        "LastDecisionAt", "LastReason", "Failures",
+                    ]), attr()),
+                    0..8,
+                ),
+                pending in prop::option::of(prop::collection::vec(
+                    (prop::sample::select(vec!["From", "To", "ClaimedAt", "SeenAt"]), attr()),
+                    0..5,
+                )),
+            ) {
+                let mut item = Item::new();
+                for (k, v) in attrs {
+                    item.insert(k.to_owned(), v);
+                }
+                if let Some(p) = pending {
+                    let m = p.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                    item.insert("Pending".into(), AttributeValue::M(m));
+                }
+                let st = state_from_item(&item);
+                if st.defect.is_none() {
+                    prop_assert!((1..MAX_VERSION).contains(&st.version));
+                }
+                let now = Utc::now();
+                let _ = st.future_timestamps(now);
+                let _ = st.backoff_remaining(now);
+                let _ = st.next_version();
+                if let Some(p) = &st.pending {
+                    let _ = p.lease(now, 120);
+                }
+                let _ = found_condition(&st.defect.map(|d| d.found).unwrap_or_default());
+            }
+        }
+    }
+
+    #[test]
+    fn near_miss_policy_keys_are_reported_not_invisible() {
+        let items: Vec<Item> = ["Policy", "policy ", "POLICY", "policies"]
+            .iter()
+            .enumerate()
+            .map(|(i, sk)| {
+                HashMap::from([
+                    ("pk".to_owned(), s(format!("function:f{i}:live"))),
+                    ("sk".to_owned(), s(*sk)),
+                ])
+            })
+            .collect();
+        let loaded = group(items);
+        assert_eq!(loaded.len(), 3, "{loaded:#?}");
+        for r in &loaded {
+            let e = r.policy.as_ref().expect_err("reported");
+            assert_eq!(e.problems[0].path, "sk");
+            assert!(e.problems[0].message.contains("is not \"policy\""), "{e}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! `pcscale activity RESOURCE [--limit N]` and `pcscale explain RESOURCE`
+//! `pcscale activity [RESOURCE] [--since T] [--limit N]` and `pcscale explain RESOURCE`
 //! (DESIGN.md §4): the 3 a.m. tools.
 //!
 //! * `activity` prints what pcscale recorded (one record per change and per
-//!   error, DESIGN.md §2.3), newest first.
+//!   error, DESIGN.md §2.3), newest first: of one resource, or of every
+//!   resource when none is given (as `describe-scaling-activities` does).
 //! * `explain` answers "what will the next tick do, and why?" without doing
 //!   it: it loads the policy and state, observes exactly what a tick observes
 //!   (the same metric queries, current config and limits), and runs the real
@@ -23,18 +24,62 @@ use crate::core::decide::{
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::schedule::BandSource;
 use crate::core::state::State;
+use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
-use crate::tick::{allowed, queries_for};
+use crate::tick::{allowed, needs_reserved_concurrency, queries_for};
 
 /// Arguments of `pcscale activity`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ActivityArgs {
-    /// The resource, e.g. function:checkout:live.
+    /// The resource, e.g. function:checkout:live; every resource when omitted.
     #[arg(value_name = "RESOURCE")]
-    pub resource: String,
+    pub resource: Option<String>,
+    /// Only records at or after this instant: RFC 3339
+    /// (2025-03-01T10:00:00Z) or an age such as 90m, 6h, 7d.
+    #[arg(long, value_name = "T", value_parser = parse_since)]
+    pub since: Option<Since>,
     /// At most this many records, newest first.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub limit: u32,
+}
+
+/// `--since`: an instant, or an age counted back from the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// An RFC 3339 instant.
+    At(DateTime<Utc>),
+    /// This long before now.
+    Ago(chrono::TimeDelta),
+}
+
+impl Since {
+    /// The instant, given the clock.
+    pub fn instant(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Since::At(t) => t,
+            Since::Ago(d) => now - d,
+        }
+    }
+}
+
+fn parse_since(s: &str) -> Result<Since, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::At(t.with_timezone(&Utc)));
+    }
+    let bad = || format!("{s:?}: expected an RFC 3339 instant or an age such as 90m, 6h, 7d");
+    let (digits, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    // The table keeps 30 days of activity; allow a year before refusing.
+    if !(0..=366 * 86_400 / secs).contains(&n) {
+        return Err(bad());
+    }
+    Ok(Since::Ago(chrono::TimeDelta::seconds(n * secs)))
 }
 
 /// Arguments of `pcscale explain`.
@@ -59,41 +104,69 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Runs `pcscale activity`.
+/// Runs `pcscale activity [RESOURCE] [--since T] [--limit N]`.
 pub async fn run_activity(args: &ActivityArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
-    let resource = resource_arg(&args.resource)?.to_string();
+    let resource = args
+        .resource
+        .as_deref()
+        .map(resource_arg)
+        .transpose()?
+        .map(|r| r.to_string());
+    let since = args.since.map(|s| s.instant(Utc::now()));
     let ports = aws_ports(global).await?;
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let records = ports.store.activities(&resource, Some(limit)).await?;
+    let records = ports
+        .store
+        .recent_activities(resource.as_deref(), since, limit)
+        .await?;
     match global.output {
         OutputFormat::Json => print_json(&json!({
             "resource": resource,
+            "since": since,
             "activity": records,
         }))?,
         OutputFormat::Text => {
             if records.is_empty() {
+                let whose = resource
+                    .as_deref()
+                    .map_or_else(|| "any resource".to_owned(), str::to_owned);
+                let when = since.map_or_else(String::new, |t| format!(" since {}", rfc3339(t)));
                 print_line(&format!(
-                    "no activity recorded for {resource} (records are kept 30 days)"
+                    "no activity recorded for {whose}{when} (records are kept 30 days)"
                 ))?;
                 return Ok(Exit::Success);
             }
             let fmt = |c: Option<u32>| c.map_or_else(|| "-".to_owned(), |c| c.to_string());
+            let all = resource.is_none();
             let rows: Vec<Vec<String>> = records
                 .iter()
                 .map(|a| {
-                    vec![
-                        rfc3339(a.at),
+                    let mut row = vec![rfc3339(a.at)];
+                    if all {
+                        row.push(a.resource.clone());
+                    }
+                    row.extend([
                         a.action.clone(),
                         format!("{} -> {}", fmt(a.from), fmt(a.to)),
                         a.outcome.clone(),
                         a.cause.clone(),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
-            for line in render_table(
-                &["AT (UTC)", "ACTION", "FROM -> TO", "OUTCOME", "CAUSE"],
-                &rows,
-            ) {
+            let header: &[&str] = if all {
+                &[
+                    "AT (UTC)",
+                    "RESOURCE",
+                    "ACTION",
+                    "FROM -> TO",
+                    "OUTCOME",
+                    "CAUSE",
+                ]
+            } else {
+                &["AT (UTC)", "ACTION", "FROM -> TO", "OUTCOME", "CAUSE"]
+            };
+            for line in render_table(header, &rows) {
                 print_line(&line)?;
             }
         }
@@ -104,6 +177,8 @@ pub async fn run_activity(args: &ActivityArgs, global: &GlobalOpts) -> Result<Ex
 /// What `explain` found: every input of the decision and the decision.
 struct Explanation {
     now: DateTime<Utc>,
+    /// The publication delay the tick assumes (`PCSCALE_METRIC_DELAY_SECONDS`).
+    delay: PublicationDelay,
     policy: Policy,
     state: State,
     /// Why the tick would not decide at all (allow-list, claim in flight, ...).
@@ -113,13 +188,35 @@ struct Explanation {
     decision: Option<Decision>,
     /// Errors a tick would meet while observing (it records them as activity).
     errors: Vec<String>,
+    /// Whose settings (allow-list, guard-rail, dry run) the explanation uses.
+    settings_from: String,
 }
 
 /// Runs `pcscale explain`.
 pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
     let resource = resource_arg(&args.resource)?.to_string();
-    let settings = tick_settings()?;
+    let local = tick_settings()?;
     let ports = aws_ports(global).await?;
+    // The deployed controller's settings, not this shell's, when it has
+    // published them (src/controller.rs).
+    let (settings, settings_from) = match ports.store.get_controller().await {
+        Ok(Some(c)) => (
+            c.settings(&local),
+            format!(
+                "the controller's (pcscale {}, last tick {})",
+                c.version,
+                rfc3339(c.last_tick_at)
+            ),
+        ),
+        Ok(None) => (
+            local,
+            "this shell's PCSCALE_* environment: the controller has not published its settings (no tick yet, or an older pcscale-lambda)".to_owned(),
+        ),
+        Err(e) => (
+            local,
+            format!("this shell's PCSCALE_* environment: the controller item is unreadable ({e})"),
+        ),
+    };
     // The CLI is a driver: it may read the clock; the core is handed `now`.
     let now = args.now.unwrap_or_else(Utc::now);
     let Some(stored) = ports.store.load_resource(&resource).await? else {
@@ -156,14 +253,21 @@ pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit
     let dry_run = settings.dry_run || policy.dry_run;
     let mut ex = Explanation {
         now,
+        delay: settings.metric_delay,
         state: stored.state,
         skip: None,
         dry_run,
         observation: None,
         decision: None,
         errors: Vec::new(),
+        settings_from,
         policy,
     };
+
+    // Another controller (Application Auto Scaling, a deploy) fighting pcscale.
+    if let Some(w) = repeated_drift(&ports, &resource, now).await {
+        ex.errors.push(w);
+    }
 
     // The same gates as the tick, in the same order (src/tick.rs).
     if !ex.policy.enabled {
@@ -188,10 +292,42 @@ pub async fn run_explain(args: &ExplainArgs, global: &GlobalOpts) -> Result<Exit
     Ok(Exit::Success)
 }
 
+/// How far back `explain` looks for changes made outside pcscale.
+const DRIFT_LOOKBACK_HOURS: i64 = 24;
+
+/// A warning when the activity log holds two or more `Drift` records (a
+/// capacity pcscale did not set) in the last day: something else manages the
+/// alias, and each tick adopts and undoes its change.
+async fn repeated_drift(
+    ports: &crate::aws::AwsPorts,
+    resource: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let since = now - chrono::TimeDelta::hours(DRIFT_LOOKBACK_HOURS);
+    let records = ports
+        .store
+        .recent_activities(Some(resource), Some(since), 50)
+        .await
+        .ok()?;
+    let drifts: Vec<_> = records.iter().filter(|a| a.action == "Drift").collect();
+    let latest = drifts.first()?;
+    (drifts.len() >= 2).then(|| {
+        format!(
+            "warning: provisioned concurrency was changed outside pcscale {} times in the last {DRIFT_LOOKBACK_HOURS} h \
+             (latest {}: {}). Something else manages this alias: an Application Auto Scaling scalable \
+             target (deregister it), or a deploy that sets ProvisionedConcurrencyConfig (SAM \
+             AutoPublishAlias, CloudFormation). See the README, \"Migrating from AWS Application Auto Scaling\"",
+            drifts.len(),
+            rfc3339(latest.at),
+            latest.cause
+        )
+    })
+}
+
 /// Observes what a tick observes and runs the core decision, mirroring the
 /// tick's order: metrics and account headroom first, then the current config,
-/// then reserved concurrency, which the tick reads only when the decision is
-/// an increase (it caps increases only) and then decides again.
+/// then reserved concurrency, which the tick reads only when
+/// [`needs_reserved_concurrency`] says so, and then decides again.
 async fn observe_and_decide(
     ex: &mut Explanation,
     ports: &crate::aws::AwsPorts,
@@ -199,7 +335,11 @@ async fn observe_and_decide(
 ) {
     let policy = &ex.policy;
     let queries = queries_for(policy);
-    let answers = ports.metrics.fetch(&queries, ex.now).await;
+    let horizon = Horizon {
+        now: ex.now,
+        delay: settings.metric_delay,
+    };
+    let answers = ports.metrics.fetch(&queries, horizon).await;
     let answer = |metric: MetricKind| {
         queries
             .iter()
@@ -256,7 +396,7 @@ async fn observe_and_decide(
         },
     };
     let mut decision = decide(policy, &ex.state, &obs, ex.now);
-    if decision.to > decision.from {
+    if needs_reserved_concurrency(&decision) {
         match ports
             .lambda
             .reserved_concurrency(&policy.resource.function)
@@ -285,10 +425,41 @@ fn source_text(s: &BandSource) -> String {
     }
 }
 
+/// Which minutes the decision read, and which it left out as not yet
+/// published, e.g. `newest published minute 10:03 UTC; 10:04..10:06 not yet
+/// published (delay 180 s): left out, not read as idle`.
+fn published_text(s: &Series, delay: PublicationDelay) -> String {
+    let hm = |t: DateTime<Utc>| t.format("%H:%M").to_string();
+    let newest = s.newest.map_or_else(
+        || "no published minute in the window".to_owned(),
+        |t| format!("newest published minute {} UTC", hm(t)),
+    );
+    match (s.unpublished, s.newest) {
+        (0, _) => format!("{newest}; every requested minute published"),
+        (n, Some(t)) => {
+            let first = t + chrono::TimeDelta::minutes(1);
+            let last = t + chrono::TimeDelta::minutes(i64::from(n));
+            let span = if n == 1 {
+                hm(first)
+            } else {
+                format!("{}..{}", hm(first), hm(last))
+            };
+            format!(
+                "{newest}; {span} not yet published (delay {} s): left out, not read as idle",
+                delay.secs()
+            )
+        }
+        (n, None) => format!(
+            "{newest}; {n} newer minutes not yet published (delay {} s): left out, not read as idle",
+            delay.secs()
+        ),
+    }
+}
+
 fn series_text(d: &Demand) -> String {
     match d {
         Demand::Unknown(why) => format!("unknown ({why}); unknown demand never scales in"),
-        Demand::Known(Series { minutes }) => {
+        Demand::Known(Series { minutes, .. }) => {
             // The most recent minutes are what matter at 3 a.m.; show the last 15.
             let shown: Vec<String> = minutes
                 .iter()
@@ -358,6 +529,7 @@ fn action_text(d: &Decision, dry_run: bool) -> String {
 fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
     let p = &ex.policy;
     let mut out = vec![format!("{resource} at {}", rfc3339(ex.now))];
+    out.push(format!("  settings     {}", ex.settings_from));
     out.push(format!(
         "  policy       {}",
         p.summary()
@@ -408,6 +580,9 @@ fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
     if let Some(obs) = &ex.observation {
         out.push(format!("  current PC   {}", current_text(&obs.current)));
         out.push(format!("  demand       {}", series_text(&obs.demand)));
+        if let Demand::Known(s) = &obs.demand {
+            out.push(format!("  published    {}", published_text(s, ex.delay)));
+        }
         if let Some(u) = &obs.utilization {
             out.push(format!("  utilisation  {}", series_text(u)));
         }
@@ -465,6 +640,7 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
     json!({
         "resource": resource,
         "now": ex.now,
+        "metric_delay_secs": ex.delay.secs(),
         "valid": true,
         "policy": ex.policy.to_item(),
         "state": ex.state,
@@ -475,6 +651,7 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
         "dry_run": ex.dry_run,
         "skip": ex.skip,
         "notes": ex.errors,
+        "settings_from": ex.settings_from,
         "next_tick": match (&ex.skip, &ex.decision) {
             (Some(why), _) => format!("skip: {why}"),
             (None, Some(d)) => action_text(d, ex.dry_run),

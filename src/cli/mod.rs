@@ -5,7 +5,7 @@
 //!
 //! * Each verb group has its own file with its own clap `Args` struct and one
 //!   handler: [`tick`], [`policy`], [`import`] (`policy import`),
-//!   [`activity`] (`activity` and `explain`), [`simulate`]. Add flags to the
+//!   [`activity`] (`activity` and `explain`), [`status`], [`simulate`]. Add flags to the
 //!   `Args` struct in *that* file; this file only names the verbs.
 //! * A handler has the signature
 //!   `pub async fn run(args: &XArgs, global: &GlobalOpts) -> Result<Exit, CliError>`.
@@ -27,9 +27,10 @@ pub mod activity;
 pub mod import;
 pub mod policy;
 pub mod simulate;
+pub mod status;
 pub mod tick;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -58,6 +59,17 @@ pub struct GlobalOpts {
     /// Human text, or JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// The AWS region, as the AWS CLI's --region (over AWS_REGION and the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// The named profile of ~/.aws/config and ~/.aws/credentials, as the AWS
+    /// CLI's --profile (over AWS_PROFILE).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send every AWS call (DynamoDB, CloudWatch, Lambda) to this URL, as the
+    /// AWS CLI's --endpoint-url (over AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 /// `--output`.
@@ -81,6 +93,8 @@ pub enum Command {
     Activity(activity::ActivityArgs),
     /// Why a resource has the capacity it has: policy, band, state, last decision.
     Explain(activity::ExplainArgs),
+    /// The controller's health: last tick, counts, errors by kind, its settings.
+    Status(status::StatusArgs),
     /// Replay a demand trace through the real tick against a simulated Lambda.
     Simulate(Box<simulate::SimulateArgs>),
 }
@@ -149,16 +163,77 @@ impl CliError {
     }
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. An error comes back in words for people:
+/// SDK debug dumps cut, and a hint for the usual causes (no table, no endpoint).
 pub async fn run(cli: &Cli) -> Result<Exit, CliError> {
     let global = &cli.global;
-    match &cli.command {
+    let result = match &cli.command {
         Command::Tick(args) => tick::run(args, global).await,
         Command::Policy(args) => policy::run(args, global).await,
         Command::Activity(args) => activity::run_activity(args, global).await,
         Command::Explain(args) => activity::run_explain(args, global).await,
+        Command::Status(args) => status::run(args, global).await,
         Command::Simulate(args) => simulate::run(args, global).await,
+    };
+    result.map_err(|e| for_people(e, global))
+}
+
+/// The SDK's `DisplayErrorContext` ends with the error's `Debug` form
+/// (`(DispatchFailure(DispatchFailure { source: ConnectorError { ...
+/// hyper_util ... } }))`): useful to nobody at a terminal. Cut it.
+fn without_debug_dump(message: &str) -> String {
+    const DUMPS: &[&str] = &[
+        " (DispatchFailure(",
+        " (TimeoutError(",
+        " (ResponseError(",
+        " (ConstructionFailure(",
+        " (ServiceError(",
+    ];
+    let cut = DUMPS
+        .iter()
+        .filter_map(|d| message.find(d))
+        .min()
+        .unwrap_or(message.len());
+    message[..cut].to_owned()
+}
+
+/// How to create the table, for the "table not found" error.
+pub fn create_table_hint(table: &str) -> String {
+    format!(
+        "table {table} does not exist in this account and region. Deploy the stack          (`sam deploy --guided`, which creates it), pass --table/--region for the one you have,          or create it: aws dynamodb create-table --table-name {table}          --attribute-definitions AttributeName=pk,AttributeType=S AttributeName=sk,AttributeType=S          --key-schema AttributeName=pk,KeyType=HASH AttributeName=sk,KeyType=RANGE          --billing-mode PAY_PER_REQUEST && aws dynamodb update-time-to-live --table-name {table}          --time-to-live-specification Enabled=true,AttributeName=ExpiresAt"
+    )
+}
+
+fn for_people(e: CliError, global: &GlobalOpts) -> CliError {
+    const DYNAMODB_OPS: &[&str] = &[
+        "Scan",
+        "Query",
+        "GetItem",
+        "PutItem",
+        "DeleteItem",
+        "UpdateItem",
+    ];
+    let (text, op) = match &e {
+        CliError::Port(p) => (p.to_string(), Some(p.operation.clone())),
+        CliError::Other(m) => (m.clone(), None),
+        _ => return e,
+    };
+    let mut text = without_debug_dump(&text);
+    // DynamoDB says ResourceNotFoundException for a missing table (Lambda
+    // says it for a missing function: no table hint then).
+    let dynamodb = match &op {
+        Some(op) => DYNAMODB_OPS.contains(&op.as_str()),
+        None => DYNAMODB_OPS.iter().any(|o| text.starts_with(o)),
+    };
+    if dynamodb && text.contains("ResourceNotFoundException") {
+        text = format!("{text}\nhint: {}", create_table_hint(&global.table));
+    } else if text.contains("dispatch failure") {
+        text = format!(
+            "{text}\nhint: the AWS endpoint could not be reached; check --endpoint-url \
+             (or AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>), --region and the network"
+        );
     }
+    CliError::Other(text)
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `warn`), so stdout stays
@@ -167,8 +242,10 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // An error here means a subscriber is already installed: keep it.
+    // Colours only for a terminal: logs piped to a file or a CI log stay plain.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -228,6 +305,25 @@ mod tests {
             &["policy", "import", "--from", "tencent", "x.json"],
             &["policy", "schema"],
             &["activity", "function:checkout:live", "--limit", "5"],
+            &["activity"],
+            &["status"],
+            &["status", "--period", "300"],
+            &["activity", "--since", "6h", "--limit", "50"],
+            &[
+                "policy", "import", "--from", "aws", "a.json", "b.json", "c.json",
+            ],
+            &["policy", "list", "--full"],
+            &["policy", "put", "--force", "p.json"],
+            &[
+                "--region",
+                "eu-west-1",
+                "--profile",
+                "p",
+                "--endpoint-url",
+                "http://localhost:4566",
+                "policy",
+                "list",
+            ],
             &["explain", "function:checkout:live"],
             &["simulate"],
             &[

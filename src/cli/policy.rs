@@ -26,6 +26,7 @@ use futures::StreamExt;
 use super::import::ImportArgs;
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
 use crate::aws::AwsPorts;
+use crate::aws::config::{AwsSettings, sdk_config_loader};
 use crate::core::decide::{CurrentPc, PcStatus};
 use crate::core::policy::{
     ITEM_PATH, InvalidPolicy, Policy, Problem, ResourceId, document_items, from_dynamodb_json,
@@ -58,11 +59,12 @@ pub enum PolicyCommand {
     /// list. Exit 0 if valid, 2 with one line per problem if not.
     Validate(FileArgs),
     /// Validate, then write policy items to the table (FILE or - for stdin).
-    Put(FileArgs),
+    Put(PutArgs),
     /// Show one resource's policy item.
     Get(ResourceArgs),
-    /// List every policy in the table.
-    List,
+    /// List every policy in the table (--full: every policy item, which
+    /// `policy put -` takes back).
+    List(ListArgs),
     /// Delete one resource's policy (its state and activity stay until TTL);
     /// --delete-config also deletes the provisioned-concurrency config.
     Delete(DeleteArgs),
@@ -78,6 +80,29 @@ pub struct FileArgs {
     /// Policy file (plain or DynamoDB JSON, one item or a list), or - for stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// Arguments of `pcscale policy put`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PutArgs {
+    /// Policy file (plain or DynamoDB JSON, one item or a list, `policy
+    /// import --output json`, `policy list --full`, or `aws dynamodb scan`
+    /// output), or - for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Store a policy even when Lambda says its function or alias does not
+    /// exist (yet): for a function about to be deployed.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `pcscale policy list`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {
+    /// Print every stored policy item in full, as one JSON list (whatever
+    /// --output): a backup or export that `pcscale policy put -` takes back.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// A resource argument.
@@ -110,9 +135,10 @@ pub async fn run(args: &PolicyArgs, global: &GlobalOpts) -> Result<Exit, CliErro
             Ok(Exit::Success)
         }
         PolicyCommand::Import(a) => super::import::run(a, global).await,
-        PolicyCommand::Put(f) => put(&f.file, global).await,
+        PolicyCommand::Put(p) => put(p, global).await,
         PolicyCommand::Get(r) => get(&r.resource, global).await,
-        PolicyCommand::List => list(global).await,
+        PolicyCommand::List(l) if l.full => export(global).await,
+        PolicyCommand::List(_) => list(global).await,
         PolicyCommand::Delete(d) => delete(d, global).await,
     }
 }
@@ -166,11 +192,80 @@ pub fn parse_document(text: &str) -> Result<Value, Problem> {
     })
 }
 
+/// Keys of `aws dynamodb scan`/`query`/`get-item` output around the items.
+const READ_OUTPUT_KEYS: &[&str] = &[
+    "Count",
+    "ScannedCount",
+    "ConsumedCapacity",
+    "LastEvaluatedKey",
+    "ResponseMetadata",
+];
+
+/// The policy items inside a document that wraps them: `pcscale policy
+/// import --output json` (its `items`; refused when it says `valid: false`)
+/// and raw `aws dynamodb scan`/`query`/`get-item` output (`Count`,
+/// `ScannedCount`, ... around `Items`, of which only the policy items are
+/// kept: a scan of the table also returns state and activity items). The
+/// second value says what was left out. Any other document is returned as it is.
+pub fn unwrap_envelope(doc: Value) -> Result<(Value, Option<String>), Problem> {
+    let Value::Object(obj) = &doc else {
+        return Ok((doc, None));
+    };
+    let is_import = obj.contains_key("vendor")
+        && obj.contains_key("valid")
+        && obj.get("items").is_some_and(Value::is_array);
+    if is_import {
+        if obj.get("valid") != Some(&Value::Bool(true)) {
+            return Err(Problem {
+                path: FILE_PATH.into(),
+                message: "this `pcscale policy import` result says valid: false; fix the problems it lists and import again".into(),
+            });
+        }
+        let items = obj.get("items").cloned().unwrap_or_default();
+        return Ok((items, None));
+    }
+    let wrapped = |k: &str| {
+        obj.contains_key(k)
+            && obj.len() > 1
+            && obj
+                .keys()
+                .all(|other| other == k || READ_OUTPUT_KEYS.contains(&other.as_str()))
+    };
+    if wrapped("Item") {
+        let item = obj.get("Item").cloned().unwrap_or_default();
+        return Ok((json!({ "Item": item }), None));
+    }
+    if wrapped("Items") {
+        let Some(Value::Array(items)) = obj.get("Items") else {
+            return Ok((doc, None));
+        };
+        let is_policy = |item: &Value| match item.get("sk") {
+            None => true,
+            Some(Value::String(sk)) => sk == "policy",
+            Some(other) => other.get("S").and_then(Value::as_str) == Some("policy"),
+        };
+        let (keep, skipped): (Vec<&Value>, Vec<&Value>) = items.iter().partition(|i| is_policy(i));
+        let note = (!skipped.is_empty()).then(|| {
+            format!(
+                "{} item(s) of the scan are not policies (sk is not \"policy\": state, activity, controller); left out",
+                skipped.len()
+            )
+        });
+        return Ok((
+            json!({ "Items": keep.into_iter().cloned().collect::<Vec<_>>() }),
+            note,
+        ));
+    }
+    Ok((doc, None))
+}
+
 /// Reads and validates every policy item of a file (for `policy put` and
 /// `simulate --policy`). A file that is not JSON is `CliError::InvalidInput`.
 pub fn read_policies(path: &Path) -> Result<Vec<Result<Policy, InvalidPolicy>>, CliError> {
     let text = read_input(path)?;
     let doc = parse_document(&text)
+        .and_then(unwrap_envelope)
+        .map(|(doc, _)| doc)
         .map_err(|p| CliError::InvalidInput(format!("{}: {}", path.display(), p.message)))?;
     Ok(document_items(&doc)
         .into_iter()
@@ -207,13 +302,18 @@ fn display_path(in_list: bool, index: usize, path: &str) -> String {
 /// item (`verb` says what the items were for, in that message).
 fn read_document(path: &Path, verb: &str) -> Result<Result<(Value, bool), Problem>, CliError> {
     let text = read_input(path)?;
-    let doc = match parse_document(&text) {
-        Ok(doc) => doc,
+    let doc = match parse_document(&text).and_then(unwrap_envelope) {
+        Ok((doc, note)) => {
+            if let Some(note) = note {
+                eprintln!("{}: {note}", path.display());
+            }
+            doc
+        }
         Err(problem) => return Ok(Err(problem)),
     };
     let in_list = match &doc {
         Value::Array(_) => true,
-        Value::Object(o) => o.len() == 1 && o.get("Items").is_some_and(Value::is_array),
+        Value::Object(o) => o.get("Items").is_some_and(Value::is_array),
         _ => false,
     };
     if document_items(&doc).is_empty() {
@@ -366,11 +466,46 @@ fn report_file_problem(
 // `put`, `get`, `list`, `delete`: the table behind them is reached only
 // through the DynamoDB adapter (src/aws/dynamodb.rs).
 
-/// The AWS adapters from the environment, on `--table`.
+/// The AWS adapters from the environment, on `--table`, with `--region`,
+/// `--profile` and `--endpoint-url` taking precedence over the environment
+/// as they do in the AWS CLI.
 pub(crate) async fn aws_ports(global: &GlobalOpts) -> Result<AwsPorts, CliError> {
-    let ports = AwsPorts::from_env()
-        .await
-        .map_err(|e| CliError::Other(format!("AWS configuration: {e}")))?;
+    let settings =
+        AwsSettings::from_env().map_err(|e| CliError::Other(format!("AWS configuration: {e}")))?;
+    let mut loader = sdk_config_loader();
+    if let Some(r) = &global.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(p) = &global.profile {
+        loader = loader.profile_name(p);
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(CliError::Other(
+            "no AWS region: pass --region, set AWS_REGION, or give the profile a region".into(),
+        ));
+    }
+    let ports = match &global.endpoint_url {
+        None => AwsPorts::new(&sdk, &settings),
+        Some(url) => AwsPorts::from_clients(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(url)
+                    .build(),
+            ),
+            aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&sdk)
+                    .endpoint_url(url)
+                    .build(),
+            ),
+            aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&sdk)
+                    .endpoint_url(url)
+                    .build(),
+            ),
+            &settings,
+        ),
+    };
     Ok(ports.with_table(&global.table))
 }
 
@@ -389,7 +524,8 @@ pub(crate) fn tick_settings() -> Result<TickOptions, CliError> {
 /// unless all are valid (exit 2 with one line per problem, as `validate`).
 /// Each item is written whole by one PutItem on key (`pk`, `sk = "policy"`),
 /// so a put can never touch the resource's state or activity items.
-async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
+async fn put(args: &PutArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
+    let path = args.file.as_path();
     let file = path.display().to_string();
     let (doc, in_list) = match read_document(path, "put")? {
         Ok(read) => read,
@@ -398,7 +534,7 @@ async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
     let items = document_items(&doc);
     let settings = tick_settings()?;
     let mut problems: Vec<(String, String)> = Vec::new();
-    let mut ready: Vec<(String, Value, String)> = Vec::new();
+    let mut ready: Vec<(ResourceId, Value, String)> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
         let policy = match parse_policy_any(item) {
@@ -436,8 +572,38 @@ async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
         } else {
             (*item).clone()
         };
-        ready.push((pk, plain, policy.summary()));
+        ready.push((policy.resource.clone(), plain, policy.summary()));
     }
+    let ports = if problems.is_empty() {
+        let ports = aws_ports(global).await?;
+        // A policy for a function or alias Lambda does not know would only
+        // produce an error a minute: refuse it unless --force.
+        for (i, (resource, _, _)) in ready.iter().enumerate() {
+            match ports.lambda.get_config(resource).await {
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    let msg = format!(
+                        "Lambda has no function {} with alias or version {} ({}); check the name, or pass --force to store it anyway",
+                        resource.function,
+                        resource.qualifier,
+                        without_sdk_noise(&e.message)
+                    );
+                    if args.force {
+                        eprintln!("warning: {}: {msg}", display_path(in_list, i, "pk"));
+                    } else {
+                        problems.push((display_path(in_list, i, "pk"), msg));
+                    }
+                }
+                Err(e) => eprintln!(
+                    "warning: could not check that {resource} exists: {}",
+                    without_sdk_noise(&e.to_string())
+                ),
+                Ok(_) => {}
+            }
+        }
+        Some(ports)
+    } else {
+        None
+    };
     if !problems.is_empty() {
         match global.output {
             OutputFormat::Json => print_json(&json!({
@@ -463,9 +629,12 @@ async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
         return Ok(Exit::InvalidInput);
     }
 
-    let ports = aws_ports(global).await?;
+    let Some(ports) = ports else {
+        return Err(CliError::Other("no AWS clients".into()));
+    };
     let mut written: Vec<String> = Vec::new();
-    for (pk, item, summary) in &ready {
+    for (resource, item, summary) in &ready {
+        let pk = resource.to_string();
         if let Err(e) = ports.store.put_policy_item(item).await {
             return Err(CliError::Other(format!(
                 "{e}; written before the failure: {}",
@@ -476,7 +645,7 @@ async fn put(path: &Path, global: &GlobalOpts) -> Result<Exit, CliError> {
                 }
             )));
         }
-        written.push(pk.clone());
+        written.push(pk);
         if global.output == OutputFormat::Text {
             print_line(&format!("put {summary}"))?;
         }
@@ -525,6 +694,26 @@ async fn get(resource: &str, global: &GlobalOpts) -> Result<Exit, CliError> {
             }
         }
     }
+    Ok(Exit::Success)
+}
+
+/// The SDK's long error text without its trailing debug dump.
+fn without_sdk_noise(text: &str) -> String {
+    text.split(" (ServiceError(")
+        .next()
+        .unwrap_or(text)
+        .to_owned()
+}
+
+/// `pcscale policy list --full`: every policy item as stored, one JSON list.
+async fn export(global: &GlobalOpts) -> Result<Exit, CliError> {
+    let ports = aws_ports(global).await?;
+    let mut items = ports.store.policy_items().await?;
+    items.sort_by(|a, b| {
+        let pk = |v: &Value| v.get("pk").and_then(Value::as_str).unwrap_or("").to_owned();
+        pk(a).cmp(&pk(b))
+    });
+    print_json(&Value::Array(items))?;
     Ok(Exit::Success)
 }
 
@@ -733,23 +922,50 @@ pub(crate) fn render_table(header: &[&str], rows: &[Vec<String>]) -> Vec<String>
         .collect()
 }
 
+/// How long `policy delete` waits for a tick's claimed step on the resource
+/// to settle (commit or release) before giving up: a claim's lease. A live
+/// claimant settles within its own call timeouts (30 s per call).
+pub const DELETE_SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// `pcscale policy delete RESOURCE [--delete-config]`.
+///
+/// Racing a tick: a tick applies a step only after claiming it with a write
+/// conditioned on the state's `Version` (see `crate::tick`). Delete waits
+/// for any claim in flight to settle, deletes the policy item, then bumps
+/// that `Version` itself (conditioned on it), so that a tick which loaded
+/// the policy before the delete loses its claim and never calls Lambda.
+/// Only then is the config read (and deleted), so what is printed is what
+/// is left. When a claim does not settle in [`DELETE_SETTLE_WAIT`], the
+/// command fails (exit 1) saying what may still change.
 async fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
     let resource = resource_arg(&args.resource)?;
     let key = resource.to_string();
-    if args.delete_config && tick_settings()?.dry_run {
-        return Err(CliError::InvalidInput(
-            "--delete-config: PCSCALE_DRY_RUN is set, which forbids Lambda write calls; nothing deleted"
-                .into(),
-        ));
+    if args.delete_config {
+        // The same gate as the tick's: dry run and the allow-list.
+        tick::lambda_write_allowed(&tick_settings()?, &resource.function).map_err(|e| {
+            CliError::InvalidInput(format!("--delete-config: {e}; nothing deleted"))
+        })?;
     }
     let ports = aws_ports(global).await?;
+    // A step in flight now would land after the config is read: wait for it.
+    settled_state(&ports, &key).await.map_err(|why| {
+        CliError::Other(format!("{why}; nothing deleted, retry in a few minutes"))
+    })?;
     if !ports.store.delete_policy(&key).await? {
         return Err(CliError::Other(format!(
             "no policy for {key} in table {}; nothing deleted",
             global.table
         )));
     }
+    retire_state(&ports, &key, args.delete_config)
+        .await
+        .map_err(|why| {
+            CliError::Other(format!(
+                "deleted policy {key}, but {why}; its provisioned-concurrency config may still \
+                 change: check it with `aws lambda get-provisioned-concurrency-config` and delete \
+                 it by hand if needed"
+            ))
+        })?;
     let config = ports.lambda.get_config(&resource).await;
     let mut config_deleted = false;
     let mut note = None;
@@ -762,8 +978,9 @@ async fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<Exit, CliError
         note = match &config {
             Ok(Some(c)) => Some(format!(
                 "its provisioned-concurrency config ({} requested) was left in place and is still billed; \
-                 `pcscale policy delete {key} --delete-config` removes it",
-                c.requested
+                 the policy is gone, so remove it with `aws lambda delete-provisioned-concurrency-config \
+                 --function-name {} --qualifier {}` (`--delete-config` deletes both in one go)",
+                c.requested, resource.function, resource.qualifier
             )),
             Ok(None) => None,
             Err(e) => Some(format!(
@@ -797,6 +1014,68 @@ async fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<Exit, CliError
         }
     }
     Ok(Exit::Success)
+}
+
+/// The state of `key` once no claimed step is in flight (polling up to
+/// [`DELETE_SETTLE_WAIT`]); `None` when pcscale never wrote one. The wait is
+/// measured on this process's own clock, never against a tick's.
+async fn settled_state(
+    ports: &AwsPorts,
+    key: &str,
+) -> Result<Option<crate::core::state::State>, String> {
+    let started = std::time::Instant::now();
+    loop {
+        let state = ports
+            .store
+            .get_state(key)
+            .await
+            .map_err(|e| format!("could not read the state of {key}: {e}"))?;
+        match state.as_ref().and_then(|s| s.pending.as_ref()) {
+            None => return Ok(state),
+            Some(p) if started.elapsed() >= DELETE_SETTLE_WAIT => {
+                return Err(format!(
+                    "a tick's step {} -> {} on {key} is still unsettled after {} s",
+                    p.from,
+                    p.to,
+                    DELETE_SETTLE_WAIT.as_secs()
+                ));
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// Bumps the state's `Version` after the policy item is gone, so that any
+/// tick that loaded the policy before loses its claim: ticks claim with a
+/// write conditioned on the `Version` they read. With `config_deleted` the
+/// state no longer records a capacity (the config is about to go).
+async fn retire_state(ports: &AwsPorts, key: &str, config_deleted: bool) -> Result<(), String> {
+    loop {
+        let state = settled_state(ports, key).await?.unwrap_or_default();
+        let next = crate::core::state::State {
+            version: if state.defect.is_some() {
+                1
+            } else {
+                state.next_version()
+            },
+            capacity: if config_deleted { None } else { state.capacity },
+            last_reason: Some("policy deleted by `pcscale policy delete`".into()),
+            pending: None,
+            defect: None,
+            ..state.clone()
+        };
+        let written = match &state.defect {
+            Some(d) => ports.store.replace_state(key, d, &next).await,
+            None => ports.store.write_state(key, state.version, &next).await,
+        };
+        match written {
+            Ok(crate::ports::WriteOutcome::Written) => return Ok(()),
+            // A tick claimed in between (it loaded the policy before the
+            // delete): wait for its step to settle, then bump again.
+            Ok(crate::ports::WriteOutcome::Conflict) => {}
+            Err(e) => return Err(format!("could not write the state of {key}: {e}")),
+        }
+    }
 }
 
 #[cfg(test)]

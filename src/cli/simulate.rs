@@ -12,6 +12,9 @@ use std::path::PathBuf;
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
 use crate::core::policy::Policy;
+use crate::core::window::{
+    DEFAULT_PUBLICATION_DELAY_SECS, MAX_PUBLICATION_DELAY_SECS, PublicationDelay,
+};
 use crate::sim::baselines::Statistic;
 use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
@@ -81,9 +84,20 @@ pub struct SimulateArgs {
     /// Seconds before a PC increase can be used (then allocation at 6,000 a minute).
     #[arg(long, value_name = "SECS", default_value_t = 90.0)]
     pub prep_delay: f64,
-    /// Minutes after which a minute's CloudWatch datapoint is first seen.
-    #[arg(long, value_name = "MINUTES", default_value_t = 2)]
-    pub metric_lag: u32,
+    /// Seconds after a minute ends until the simulated CloudWatch publishes
+    /// its datapoints (AWS: one to three minutes). Every policy that reads
+    /// CloudWatch sees a minute only from then on.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PUBLICATION_DELAY_SECS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_PUBLICATION_DELAY_SECS)))]
+    pub metric_delay: u32,
+    /// The same publication delay in whole minutes (1, 2, 3); overrides --metric-delay.
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(0..=15))]
+    pub metric_lag: Option<u32>,
+    /// The delay pcscale assumes (`PCSCALE_METRIC_DELAY_SECONDS`, as deployed):
+    /// newer minutes without a datapoint are not yet published, not idle.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PUBLICATION_DELAY_SECS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_PUBLICATION_DELAY_SECS)))]
+    pub pcscale_metric_delay: u32,
     /// Minutes excluded from the statistics at the start of the trace.
     #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
     pub warmup: f64,
@@ -152,6 +166,11 @@ fn invalid(e: impl std::fmt::Display) -> CliError {
     CliError::InvalidInput(e.to_string())
 }
 
+/// A publication delay flag's value (already range-checked by clap).
+fn delay(secs: u32) -> Result<PublicationDelay, CliError> {
+    PublicationDelay::from_secs(u64::from(secs)).map_err(invalid)
+}
+
 fn sim_error(e: SimError) -> CliError {
     match e {
         SimError::Trace(TraceError::Io { file, source })
@@ -207,7 +226,9 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         eprintln!("pcscale simulate: assumed: {n}");
     }
     let policy = match &args.policy {
-        Some(p) => sim::load_policy(p),
+        // Bounded like every policy file the CLI reads (`--policy /dev/zero`
+        // would otherwise read until memory runs out).
+        Some(p) => sim::parse_policy_text(&p.display().to_string(), &super::policy::read_input(p)?),
         None => sim::default_policy(),
     }
     .map_err(sim_error)?;
@@ -218,7 +239,7 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         platform: PlatformConfig {
             prep_delay_secs: args.prep_delay,
             keep_alive_secs: args.keep_alive,
-            metric_lag_minutes: args.metric_lag,
+            metric_delay: delay(args.metric_lag.map_or(args.metric_delay, |m| m * 60))?,
             warmup_secs: args.warmup * 60.0,
             rounding: args.billing_rounding,
             prices: Prices::us_east_1(args.arch),
@@ -238,6 +259,7 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         quiet_every_minutes: args.quiet_every,
         max_per_function: Some(args.max_per_function),
         alibaba_statistic: args.alibaba_statistic,
+        pcscale_metric_delay: delay(args.pcscale_metric_delay)?,
         ..SimOptions::default()
     };
 

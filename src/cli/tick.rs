@@ -11,7 +11,6 @@
 use chrono::{DateTime, Utc};
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
-use crate::aws::AwsPorts;
 use crate::lambda::tick_options_from_env;
 use crate::ports::Segment;
 use crate::tick::{TickSummary, run_tick};
@@ -54,10 +53,7 @@ pub async fn run(args: &TickArgs, global: &GlobalOpts) -> Result<Exit, CliError>
         }
         opts.segment = Some(Segment { index, total });
     }
-    let ports = AwsPorts::from_env()
-        .await
-        .map_err(|e| CliError::Other(format!("configuration: {e}")))?
-        .with_table(&global.table);
+    let ports = super::policy::aws_ports(global).await?;
     let now = args.now.unwrap_or_else(Utc::now);
     let summary = run_tick(ports.ports(), now, &opts)
         .await

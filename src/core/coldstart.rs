@@ -63,7 +63,8 @@
 //! pay for itself all hour but like clockwork. With `PreWarmPeriodic`, a unit
 //! whose last [`PERIODIC_GAPS`] gaps between cold-start events are equal
 //! (within [`PERIOD_TOLERANCE_MINUTES`]) is also kept while its next event
-//! is due within [`PREWARM_LEAD_MINUTES`] after the latest datapoint; only the
+//! is due within [`PREWARM_LEAD_MINUTES`] plus the not-yet-published minutes
+//! after the latest datapoint; only the
 //! next occurrence is predicted, so a timer that stops is pre-warmed once
 //! more at most. Example: events at level 4 at minutes 100, 160 and 220 of
 //! the series predict 280; the tick whose latest datapoint is minute 275
@@ -95,11 +96,19 @@ pub const PERIODIC_GAPS: usize = 2;
 pub const PERIOD_TOLERANCE_MINUTES: u32 = 1;
 
 /// A pre-warm starts this many minutes before the predicted minute, counted
-/// from the latest datapoint: CloudWatch publishes a minute about 2 minutes
-/// late, the next tick is up to a minute away, and a PC increase is usable
-/// about 90 s after the request (Lambda's preparation time), so a predicted
-/// minute up to 6 minutes after the latest datapoint must be requested now.
-pub const PREWARM_LEAD_MINUTES: u32 = 6;
+/// from the tick's current minute, plus the minutes not yet published
+/// between the newest datapoint and now (see [`super::window`]): the next
+/// tick is up to a minute away, and a PC increase is usable about 90 s after
+/// the request (Lambda's preparation time), so with the newest datapoint one
+/// minute behind the tick's, a predicted minute up to 6 minutes after it
+/// must be requested now (5 + 1 unpublished minute).
+pub const PREWARM_LEAD_MINUTES: u32 = 5;
+
+/// The highest level [`level`] computes: no policy's band reaches above it
+/// (`MaxCapacity` is at most [`crate::core::policy::MAX_CAPACITY_VALUE`]), so
+/// it changes no decision, and it bounds every buffer sized by a peak
+/// (about 40 MB at the bound, against the 8 GB a 1e9 datapoint asked for).
+pub const MAX_LEVEL_UNITS: u32 = crate::core::policy::MAX_CAPACITY_VALUE;
 
 /// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,15 +201,22 @@ pub fn base_load(minutes: &[Option<f64>], cfg: &ColdStartAware) -> u32 {
 /// The cold-start-aware level over `minutes` (per-minute Maximum of
 /// `ConcurrentExecutions`, oldest first, `None` = idle), capped at `cap`:
 /// the base load, plus the units above it that pay for themselves in
-/// avoided cold starts.
-pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32) -> Level {
+/// avoided cold starts. `unpublished` is how many minutes the newest entry
+/// is behind the tick's current minute, less one (the series' unpublished
+/// tail): a periodic pre-warm looks that much further ahead.
+///
+/// Every buffer is sized by the highest peak in units, so `cap` bounds the
+/// memory: it is never taken above [`MAX_LEVEL_UNITS`], whatever the caller
+/// passes, so that an outlier datapoint (1e9) cannot abort the tick.
+pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, unpublished: u32) -> Level {
+    let cap = cap.min(MAX_LEVEL_UNITS);
     let lookback = usize::try_from(cfg.lookback_minutes).unwrap_or(usize::MAX);
     let recent = &minutes[minutes.len().saturating_sub(lookback)..];
     let d: Vec<u32> = recent.iter().map(|v| units(*v, cap)).collect();
     let mut lvl = level_above(&d, cfg, cap, base_load(minutes, cfg));
     let due = cfg
         .pre_warm_periodic
-        .then(|| periodic(&d, cfg, cap))
+        .then(|| periodic(&d, cfg, cap, unpublished))
         .flatten();
     if let Some(p) = due.filter(|p| p.unit > lvl.level) {
         lvl.level = p.unit;
@@ -233,7 +249,7 @@ fn rises(d: &[u32], k: usize) -> impl DoubleEndedIterator<Item = (usize, usize, 
 /// period shorter than the keep-alive plus the lead is left to the level,
 /// which keeps such a unit all the time when it pays. `d` holds the
 /// per-minute peaks in whole units, oldest first.
-fn periodic(d: &[u32], cfg: &ColdStartAware, cap: u32) -> Option<Prewarm> {
+fn periodic(d: &[u32], cfg: &ColdStartAware, cap: u32, unpublished: u32) -> Option<Prewarm> {
     let k = keep_alive_minutes(cfg);
     if d.len() <= k {
         return None;
@@ -251,7 +267,7 @@ fn periodic(d: &[u32], cfg: &ColdStartAware, cap: u32) -> Option<Prewarm> {
         }
     }
     let latest = d.len() - 1;
-    let lead = PREWARM_LEAD_MINUTES as usize;
+    let lead = PREWARM_LEAD_MINUTES.saturating_add(unpublished) as usize;
     let tolerance = PERIOD_TOLERANCE_MINUTES as usize;
     let mut best = None;
     for (unit, e) in events.iter().enumerate().skip(1) {
@@ -375,6 +391,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_outlier_datapoint_is_capped_not_allocated() {
+        // One minute at 1e9 concurrent executions (and one at f64::MAX),
+        // with the caller's cap at u32::MAX: before, buffers of 1e9 entries
+        // and an aborted process.
+        let mut minutes: Vec<Option<f64>> = vec![Some(3.0); 65];
+        minutes[40] = Some(1e9);
+        minutes[50] = Some(f64::MAX);
+        let with_periodic = ColdStartAware {
+            pre_warm_periodic: true,
+            ..cfg(0.0)
+        };
+        let lvl = level(&minutes, &with_periodic, u32::MAX, 1);
+        assert!(lvl.level <= MAX_LEVEL_UNITS, "{lvl:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Any series of hostile datapoints (outliers, NaN, infinities,
+        /// negatives, gaps) gives a level within the cap, without panic or
+        /// a buffer beyond `MAX_LEVEL_UNITS`.
+        #[test]
+        fn any_metric_series_gives_a_bounded_level(
+            points in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec![
+                    0.0, 1.0, 3.5, 40.0, 1e9, 4.3e9, 1e300, f64::MAX, f64::INFINITY,
+                    f64::NEG_INFINITY, f64::NAN, -5.0, 1_000_000.0,
+                ])),
+                0..120,
+            ),
+            periodic in proptest::bool::ANY,
+        ) {
+            let c = ColdStartAware { pre_warm_periodic: periodic, base_load_factor: 1.0, ..cfg(0.5) };
+            let lvl = level(&points, &c, u32::MAX, 1);
+            proptest::prop_assert!(lvl.level <= MAX_LEVEL_UNITS);
+        }
+    }
+
     fn series(v: &[u32]) -> Vec<Option<f64>> {
         v.iter().map(|&x| (x > 0).then_some(f64::from(x))).collect()
     }
@@ -382,7 +436,7 @@ mod tests {
     #[test]
     fn a_timer_every_ten_minutes_keeps_one_unit() {
         let d: Vec<u32> = (0..65).map(|m| u32::from(m % 10 == 0)).collect();
-        let l = level(&series(&d), &cfg(2.0), 100);
+        let l = level(&series(&d), &cfg(2.0), 100, 1);
         assert_eq!(l.level, 1);
         assert_eq!(l.avoided, 6);
     }
@@ -390,24 +444,24 @@ mod tests {
     #[test]
     fn a_steady_busy_function_keeps_nothing_because_the_warm_pool_covers_it() {
         let d: Vec<u32> = (0..65).map(|m| 20 + (m % 10)).collect();
-        let l = level(&series(&d), &cfg(0.5), 100);
+        let l = level(&series(&d), &cfg(0.5), 100, 1);
         // Only the rises above the 5-minute envelope count: 20..29 repeats,
         // so after the first window every minute's max was seen just before.
         assert!(l.level == 0 || l.level >= 20, "{l:?}");
         let d: Vec<u32> = vec![25; 65];
-        assert_eq!(level(&series(&d), &cfg(0.5), 100).level, 0);
+        assert_eq!(level(&series(&d), &cfg(0.5), 100, 1).level, 0);
     }
 
     #[test]
     fn spikes_above_the_warm_pool_are_kept_when_they_pay_for_the_units_below() {
         // Three spikes an hour from 2 to 12, 20 minutes apart.
         let d: Vec<u32> = (0..65).map(|m| if m % 20 == 10 { 12 } else { 2 }).collect();
-        let l = level(&series(&d), &cfg(2.0), 100);
+        let l = level(&series(&d), &cfg(2.0), 100, 1);
         assert_eq!(l.level, 12, "{l:?}");
         // Units 3..12 are busy 3 minutes in 60, so they cost 2 x (1 - 0.05 /
         // 0.6) = 1.83 per hour each and earn 3: kept. At 4 per hour
         // (3.67 each) the same spikes are not worth them.
-        assert_eq!(level(&series(&d), &cfg(4.0), 100).level, 0);
+        assert_eq!(level(&series(&d), &cfg(4.0), 100, 1).level, 0);
     }
 
     #[test]
@@ -423,12 +477,12 @@ mod tests {
             ..cfg(2.0)
         };
         assert_eq!(base_load(&series(&d), &with_base), 20);
-        assert_eq!(level(&series(&d), &with_base, 100).level, 24);
+        assert_eq!(level(&series(&d), &with_base, 100, 1).level, 24);
         // A steady 20 avoids no cold start: without the base load nothing is
         // kept; with it, the 20 busy units are (they cost less than no PC).
         let steady = vec![20; 65];
-        assert_eq!(level(&series(&steady), &cfg(2.0), 100).level, 0);
-        assert_eq!(level(&series(&steady), &with_base, 100).level, 20);
+        assert_eq!(level(&series(&steady), &cfg(2.0), 100, 1).level, 0);
+        assert_eq!(level(&series(&steady), &with_base, 100, 1).level, 20);
         // Too little history: no base load.
         assert_eq!(base_load(&series(&d[..30]), &with_base), 0);
     }
@@ -438,12 +492,12 @@ mod tests {
         // An hour of history with a single burst to 50: one cold start per
         // unit in 0.9 h used to clear T = 1/h and keep all 50 units.
         let d: Vec<u32> = (0..60).map(|m| if m == 20 { 50 } else { 0 }).collect();
-        assert_eq!(level(&series(&d), &cfg(1.0), 100).level, 0);
+        assert_eq!(level(&series(&d), &cfg(1.0), 100, 1).level, 0);
         // Twice is a rate: two bursts in the hour keep them.
         let d: Vec<u32> = (0..60)
             .map(|m| if m == 20 || m == 40 { 50 } else { 0 })
             .collect();
-        assert_eq!(level(&series(&d), &cfg(1.0), 100).level, 50);
+        assert_eq!(level(&series(&d), &cfg(1.0), 100, 1).level, 50);
     }
 
     /// A timer that runs at `runs` (minutes) at 3 concurrent, series ending at `latest`.
@@ -468,7 +522,7 @@ mod tests {
         let runs = [20, 80, 140];
         // Next run predicted at 200: due within the lead from 194 on.
         for latest in [194, 197, 199] {
-            let l = level(&timer(&runs, latest), &periodic_cfg(), 100);
+            let l = level(&timer(&runs, latest), &periodic_cfg(), 100, 1);
             assert_eq!(l.level, 3, "latest {latest}: {l:?}");
             assert_eq!(
                 l.prewarm,
@@ -481,7 +535,7 @@ mod tests {
         }
         // Too early, or the predicted minute has been seen (the timer stopped).
         for latest in [150, 193, 200, 230, 260] {
-            let l = level(&timer(&runs, latest), &periodic_cfg(), 100);
+            let l = level(&timer(&runs, latest), &periodic_cfg(), 100, 1);
             assert_eq!((l.level, l.prewarm), (0, None), "latest {latest}");
         }
         // Off unless asked for.
@@ -489,24 +543,24 @@ mod tests {
             pre_warm_periodic: false,
             ..periodic_cfg()
         };
-        assert_eq!(level(&timer(&runs, 197), &off, 100).level, 0);
+        assert_eq!(level(&timer(&runs, 197), &off, 100, 1).level, 0);
     }
 
     #[test]
     fn irregular_or_short_gaps_are_not_a_period() {
         // Gaps 60 and 45: not a timer.
         assert_eq!(
-            level(&timer(&[20, 80, 125], 180), &periodic_cfg(), 100).level,
+            level(&timer(&[20, 80, 125], 180), &periodic_cfg(), 100, 1).level,
             0
         );
         // Gaps 59 and 60 are (within a minute): period 60 (the rounded
         // mean), next run at 200.
-        let l = level(&timer(&[21, 80, 140], 196), &periodic_cfg(), 100);
+        let l = level(&timer(&[21, 80, 140], 196), &periodic_cfg(), 100, 1);
         assert_eq!(l.prewarm.map(|p| (p.unit, p.period_minutes)), Some((3, 60)));
         // A 10-minute timer is the level's business (kept all the time when
         // it pays), not a pre-warm that would never switch off.
         assert_eq!(
-            level(&timer(&[20, 30, 40], 45), &periodic_cfg(), 100).prewarm,
+            level(&timer(&[20, 30, 40], 45), &periodic_cfg(), 100, 1).prewarm,
             None
         );
     }
@@ -514,7 +568,7 @@ mod tests {
     #[test]
     fn the_level_never_exceeds_the_cap_and_short_history_gives_zero() {
         let d: Vec<u32> = (0..65).map(|m| if m % 7 == 0 { 50 } else { 0 }).collect();
-        assert!(level(&series(&d), &cfg(0.1), 8).level <= 8);
-        assert_eq!(level(&series(&[5, 0, 5]), &cfg(0.0), 100).level, 0);
+        assert!(level(&series(&d), &cfg(0.1), 8, 1).level <= 8);
+        assert_eq!(level(&series(&[5, 0, 5]), &cfg(0.0), 100, 1).level, 0);
     }
 }

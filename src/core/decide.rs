@@ -29,17 +29,35 @@ use super::policy::{MetricKind, Policy, TargetTracking};
 use super::schedule::{Band, BandSource, effective_band};
 use super::state::State;
 
-/// One per-minute metric series, oldest first; the last entry is the latest
-/// complete minute. `None` = no datapoint in that minute.
+/// One per-minute metric series, oldest first; the last entry is the newest
+/// minute CloudWatch has published (see [`super::window`]). `None` = no
+/// datapoint in a published minute: no invocations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     /// Per-minute values, oldest first.
     pub minutes: Vec<Option<f64>>,
+    /// The start of the newest minute in `minutes`, when the source said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<DateTime<Utc>>,
+    /// Minutes after `newest`, before the current one, that were not yet
+    /// published: left out, never read as idle.
+    #[serde(default)]
+    pub unpublished: u32,
+}
+
+impl Series {
+    /// A series of published minutes with no unpublished tail (tests, traces).
+    pub fn of(minutes: Vec<Option<f64>>) -> Self {
+        Series {
+            minutes,
+            ..Series::default()
+        }
+    }
 }
 
 /// Observed demand: a series when the metrics call succeeded, or unknown.
-/// Missing datapoints mean "no invocations" (0); a *failed* call is unknown,
-/// and unknown never scales in.
+/// Missing datapoints in published minutes mean "no invocations" (0); a
+/// *failed* call is unknown, and unknown never scales in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Demand {
     /// The call succeeded.
@@ -169,6 +187,12 @@ pub struct Reason {
     pub clamps: Vec<Clamp>,
     /// Seconds of cooldown left, when a cooldown held a step back.
     pub cooldown_remaining_secs: Option<u64>,
+    /// The newest minute CloudWatch had published, when metrics were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_minute: Option<DateTime<Utc>>,
+    /// Minutes after `newest_minute` not yet published, so not read at all.
+    #[serde(default)]
+    pub unpublished_minutes: u32,
 }
 
 /// The outcome of [`decide`].
@@ -288,6 +312,8 @@ struct Proposal {
     utilization: Option<f64>,
     target_value: Option<f64>,
     cooldown_remaining_secs: Option<u64>,
+    newest_minute: Option<DateTime<Utc>>,
+    unpublished_minutes: u32,
 }
 
 impl Proposal {
@@ -302,7 +328,16 @@ impl Proposal {
             utilization: None,
             target_value,
             cooldown_remaining_secs: None,
+            newest_minute: None,
+            unpublished_minutes: 0,
         }
+    }
+
+    /// Says which minutes of `series` were published when it was read.
+    fn read_from(mut self, series: &Series) -> Self {
+        self.newest_minute = series.newest;
+        self.unpublished_minutes = series.unpublished;
+        self
     }
 }
 
@@ -365,8 +400,10 @@ fn demand_mode(
         // fired still raises capacity, and MaxCapacity still lowers it.
         Demand::Unknown(why) => return unknown(from, t, "demand", why),
     };
-    // A minute without a datapoint had no invocations: 0 demand (CloudWatch
-    // publishes no ConcurrentExecutions datapoint for an idle minute).
+    // The series ends at the newest *published* minute (super::window): a
+    // minute without a datapoint there had no invocations, 0 demand
+    // (CloudWatch publishes no ConcurrentExecutions datapoint for an idle
+    // minute). Minutes not yet published are not in the series at all.
     let d_latest = series.minutes.last().copied().map_or(0.0, demand_value);
     let d_win = tail(series, window)
         .iter()
@@ -400,7 +437,7 @@ fn demand_mode(
     if let Some(cs) = &tt.cold_starts {
         signal = cold_start_signal(cs, series, signal);
     }
-    let mut p = track(tt, &signal, from, clock);
+    let mut p = track(tt, &signal, from, clock).read_from(series);
     p.demand_latest = Some(d_latest);
     p.demand_window_max = Some(d_win);
     p
@@ -411,7 +448,7 @@ fn demand_mode(
 /// It moves through the same `track` step as plain target tracking, so the
 /// cooldowns and `ScaleInFactor` apply to it unchanged.
 fn cold_start_signal(cs: &ColdStartAware, series: &Series, demand: Signal) -> Signal {
-    let lvl = coldstart::level(&series.minutes, cs, u32::MAX);
+    let lvl = coldstart::level(&series.minutes, cs, u32::MAX, series.unpublished);
     let need = f64::from(lvl.level);
     let text = match lvl.prewarm {
         Some(p) => format!(
@@ -548,7 +585,7 @@ fn utilisation_mode(
         in_text,
         hysteresis,
     };
-    let mut p = track(tt, &signal, from, clock);
+    let mut p = track(tt, &signal, from, clock).read_from(series);
     p.utilization = Some(u);
     p
 }
@@ -802,6 +839,8 @@ fn finish(p: Proposal, from: u32, band: Band, obs: &Observation) -> Decision {
             wanted: Some(p.wanted),
             clamps,
             cooldown_remaining_secs: p.cooldown_remaining_secs,
+            newest_minute: p.newest_minute,
+            unpublished_minutes: p.unpublished_minutes,
         },
     }
 }
@@ -823,6 +862,8 @@ fn skip(from: u32, band: Band, rule: Rule, summary: String) -> Decision {
             wanted: None,
             clamps: vec![],
             cooldown_remaining_secs: None,
+            newest_minute: None,
+            unpublished_minutes: 0,
         },
     }
 }
@@ -928,9 +969,7 @@ mod tests {
     }
 
     fn series(vals: &[f64]) -> Series {
-        Series {
-            minutes: vals.iter().map(|v| Some(*v)).collect(),
-        }
+        Series::of(vals.iter().map(|v| Some(*v)).collect())
     }
 
     fn known(vals: &[f64]) -> Demand {
@@ -1408,9 +1447,7 @@ mod tests {
     fn utilisation_mode_holds_without_a_latest_datapoint() {
         let p = policy(0, 1000, Some(util_tt(0.7)));
         let o = Observation {
-            utilization: Some(Demand::Known(Series {
-                minutes: vec![Some(0.1), None],
-            })),
+            utilization: Some(Demand::Known(Series::of(vec![Some(0.1), None]))),
             ..obs(known(&[0.0]), 10)
         };
         let d = decide(&p, &state(), &o, now());
@@ -1579,7 +1616,7 @@ mod tests {
             let known = prop::sample::select(scales).prop_flat_map(|scale| {
                 let minute = prop_oneof![1 => Just(None), 6 => (0.0..scale).prop_map(Some)];
                 prop::collection::vec(minute, 0..15)
-                    .prop_map(|minutes| Demand::Known(Series { minutes }))
+                    .prop_map(|minutes| Demand::Known(Series::of(minutes)))
             });
             prop_oneof![1 => Just(Demand::Unknown("failed".into())), 5 => known]
         }

@@ -3,13 +3,16 @@
 //! * [`policy`]: the user's policy item and its validation (all problems at once);
 //! * [`schedule`]: `at()` / `cron()` / `rate()` schedules and the effective band at `now`;
 //! * [`decide`]: the scaling decision and its structured reason;
-//! * [`state`]: what pcscale persists between ticks (cooldown bookkeeping).
+//! * [`state`]: what pcscale persists between ticks (cooldown bookkeeping);
+//! * [`window`]: what CloudWatch can have published at `now`, and the metric
+//!   window every driver requests and reads.
 
 pub mod coldstart;
 pub mod decide;
 pub mod policy;
 pub mod schedule;
 pub mod state;
+pub mod window;
 
 pub use decide::{Action, Decision, Demand, Limits, Observation, Reason, decide};
 pub use policy::{Policy, ResourceId};

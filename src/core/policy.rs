@@ -390,6 +390,7 @@ pub mod attr {
 /// The item must be plain JSON; DynamoDB JSON is refused with a hint (use
 /// [`parse_policy_any`] to accept both).
 pub fn parse_policy(item: &Value) -> Result<Policy, InvalidPolicy> {
+    ZONE_SEARCHES_LEFT.with(|c| c.set(MAX_ZONE_SEARCHES_PER_ITEM));
     let mut c = Checker::default();
     let Value::Object(obj) = item else {
         c.problem(
@@ -1349,45 +1350,84 @@ fn parse_json_number(s: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
+/// A name folded for typo comparison: alphanumerics only, lower case.
+fn typo_norm(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// The candidate closest to `word`, if it is close enough to be a typo:
 /// equal ignoring case and punctuation (`min_capacity`), within a small
-/// Damerau-Levenshtein distance (`MaxCapcity`), or an abbreviation of at
-/// least 4 characters (`MinCap`).
+/// edit distance (`MaxCapcity`), or an abbreviation of at least 4
+/// characters (`MinCap`).
 fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    fn norm(s: &str) -> String {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    }
+    closest_normalized(
+        word,
+        candidates
+            .into_iter()
+            .map(|c| (std::borrow::Cow::Owned(typo_norm(c)), c)),
+    )
+}
+
+/// [`closest`] over candidates given with their [`typo_norm`] form.
+fn closest_normalized<'a, 'n>(
+    word: &str,
+    candidates: impl IntoIterator<Item = (std::borrow::Cow<'n, str>, &'a str)>,
+) -> Option<&'a str> {
     // Long words are not typos of short names; also bounds the O(n*m) cost.
     if word.chars().count() > 64 {
         return None;
     }
-    let w = norm(word);
+    let w = typo_norm(word);
     if w.is_empty() {
         return None;
     }
+    let w_len = w.chars().count();
     let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let cn = norm(c);
-        if cn == w {
+    for (cn, c) in candidates {
+        if *cn == *w {
             return Some(c);
         }
-        let d = strsim::damerau_levenshtein(&w, &cn);
-        let allowed = (w.chars().count().max(cn.chars().count()) / 4).clamp(1, 3);
-        let score = if d <= allowed {
-            d
-        } else if w.chars().count() >= 4 && cn.starts_with(&w) {
-            allowed + 1
-        } else {
-            continue;
+        let cn_len = cn.chars().count();
+        let allowed = (w_len.max(cn_len) / 4).clamp(1, 3);
+        // The distance is at least the difference in length: most of the
+        // ~600 zone names are ruled out without computing it. The
+        // optimal-string-alignment distance (transpositions, no HashMap per
+        // call) keeps the rest cheap.
+        let d = (w_len.abs_diff(cn_len) <= allowed).then(|| strsim::osa_distance(&w, &cn));
+        let score = match d {
+            Some(d) if d <= allowed => d,
+            _ if w_len >= 4 && cn.starts_with(&w) => allowed + 1,
+            _ => continue,
         };
         if best.is_none_or(|(s, _)| score < s) {
             best = Some((score, c));
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// Every IANA zone name with its [`typo_norm`] form, computed once.
+fn zone_index() -> &'static [(String, &'static str)] {
+    static INDEX: std::sync::OnceLock<Vec<(String, &'static str)>> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| (typo_norm(tz.name()), tz.name()))
+            .collect()
+    })
+}
+
+/// Did-you-mean searches over the zone names one item may cost (each is a
+/// pass over ~600 names); further misspelled zones in the same item are
+/// reported without a suggestion. Reset by [`parse_policy`].
+pub const MAX_ZONE_SEARCHES_PER_ITEM: u32 = 8;
+
+thread_local! {
+    static ZONE_SEARCHES_LEFT: std::cell::Cell<u32> =
+        const { std::cell::Cell::new(MAX_ZONE_SEARCHES_PER_ITEM) };
 }
 
 /// Names people write for a zone that are not IANA names.
@@ -1411,8 +1451,39 @@ const ZONE_ALIASES: &[(&str, &str)] = &[
     ("sgt", "Asia/Singapore"),
 ];
 
-/// A suggestion for an unknown time zone name.
+/// A suggestion for an unknown time zone name, remembered per distinct
+/// value on this thread (at most [`HINT_CACHE_ENTRIES`]): an item repeating
+/// one misspelled zone in 100 actions searches the zone names once.
 fn timezone_hint(s: &str) -> Option<String> {
+    thread_local! {
+        static HINTS: std::cell::RefCell<HashMap<String, Option<String>>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    if let Some(hit) = HINTS.with(|h| h.borrow().get(s).cloned()) {
+        return hit;
+    }
+    let left = ZONE_SEARCHES_LEFT.with(std::cell::Cell::get);
+    if left == 0 {
+        // This item has had its share of searches; not remembered, so a
+        // later item still gets its suggestion.
+        return None;
+    }
+    ZONE_SEARCHES_LEFT.with(|c| c.set(left - 1));
+    let hint = timezone_hint_uncached(s);
+    HINTS.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.len() >= HINT_CACHE_ENTRIES {
+            h.clear();
+        }
+        h.insert(s.to_owned(), hint.clone());
+    });
+    hint
+}
+
+/// Distinct zone values whose suggestion [`timezone_hint`] remembers.
+const HINT_CACHE_ENTRIES: usize = 256;
+
+fn timezone_hint_uncached(s: &str) -> Option<String> {
     let norm: String = s
         .chars()
         .filter(|c| c.is_alphanumeric())
@@ -1432,13 +1503,17 @@ fn timezone_hint(s: &str) -> Option<String> {
                 .into(),
         );
     }
-    if let Some(best) = closest(s, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())) {
+    let index = zone_index();
+    let candidates = index
+        .iter()
+        .map(|(n, name)| (std::borrow::Cow::Borrowed(n.as_str()), *name));
+    if let Some(best) = closest_normalized(s, candidates) {
         return Some(format!("did you mean {best}?"));
     }
     // "Paris", "shanghai": a city without its region.
-    chrono_tz::TZ_VARIANTS
+    index
         .iter()
-        .map(|tz| tz.name())
+        .map(|(_, name)| *name)
         .find(|name| {
             name.rsplit('/').next().is_some_and(|city| {
                 city.chars()

@@ -5,10 +5,27 @@ use serde::{Deserialize, Serialize};
 
 use super::decide::{Action, Decision};
 
+/// The largest `Version` a readable state may carry (2^53: exact in every
+/// JSON reader, and at one write a second it takes 285 million years to
+/// reach). A larger one is a hand edit, read as a [`StateDefect`], so that
+/// no increment of a version can ever overflow.
+pub const MAX_VERSION: u64 = 1 << 53;
+
+/// A timestamp this far ahead of a tick's `now` cannot come from a runner
+/// whose clock is merely off: it is a hand edit (or a tick run with `--now`
+/// in the future) and would hold a cooldown for as long. Such timestamps are
+/// repaired to `now` ([`State::future_timestamps`]).
+pub const FUTURE_TOLERANCE_SECS: i64 = 15 * 60;
+
+/// The longest a resource whose Lambda writes keep failing waits between
+/// attempts.
+pub const MAX_BACKOFF_SECS: i64 = 60 * 60;
+
 /// The persisted state of one resource. `Version` guards every write.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Incremented by every write; writes are conditional on the value read.
+    /// `1..MAX_VERSION` once written; `0` when there is no state item.
     pub version: u64,
     /// The capacity pcscale last applied (`None`: never applied).
     pub capacity: Option<u32>,
@@ -22,6 +39,26 @@ pub struct State {
     pub last_reason: Option<String>,
     /// A step claimed but not yet confirmed (set by the claim, cleared by the commit).
     pub pending: Option<Pending>,
+    /// Lambda writes refused in a row (reset by a step that is applied);
+    /// the tick backs off such a resource ([`State::backoff_remaining`]).
+    #[serde(default)]
+    pub failures: u32,
+    /// Why the stored item could not be used as it is (set by the store
+    /// when it reads one; never written). The tick reports it once and
+    /// replaces the item.
+    #[serde(skip)]
+    pub defect: Option<StateDefect>,
+}
+
+/// A state item the store could read only in part: its `Version` is
+/// missing, not a positive integer, or beyond [`MAX_VERSION`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDefect {
+    /// What is wrong, naming the attribute (for the activity log).
+    pub why: String,
+    /// The store's own record of the stored `Version` (opaque here), on
+    /// which the replacing write is conditioned.
+    pub found: String,
 }
 
 /// A claimed step: written before calling Lambda, cleared after.
@@ -31,11 +68,79 @@ pub struct Pending {
     pub from: u32,
     /// Capacity the step applies.
     pub to: u32,
-    /// When it was claimed.
+    /// When it was claimed, by the claimant's clock (for people only: no
+    /// tick compares it with its own clock).
     pub claimed_at: DateTime<Utc>,
+    /// When a tick other than the claimant first saw the claim unsettled,
+    /// by that tick's clock. The lease runs from here, so a claimant whose
+    /// clock is off cannot make its fresh claim look abandoned.
+    #[serde(default)]
+    pub seen_at: Option<DateTime<Utc>>,
+}
+
+/// Where a claim Lambda does not (yet) show stands against its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// No tick has noted it yet, or the note is implausibly far in the
+    /// future: the judging tick notes `now` and leaves the claim alone.
+    Unseen,
+    /// Seen unsettled for this many seconds, under the lease.
+    Held(i64),
+    /// Seen unsettled for this many seconds, at or beyond the lease: the
+    /// claimant is gone, and the claim is released.
+    Expired(i64),
+}
+
+impl Pending {
+    /// The lease of this claim at `now` (the judging tick's clock), measured
+    /// from [`Pending::seen_at`] only.
+    pub fn lease(&self, now: DateTime<Utc>, lease_secs: i64) -> Lease {
+        match self.seen_at {
+            None => Lease::Unseen,
+            Some(t) if (t - now).num_seconds() > FUTURE_TOLERANCE_SECS => Lease::Unseen,
+            Some(t) => {
+                let age = (now - t).num_seconds().max(0);
+                if age >= lease_secs {
+                    Lease::Expired(age)
+                } else {
+                    Lease::Held(age)
+                }
+            }
+        }
+    }
 }
 
 impl State {
+    /// The version of the next write: one more, never overflowing (a
+    /// readable state's version is below [`MAX_VERSION`]).
+    pub fn next_version(&self) -> u64 {
+        self.version.saturating_add(1).min(MAX_VERSION)
+    }
+
+    /// The names of the timestamps more than [`FUTURE_TOLERANCE_SECS`]
+    /// after `now`, and the state with each of them set to `now` (a cooldown
+    /// then runs from this tick, never for longer than it says).
+    pub fn future_timestamps(&self, now: DateTime<Utc>) -> (Vec<&'static str>, State) {
+        let mut fixed = self.clone();
+        let mut names = Vec::new();
+        let ahead = |t: Option<DateTime<Utc>>| {
+            t.is_some_and(|t| (t - now).num_seconds() > FUTURE_TOLERANCE_SECS)
+        };
+        if ahead(self.last_scale_out_at) {
+            names.push("LastScaleOutAt");
+            fixed.last_scale_out_at = Some(now);
+        }
+        if ahead(self.last_scale_in_at) {
+            names.push("LastScaleInAt");
+            fixed.last_scale_in_at = Some(now);
+        }
+        if ahead(self.last_decision_at) {
+            names.push("LastDecisionAt");
+            fixed.last_decision_at = Some(now);
+        }
+        (names, fixed)
+    }
+
     /// The last time capacity changed in either direction.
     pub fn last_change_at(&self) -> Option<DateTime<Utc>> {
         match (self.last_scale_out_at, self.last_scale_in_at) {
@@ -47,13 +152,14 @@ impl State {
     /// The state to write when claiming `decision` (before calling Lambda).
     pub fn claimed(&self, decision: &Decision, now: DateTime<Utc>) -> State {
         State {
-            version: self.version + 1,
+            version: self.next_version(),
             last_decision_at: Some(now),
             last_reason: Some(decision.reason.summary.clone()),
             pending: Some(Pending {
                 from: decision.from,
                 to: decision.to,
                 claimed_at: now,
+                seen_at: None,
             }),
             ..self.clone()
         }
@@ -63,11 +169,12 @@ impl State {
     /// recorded): capacity and the cooldown timestamp of its direction advance.
     pub fn committed(&self, decision: &Decision, now: DateTime<Utc>) -> State {
         let mut next = State {
-            version: self.version + 1,
+            version: self.next_version(),
             capacity: Some(decision.to),
             last_decision_at: Some(now),
             last_reason: Some(decision.reason.summary.clone()),
             pending: None,
+            failures: 0,
             ..self.clone()
         };
         match decision.action {
@@ -78,14 +185,122 @@ impl State {
         next
     }
 
+    /// The state to write when Lambda refused the claimed step: released,
+    /// with one more failure in a row counted.
+    pub fn failed(&self, now: DateTime<Utc>, why: &str) -> State {
+        State {
+            failures: self.failures.saturating_add(1),
+            ..self.released(now, why)
+        }
+    }
+
+    /// Seconds left before a resource whose writes keep being refused may
+    /// try again: after `n` refusals in a row it waits about `2^(n-1)`
+    /// minutes (ticks at one a minute: retried at once after the first,
+    /// then after 2, 4, 8, ... minutes, at most [`MAX_BACKOFF_SECS`]),
+    /// counted from the last refusal (`LastDecisionAt`).
+    pub fn backoff_remaining(&self, now: DateTime<Utc>) -> Option<i64> {
+        if self.failures == 0 {
+            return None;
+        }
+        let doublings = self.failures.min(8) - 1;
+        // Half a minute less, so that a tick a little early still retries.
+        let wait = (60_i64 << doublings).min(MAX_BACKOFF_SECS) - 30;
+        let since = (now - self.last_decision_at?).num_seconds().max(0);
+        (since < wait).then_some(wait - since)
+    }
+
     /// The state to write when the claimed step failed: cooldowns untouched.
     pub fn released(&self, now: DateTime<Utc>, why: &str) -> State {
         State {
-            version: self.version + 1,
+            version: self.next_version(),
             last_decision_at: Some(now),
             last_reason: Some(why.to_owned()),
             pending: None,
             ..self.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
+    }
+
+    #[test]
+    fn refused_writes_back_off_exponentially_and_a_success_resets() {
+        let now = t0();
+        let mut s = State::default();
+        let mut tried = Vec::new();
+        for minute in 0..20 {
+            let at = now + TimeDelta::minutes(minute);
+            if s.backoff_remaining(at).is_none() {
+                tried.push(minute);
+                s = s.failed(at, "AccessDenied");
+            }
+        }
+        assert_eq!(tried, vec![0, 1, 3, 7, 15]);
+        assert_eq!(s.failures, 5);
+        let s = State {
+            failures: u32::MAX,
+            last_decision_at: Some(now),
+            ..State::default()
+        };
+        assert_eq!(s.backoff_remaining(now), Some(MAX_BACKOFF_SECS - 30));
+    }
+
+    #[test]
+    fn the_next_version_never_overflows() {
+        let s = State {
+            version: u64::MAX,
+            ..State::default()
+        };
+        assert_eq!(s.next_version(), MAX_VERSION);
+        assert_eq!(State::default().next_version(), 1);
+    }
+
+    #[test]
+    fn a_lease_runs_from_the_first_sighting_never_from_the_claimants_clock() {
+        let now = t0();
+        // Claimed "3 minutes ago" by a runner whose clock is 3 minutes behind.
+        let mut p = Pending {
+            from: 0,
+            to: 20,
+            claimed_at: now - TimeDelta::minutes(3),
+            seen_at: None,
+        };
+        assert_eq!(p.lease(now, 120), Lease::Unseen);
+        p.seen_at = Some(now - TimeDelta::seconds(60));
+        assert_eq!(p.lease(now, 120), Lease::Held(60));
+        p.seen_at = Some(now - TimeDelta::seconds(121));
+        assert_eq!(p.lease(now, 120), Lease::Expired(121));
+        // Noted by a tick a little ahead: held, never negative.
+        p.seen_at = Some(now + TimeDelta::seconds(30));
+        assert_eq!(p.lease(now, 120), Lease::Held(0));
+        // Noted by a tick run with `--now` a year ahead: noted again.
+        p.seen_at = Some(now + TimeDelta::days(365));
+        assert_eq!(p.lease(now, 120), Lease::Unseen);
+    }
+
+    #[test]
+    fn timestamps_far_in_the_future_are_repaired_to_now() {
+        let now = t0();
+        let s = State {
+            version: 3,
+            last_scale_in_at: Some(now + TimeDelta::days(30_000)),
+            last_scale_out_at: Some(now + TimeDelta::seconds(30)),
+            ..State::default()
+        };
+        let (names, fixed) = s.future_timestamps(now);
+        assert_eq!(names, vec!["LastScaleInAt"]);
+        assert_eq!(fixed.last_scale_in_at, Some(now));
+        assert_eq!(fixed.last_scale_out_at, s.last_scale_out_at);
     }
 }

@@ -1,9 +1,11 @@
 //! Alibaba Cloud Function Compute provisioned instances -> pcscale.
 //!
 //! # Accepted input (one JSON file)
-//! The body of `PutProvisionConfig` (FC 2.0 and 3.0, camelCase), the output of
-//! `GetProvisionConfig`, or the properties of ROS `ALIYUN::FC3::ProvisionConfig`
-//! (PascalCase) — keys are read case-insensitively — or a JSON array of them:
+//! The body of `PutProvisionConfig` (FC 3.0, camelCase), the output of
+//! `GetProvisionConfig`, the properties of ROS `ALIYUN::FC3::ProvisionConfig`
+//! (PascalCase), or FC 2.0's PascalCase form, which names the schedules
+//! `SchedulerActions` and their count `TargetValue` — keys are read
+//! case-insensitively — or a JSON array of them:
 //! ```json
 //! {"functionName": "f", "qualifier": "prod", "target": 1,
 //!  "scheduledActions": [{"name", "startTime", "endTime", "target",
@@ -42,19 +44,27 @@ use serde_json::Value;
 
 use super::cron::{self, Dialect};
 use super::{
-    ActionDraft, Ctx, Draft, ImportOptions, METRIC_PCU, Obj, TrackingDraft, WarningKind, fit_max,
-    parse_tz, per_item, target_actions, vendor_instant, vendor_time,
+    ActionDraft, Ctx, Draft, ImportOptions, METRIC_PCU, Obj, TrackingDraft, Vendor, WarningKind,
+    fit_max, parse_tz, per_item, require_format, target_actions, vendor_instant, vendor_time,
 };
 
 /// Read-only fields of `GetProvisionConfig` output.
 const METADATA: &[&str] = &["current", "currentError"];
 
-pub(crate) fn convert(input: &Value, opts: &ImportOptions, ctx: &mut Ctx) -> Vec<Draft> {
-    per_item(input, |v, path| one(v, path, opts, ctx))
+pub(crate) fn convert(
+    input: &Value,
+    base: &str,
+    opts: &ImportOptions,
+    ctx: &mut Ctx,
+) -> Vec<Draft> {
+    per_item(input, base, |v, path| one(v, path, opts, ctx))
 }
 
 fn one(value: &Value, path: &str, opts: &ImportOptions, ctx: &mut Ctx) -> Option<Draft> {
     let mut obj = Obj::new(value, path, ctx)?;
+    if !require_format(&obj, Vendor::Alibaba, ctx) {
+        return None;
+    }
     let resource = resource(&mut obj, opts, ctx);
 
     // FC 3.0 output has both: `target` is what the policies currently
@@ -69,7 +79,9 @@ fn one(value: &Value, path: &str, opts: &ImportOptions, ctx: &mut Ctx) -> Option
     let tracking = tracking(&mut obj, ctx);
     let mut actions = Vec::new();
     let mut windows: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for (p, v) in obj.array("scheduledActions", ctx) {
+    let actions_key = obj.spelling(&["scheduledActions", "SchedulerActions"]);
+    let actions_path = obj.path_of(actions_key);
+    for (p, v) in obj.array(actions_key, ctx) {
         if let Some(mut a) = Obj::new(v, &p, ctx) {
             scheduled(&mut a, &mut actions, &mut windows, ctx);
             a.finish(ctx, &[]);
@@ -106,7 +118,7 @@ fn one(value: &Value, path: &str, opts: &ImportOptions, ctx: &mut Ctx) -> Option
     for ((end, tz), names) in windows {
         let first = names.first().cloned().unwrap_or_default();
         ctx.warn(
-            obj_path(path, "scheduledActions"),
+            actions_path.clone(),
             WarningKind::Approximated,
             format!(
                 "{}: Alibaba returns to the default after endTime {end}; pcscale actions stay in force after EndTime, so action {first}-window-end restores MinCapacity {min} at that time",
@@ -130,7 +142,7 @@ fn one(value: &Value, path: &str, opts: &ImportOptions, ctx: &mut Ctx) -> Option
     }
     if tt.is_some() && !actions.is_empty() {
         ctx.warn(
-            obj_path(path, "scheduledActions"),
+            actions_path.clone(),
             WarningKind::Approximated,
             "each scheduled target becomes the band's floor (MinCapacity) until the next action fires, and target tracking works above it: where Alibaba sets the count and then lets tracking move it either way, pcscale does not scale in below a scheduled target while it is in force",
         );
@@ -289,7 +301,8 @@ fn scheduled(
 ) {
     let path = a.path().to_owned();
     let name = a.req_str("name", ctx);
-    let target = a.req_u32("target", ctx);
+    // FC 3.0 `target`, FC 2.0 `TargetValue`.
+    let target = a.req_u32(a.spelling(&["target", "TargetValue"]), ctx);
     let expr_path = a.path_of("scheduleExpression");
     let expr = a.req_str("scheduleExpression", ctx);
     let tz_path = a.path_of("timeZone");

@@ -1,7 +1,8 @@
 //! AWS Application Auto Scaling -> pcscale.
 //!
-//! # Accepted input (one JSON file)
-//! Any of these, or a JSON array mixing them (e.g. `jq -s . a.json b.json`):
+//! # Accepted input (one or several JSON files, merged by resource)
+//! Any of these, in one file or several (`import --from aws targets.json
+//! policies.json actions.json`), or a JSON array mixing them:
 //! * the request bodies, as `--cli-input-json` takes them, gathered in one object:
 //!   `{"ScalableTarget": {register-scalable-target},
 //!     "ScalingPolicies": [{put-scaling-policy}, ...],
@@ -38,8 +39,8 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::{
-    ActionDraft, Ctx, Draft, ImportOptions, METRIC_PCU, Obj, TrackingDraft, WarningKind, parse_tz,
-    vendor_time,
+    ActionDraft, Ctx, Draft, ImportOptions, METRIC_PCU, Obj, Source, TrackingDraft, WarningKind,
+    parse_tz, vendor_time,
 };
 
 /// The only scalable dimension pcscale manages.
@@ -86,9 +87,11 @@ struct Entries {
     actions: Vec<Scheduled>,
 }
 
-pub(crate) fn convert(input: &Value, opts: &ImportOptions, ctx: &mut Ctx) -> Vec<Draft> {
+pub(crate) fn convert(sources: &[Source], opts: &ImportOptions, ctx: &mut Ctx) -> Vec<Draft> {
     let mut entries = Entries::default();
-    collect(input, "", ctx, &mut entries);
+    for s in sources {
+        collect(&s.value, &s.label, ctx, &mut entries);
+    }
 
     // Entries without a ResourceId belong to the only resource the file (or
     // --resource) names; with several, they are ambiguous.
@@ -316,9 +319,17 @@ fn collect(value: &Value, path: &str, ctx: &mut Ctx, out: &mut Entries) {
     } else if obj.has("MinCapacity") || obj.has("MaxCapacity") || obj.has("ScalableDimension") {
         out.targets.extend(target(obj, ctx));
     } else {
+        let hint = super::looks_like(&obj, super::Vendor::Aws)
+            .map(|v| {
+                format!(
+                    "; it looks like {} configuration: try --from {v}",
+                    v.described()
+                )
+            })
+            .unwrap_or_default();
         ctx.problem(
-            if path.is_empty() { "(top level)" } else { path },
-            "not an Application Auto Scaling configuration: expected ScalableTarget(s), ScalingPolicies, ScheduledActions, or one of their request bodies",
+            super::whole(path),
+            format!("not an Application Auto Scaling configuration: expected ScalableTarget(s), ScalingPolicies, ScheduledActions, or one of their request bodies{hint}"),
         );
     }
 }

@@ -11,8 +11,10 @@
 //! Nothing is dropped silently: whatever pcscale cannot express (a CPU metric,
 //! a step-scaling policy, a time window on target tracking, an attribute it
 //! does not know) comes back as an [`ImportWarning`] next to the items.
-//! Invalid input (a missing `MinCapacity`, a cron with 5 fields) is an
-//! [`ImportError`] listing every problem with the attribute path that has it.
+//! Invalid input (a missing `MinCapacity`, a cron with 5 fields, a file that
+//! is not the vendor's format at all) is an [`ImportError`] listing every
+//! problem with the attribute path that has it. Several documents
+//! ([`import_sources`]) are merged by resource.
 
 pub mod alibaba;
 pub mod aws;
@@ -50,6 +52,17 @@ impl Vendor {
             Vendor::Aws => "aws",
             Vendor::Alibaba => "alibaba",
             Vendor::Tencent => "tencent",
+        }
+    }
+}
+
+impl Vendor {
+    /// The vendor's format in words, with its article.
+    pub fn described(self) -> &'static str {
+        match self {
+            Vendor::Aws => "an AWS Application Auto Scaling",
+            Vendor::Alibaba => "an Alibaba Cloud Function Compute provisioned",
+            Vendor::Tencent => "a Tencent Cloud SCF provisioned-concurrency",
         }
     }
 }
@@ -147,6 +160,16 @@ pub struct ImportError {
     pub problems: Vec<Problem>,
 }
 
+/// One input document of an import: where it came from and its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// Prefix of problem and warning paths for this document: empty for a
+    /// lone document, `<file>:` when several are merged.
+    pub label: String,
+    /// The vendor's JSON.
+    pub value: Value,
+}
+
 /// Converts a vendor configuration to pcscale policy items without validating
 /// them against the policy parser (see [`import`] for the validated form).
 pub fn convert(
@@ -154,12 +177,46 @@ pub fn convert(
     input: &Value,
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
+    convert_sources(
+        vendor,
+        &[Source {
+            label: String::new(),
+            value: input.clone(),
+        }],
+        opts,
+    )
+}
+
+/// [`convert`] over several documents merged by resource: AWS's three
+/// `describe-*` outputs become one item per resource; for Alibaba and
+/// Tencent, whose files each describe whole resources, a resource
+/// configured twice is a problem.
+pub fn convert_sources(
+    vendor: Vendor,
+    sources: &[Source],
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
     let mut ctx = Ctx::default();
     let drafts = match vendor {
-        Vendor::Aws => aws::convert(input, opts, &mut ctx),
-        Vendor::Alibaba => alibaba::convert(input, opts, &mut ctx),
-        Vendor::Tencent => tencent::convert(input, opts, &mut ctx),
+        Vendor::Aws => aws::convert(sources, opts, &mut ctx),
+        Vendor::Alibaba => sources
+            .iter()
+            .flat_map(|s| alibaba::convert(&s.value, &s.label, opts, &mut ctx))
+            .collect(),
+        Vendor::Tencent => sources
+            .iter()
+            .flat_map(|s| tencent::convert(&s.value, &s.label, opts, &mut ctx))
+            .collect(),
     };
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &drafts {
+        if !seen.insert(d.resource.as_str()) {
+            ctx.problem(
+                d.resource.clone(),
+                "configured more than once in the input; pcscale has one policy per resource",
+            );
+        }
+    }
     if !ctx.problems.is_empty() {
         return Err(ImportError {
             vendor,
@@ -207,7 +264,19 @@ pub fn import(
     input: &Value,
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
-    let imported = convert(vendor, input, opts)?;
+    validated(convert(vendor, input, opts)?)
+}
+
+/// [`import`] over several documents merged by resource (see [`convert_sources`]).
+pub fn import_sources(
+    vendor: Vendor,
+    sources: &[Source],
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
+    validated(convert_sources(vendor, sources, opts)?)
+}
+
+fn validated(imported: Imported) -> Result<Imported, ImportError> {
     let mut problems = Vec::new();
     for item in &imported.items {
         if let Err(invalid) = parse_policy(item) {
@@ -225,7 +294,10 @@ pub fn import(
     if problems.is_empty() {
         Ok(imported)
     } else {
-        Err(ImportError { vendor, problems })
+        Err(ImportError {
+            vendor: imported.vendor,
+            problems,
+        })
     }
 }
 
@@ -447,6 +519,105 @@ impl Ctx {
     }
 }
 
+/// Top-level keys that make a JSON object a configuration of each vendor
+/// (read case-insensitively, as [`Obj`] reads keys).
+fn signature(vendor: Vendor) -> &'static [&'static str] {
+    match vendor {
+        Vendor::Aws => &[
+            "ScalableTarget",
+            "ScalableTargets",
+            "ScalingPolicy",
+            "ScalingPolicies",
+            "ScheduledAction",
+            "ScheduledActions",
+            "ScalableDimension",
+            "PolicyType",
+            "PolicyName",
+            "TargetTrackingScalingPolicyConfiguration",
+            "Schedule",
+            "ScheduledActionName",
+            "MinCapacity",
+            "MaxCapacity",
+        ],
+        Vendor::Alibaba => &[
+            "target",
+            "defaultTarget",
+            "scheduledActions",
+            "SchedulerActions",
+            "targetTrackingPolicies",
+        ],
+        Vendor::Tencent => &[
+            "VersionProvisionedConcurrencyNum",
+            "ProvisionedType",
+            "TrackingTarget",
+            "TriggerActions",
+        ],
+    }
+}
+
+/// Keys only one vendor uses, for the "try --from" hint (the shared ones,
+/// such as AWS `ScheduledActions` and Alibaba `scheduledActions`, say nothing).
+fn distinctive(vendor: Vendor) -> &'static [&'static str] {
+    match vendor {
+        Vendor::Aws => &[
+            "ScalableTarget",
+            "ScalableTargets",
+            "ScalingPolicies",
+            "ScalableDimension",
+            "ServiceNamespace",
+            "TargetTrackingScalingPolicyConfiguration",
+            "ScheduledActionName",
+        ],
+        Vendor::Alibaba => &[
+            "defaultTarget",
+            "SchedulerActions",
+            "targetTrackingPolicies",
+            "functionArn",
+        ],
+        Vendor::Tencent => &[
+            "VersionProvisionedConcurrencyNum",
+            "ProvisionedType",
+            "TrackingTarget",
+            "TriggerActions",
+        ],
+    }
+}
+
+/// Another vendor than `not` whose own keys `obj` has.
+pub(crate) fn looks_like(obj: &Obj<'_>, not: Vendor) -> Option<Vendor> {
+    [Vendor::Aws, Vendor::Alibaba, Vendor::Tencent]
+        .into_iter()
+        .filter(|v| *v != not)
+        .find(|v| distinctive(*v).iter().any(|k| obj.has(k)))
+}
+
+/// Refuses an object that is not `vendor`'s format at all (`{"foo": 1}`, or
+/// an AWS file read `--from tencent`): without this, defaults would turn it
+/// into a "valid" policy. Names another vendor when its keys are there.
+pub(crate) fn require_format(obj: &Obj<'_>, vendor: Vendor, ctx: &mut Ctx) -> bool {
+    let keys = signature(vendor);
+    if keys.iter().any(|k| obj.has(k)) {
+        return true;
+    }
+    let hint = looks_like(obj, vendor)
+        .map(|v| {
+            format!(
+                "; it looks like {} configuration: try --from {v}",
+                v.described()
+            )
+        })
+        .unwrap_or_default();
+    ctx.problem(
+        whole(obj.path()),
+        format!(
+            "not {} configuration: none of {} found{hint}",
+            vendor.described(),
+            keys.join(", ")
+        ),
+    );
+    false
+}
+
 fn problem(path: &str, message: &str) -> Problem {
     Problem {
         path: path.to_owned(),
@@ -454,27 +625,39 @@ fn problem(path: &str, message: &str) -> Problem {
     }
 }
 
-/// Converts one config, or each config of a JSON list (paths `[i]`).
+/// Converts one config, or each config of a JSON list (paths `[i]`), under
+/// the document's label `base`.
 pub(crate) fn per_item(
     input: &Value,
+    base: &str,
     mut one: impl FnMut(&Value, &str) -> Option<Draft>,
 ) -> Vec<Draft> {
     match input.as_array() {
         Some(items) => items
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| one(v, &format!("[{i}]")))
+            .filter_map(|(i, v)| one(v, &format!("{base}[{i}]")))
             .collect(),
-        None => one(input, "").into_iter().collect(),
+        None => one(input, base).into_iter().collect(),
     }
 }
 
-/// Joins an attribute path: `a` + `b` -> `a.b` (or `b` at the top).
+/// Joins an attribute path: `a` + `b` -> `a.b` (or `b` at the top, and
+/// `file:b` under a document label `file:`).
 pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
+    if path.is_empty() || path.ends_with(':') {
+        format!("{path}{key}")
     } else {
         format!("{path}.{key}")
+    }
+}
+
+/// The path of a whole object, for problems with it as a whole.
+pub(crate) fn whole(path: &str) -> String {
+    if path.is_empty() || path.ends_with(':') {
+        format!("{path}(top level)")
+    } else {
+        path.to_owned()
     }
 }
 
@@ -514,6 +697,18 @@ impl<'a> Obj<'a> {
     /// Whether a key is present (case-insensitive); does not mark it used.
     pub(crate) fn has(&self, name: &str) -> bool {
         self.map.keys().any(|k| k.eq_ignore_ascii_case(name))
+    }
+
+    /// The first of `names` (spellings of one setting, e.g. FC 3.0's
+    /// `scheduledActions` and FC 2.0's `SchedulerActions`) that is present,
+    /// or the first one when none is.
+    pub(crate) fn spelling<'n>(&self, names: &[&'n str]) -> &'n str {
+        names
+            .iter()
+            .copied()
+            .find(|n| self.has(n))
+            .or_else(|| names.first().copied())
+            .unwrap_or_default()
     }
 
     /// The value of `name` and its path, marking it used.

@@ -35,8 +35,8 @@ use serde_json::Value;
 
 use super::cron::{self, Dialect};
 use super::{
-    Ctx, Draft, ImportOptions, METRIC_CE, Obj, TrackingDraft, WarningKind, fit_max, parse_tz,
-    per_item, target_actions,
+    Ctx, Draft, ImportOptions, METRIC_CE, Obj, TrackingDraft, Vendor, WarningKind, fit_max,
+    parse_tz, per_item, require_format, target_actions,
 };
 
 /// Zone assumed for `TriggerCronConfig` when none is given: SCF's console
@@ -47,12 +47,20 @@ const TENCENT_SCALE_IN_WINDOW_SECS: u64 = 600;
 /// Common request parameters of every Tencent Cloud API call.
 const COMMON: &[&str] = &["Action", "Version", "Region", "RequestId"];
 
-pub(crate) fn convert(input: &Value, opts: &ImportOptions, ctx: &mut Ctx) -> Vec<Draft> {
-    per_item(input, |v, path| one(v, path, opts, ctx))
+pub(crate) fn convert(
+    input: &Value,
+    base: &str,
+    opts: &ImportOptions,
+    ctx: &mut Ctx,
+) -> Vec<Draft> {
+    per_item(input, base, |v, path| one(v, path, opts, ctx))
 }
 
 fn one(value: &Value, path: &str, opts: &ImportOptions, ctx: &mut Ctx) -> Option<Draft> {
     let mut obj = Obj::new(value, path, ctx)?;
+    if !require_format(&obj, Vendor::Tencent, ctx) {
+        return None;
+    }
     let function = obj.str("FunctionName", ctx);
     let qualifier = obj.str("Qualifier", ctx);
     let namespace = obj.str("Namespace", ctx);

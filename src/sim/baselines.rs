@@ -404,10 +404,11 @@ mod tests {
         let mut p = Platform::new(&c, 1.0, 10, false);
         p.set_pc(3);
         p.advance(100.0);
-        p.close_minute();
-        p.close_minute();
-        p.close_minute();
-        // Minutes 0..2 closed with PC and no traffic: no datapoint, read as 0.
+        for _ in 0..4 {
+            p.close_minute();
+        }
+        // Minutes 0..3 closed with PC and no traffic; minute 0 is published
+        // (180 s after its end): no datapoint, read as 0.
         let mut a = Alibaba::default();
         a.tick(&mut p);
         assert_eq!(p.pc().requested, 2);
@@ -428,8 +429,10 @@ mod tests {
                     duration: 6.0,
                 });
             }
-            p.close_minute();
-            p.close_minute();
+            // Minute 2 is published at 6:00 (180 s after its end).
+            for _ in 0..4 {
+                p.close_minute();
+            }
             let mut a = Alibaba {
                 statistic,
                 ..Alibaba::default()

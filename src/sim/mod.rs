@@ -37,6 +37,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::core::policy::{InvalidPolicy, Policy, ResourceId, from_dynamodb_json, parse_policy};
+use crate::core::window::PublicationDelay;
 use baselines::{
     Alibaba, AwsTargetTracking, Controller, NoPc, Oracle, StaticPc, Statistic, Tencent,
 };
@@ -261,6 +262,9 @@ pub struct SimOptions {
     pub max_per_function: Option<u32>,
     /// The within-minute statistic of utilisation Alibaba tracks.
     pub alibaba_statistic: Statistic,
+    /// pcscale's `PCSCALE_METRIC_DELAY_SECONDS`: the delay it assumes
+    /// (CloudWatch's real one is [`PlatformConfig::metric_delay`]).
+    pub pcscale_metric_delay: PublicationDelay,
 }
 
 impl Default for SimOptions {
@@ -285,6 +289,7 @@ impl Default for SimOptions {
             quiet_every_minutes: DEPLOYED_QUIET_EVERY_MINUTES,
             max_per_function: Some(DEPLOYED_MAX_PER_FUNCTION),
             alibaba_statistic: Statistic::Average,
+            pcscale_metric_delay: PublicationDelay::default(),
         }
     }
 }
@@ -414,10 +419,11 @@ impl Job<'_> {
             return out;
         }
         let profile = w.profile();
-        // The first datapoint is seen `lag` minutes after its minute; the
-        // first unit of PC is usable a preparation delay after that.
+        // The first datapoint is seen by the first tick after CloudWatch
+        // publishes it; the first unit of PC is usable a preparation delay
+        // after that.
         let reaction = profile.first_active_minute.map_or(0.0, |m| {
-            f64::from(m + cfg.metric_lag_minutes) * 60.0 + cfg.ready_after(1)
+            f64::from(m + cfg.metric_delay.minutes_until_seen()) * 60.0 + cfg.ready_after(1)
         });
         for &kind in &self.kinds {
             let ctl = controller_for(kind, &profile, cfg, self.opts.alibaba_statistic);
@@ -431,7 +437,8 @@ impl Job<'_> {
                     };
                     let mut ctl = Pcscale::new(p, self.epoch)
                         .with_quiet_every_minutes(self.opts.quiet_every_minutes)
-                        .with_max_per_function(self.opts.max_per_function);
+                        .with_max_per_function(self.opts.max_per_function)
+                        .with_metric_delay(self.opts.pcscale_metric_delay);
                     let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
                     out.pcscale_errors += ctl.errors + ctl.failed_ticks;
                     r

@@ -35,8 +35,10 @@
 //!   <https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html>).
 //!   Its per-minute Average is the time average of `min(busy PC, PC) / PC`
 //!   (the limit of per-second samples), its Maximum the highest instant.
-//!   The autoscaler sees minute `k` from the tick at minute `k + lag`
-//!   (default lag 2).
+//!   CloudWatch publishes minute `k` a delay after it ends (default 180 s,
+//!   the deployed `PCSCALE_METRIC_DELAY_SECONDS`; AWS takes one to three
+//!   minutes): every autoscaler that reads CloudWatch sees only the minutes
+//!   [`PublicationDelay::published_minutes`] says are out by then.
 //! * **Billing**: PC from the request (allocation time included) until
 //!   removed, optionally rounded up to 5 minutes per enabled period; duration
 //!   rounded up to 1 ms at the PC or on-demand rate; every request. Only what
@@ -49,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pricing::{ControllerUsage, Cost, PcRounding, Prices, billed_duration_secs};
 use super::workload::Invocation;
+use crate::core::window::PublicationDelay;
 
 /// Platform and accounting parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,8 +64,8 @@ pub struct PlatformConfig {
     pub keep_alive_secs: f64,
     /// Requests per second one PC unit can take.
     pub rps_per_pc: u32,
-    /// Minutes between a minute's end and the tick that first sees its datapoint, plus one.
-    pub metric_lag_minutes: u32,
+    /// How long after a minute ends CloudWatch publishes its datapoints.
+    pub metric_delay: PublicationDelay,
     /// Statistics and cost start at this time (seconds from the trace start).
     pub warmup_secs: f64,
     /// PC time billing.
@@ -78,7 +81,7 @@ impl Default for PlatformConfig {
             alloc_per_minute: 6000.0,
             keep_alive_secs: 300.0,
             rps_per_pc: 10,
-            metric_lag_minutes: 2,
+            metric_delay: PublicationDelay::default(),
             warmup_secs: 30.0 * 60.0,
             rounding: PcRounding::None,
             prices: Prices::us_east_1(super::pricing::Arch::X86_64),
@@ -310,10 +313,11 @@ impl<'c> Platform<'c> {
         &self.metrics
     }
 
-    /// The datapoints CloudWatch has published by now: minute `k` is visible
-    /// from the tick at minute `k + lag`.
+    /// The datapoints CloudWatch has published by now: the minutes that
+    /// ended at least the publication delay ago (the one rule of
+    /// [`crate::core::window`]).
     pub fn visible_metrics(&self) -> &[MinuteMetrics] {
-        let n = (self.minute + 1).saturating_sub(self.cfg.metric_lag_minutes) as usize;
+        let n = self.cfg.metric_delay.published_minutes(self.now);
         &self.metrics[..n.min(self.metrics.len())]
     }
 
@@ -694,13 +698,20 @@ mod tests {
     }
 
     #[test]
-    fn metrics_become_visible_after_the_lag() {
-        let c = cfg();
-        let mut p = Platform::new(&c, 1.0, 10, false);
-        p.close_minute();
-        assert_eq!(p.visible_metrics().len(), 0);
-        p.close_minute();
-        // Tick at minute 2 sees minute 0.
-        assert_eq!(p.visible_metrics().len(), 1);
+    fn metrics_become_visible_a_publication_delay_after_their_minute_ends() {
+        for (secs, first_seen_at) in [(60, 2), (120, 3), (180, 4)] {
+            let c = PlatformConfig {
+                metric_delay: PublicationDelay::from_secs(secs).unwrap(),
+                ..cfg()
+            };
+            let mut p = Platform::new(&c, 1.0, 10, false);
+            for m in 1..=first_seen_at {
+                p.close_minute();
+                // The tick at minute `m` sees minute 0 only from `first_seen_at` on.
+                let seen = usize::from(m == first_seen_at);
+                assert_eq!(p.visible_metrics().len(), seen, "delay {secs}, minute {m}");
+            }
+            assert_eq!(c.metric_delay.minutes_until_seen(), first_seen_at);
+        }
     }
 }

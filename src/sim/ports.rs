@@ -6,7 +6,10 @@
 //!   conditional (`Version`) write DynamoDB does;
 //! * [`MetricsSource`]: CloudWatch as the platform publishes it (per-minute
 //!   `ConcurrentExecutions` Maximum and `ProvisionedConcurrencyUtilization`
-//!   Average, missing datapoints as gaps, the publication lag);
+//!   Average, missing datapoints as gaps): for the window the deployed
+//!   adapter would request, exactly the datapoints CloudWatch would have
+//!   published at that moment, read through the same
+//!   [`MetricWindow::series`] as the CloudWatch adapter;
 //! * [`ConcurrencyApi`]: the PC config of the simulated function
 //!   (`IN_PROGRESS` while an increase is being prepared).
 //!
@@ -26,6 +29,7 @@ use crate::aws::dynamodb::{activity_to_item, json_to_attr, state_to_item};
 use crate::core::decide::{CurrentPc, Demand, PcStatus, Series};
 use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::State;
+use crate::core::window::{Horizon, MetricWindow, PublicationDelay};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
     PortError, Segment, StoredResource, WriteOutcome,
@@ -44,6 +48,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The simulated AWS world of one function, as the tick's three ports.
 pub struct SimWorld<'p, 'c> {
     platform: Mutex<&'p mut Platform<'c>>,
+    /// Wall-clock time of the trace's minute 0.
+    epoch: DateTime<Utc>,
     policy: Policy,
     state: Mutex<State>,
     activities: AtomicU64,
@@ -52,10 +58,17 @@ pub struct SimWorld<'p, 'c> {
 }
 
 impl<'p, 'c> SimWorld<'p, 'c> {
-    /// A world around `platform` with one policy and its state.
-    pub fn new(platform: &'p mut Platform<'c>, policy: Policy, state: State) -> Self {
+    /// A world around `platform` (whose minute 0 is at `epoch`) with one
+    /// policy and its state.
+    pub fn new(
+        platform: &'p mut Platform<'c>,
+        epoch: DateTime<Utc>,
+        policy: Policy,
+        state: State,
+    ) -> Self {
         SimWorld {
             platform: Mutex::new(platform),
+            epoch,
             policy,
             state: Mutex::new(state),
             activities: AtomicU64::new(0),
@@ -80,24 +93,32 @@ impl<'p, 'c> SimWorld<'p, 'c> {
         (self.policy, state, self.activities.into_inner(), usage)
     }
 
-    fn series(&self, metric: MetricKind, minutes: u32) -> Series {
+    /// What `GetMetricData` would answer for `metric` over `window` now:
+    /// the datapoints of the minutes inside the window that CloudWatch has
+    /// published by now (the platform's own publication delay, which the
+    /// policy's assumed delay need not match), read as the adapter reads them.
+    fn series(&self, metric: MetricKind, window: &MetricWindow) -> Series {
         let p = lock(&self.platform);
         let visible = p.visible_metrics();
-        let n = minutes as usize;
-        let have = visible.len().min(n);
+        let index = |t: DateTime<Utc>| {
+            usize::try_from((t - self.epoch).num_minutes().max(0)).unwrap_or(usize::MAX)
+        };
+        let (first, last) = (index(window.start), index(window.end).min(visible.len()));
+        let points = (first..last).filter_map(|k| {
+            let d = visible.get(k)?;
+            let v = match metric {
+                MetricKind::ConcurrentExecutions => d.concurrency_max.map(f64::from),
+                MetricKind::ProvisionedConcurrencyUtilization => d.utilization_avg,
+            }?;
+            let at = self.epoch + TimeDelta::minutes(i64::try_from(k).ok()?);
+            Some((at.timestamp(), v))
+        });
         // Only the minutes since the trace started: what happened before is
         // unknown, not idle. CloudWatch would return the function's real
         // history there; padding it with "no datapoint" would tell a policy
         // with a long look-back that every function was idle before the
         // trace, and dilute its first hours' estimates with invented idleness.
-        let mut out = Vec::with_capacity(have);
-        for d in &visible[visible.len() - have..] {
-            out.push(match metric {
-                MetricKind::ConcurrentExecutions => d.concurrency_max.map(f64::from),
-                MetricKind::ProvisionedConcurrencyUtilization => d.utilization_avg,
-            });
-        }
-        Series { minutes: out }
+        window.series(points, Some(self.epoch))
     }
 
     fn check(&self, op: &str, resource: &ResourceId) -> Result<(), PortError> {
@@ -164,12 +185,12 @@ impl PolicyStore for SimWorld<'_, '_> {
 }
 
 impl MetricsSource for SimWorld<'_, '_> {
-    async fn fetch(&self, queries: &[MetricQuery], _now: DateTime<Utc>) -> MetricAnswers {
+    async fn fetch(&self, queries: &[MetricQuery], horizon: Horizon) -> MetricAnswers {
         queries
             .iter()
             .map(|q| {
                 let answer = if q.resource == self.policy.resource {
-                    Demand::Known(self.series(q.metric, q.minutes))
+                    Demand::Known(self.series(q.metric, &horizon.window(q.minutes)))
                 } else {
                     Demand::Unknown(format!("no metrics for {}", q.resource))
                 };
@@ -285,6 +306,13 @@ impl Pcscale {
         self
     }
 
+    /// Assumes CloudWatch publishes a minute `delay` after it ends, as
+    /// `PCSCALE_METRIC_DELAY_SECONDS` does in the Lambda.
+    pub fn with_metric_delay(mut self, delay: PublicationDelay) -> Self {
+        self.opts.metric_delay = delay;
+        self
+    }
+
     /// The persisted state after the last tick.
     pub fn state(&self) -> &State {
         &self.state
@@ -300,7 +328,12 @@ impl Controller for Pcscale {
         let counted = platform.now() >= platform.config().warmup_secs;
         let key = policy.resource.to_string();
         let state_bytes = dynamodb_item_bytes(&state_to_item(&key, &self.state));
-        let world = SimWorld::new(platform, policy, std::mem::take(&mut self.state));
+        let world = SimWorld::new(
+            platform,
+            self.epoch,
+            policy,
+            std::mem::take(&mut self.state),
+        );
         let ports = Ports {
             store: &world,
             metrics: &world,

@@ -83,15 +83,15 @@ pub struct SimReport {
     pub keep_alive_secs: f64,
     /// PC preparation delay, seconds.
     pub prep_delay_secs: f64,
-    /// CloudWatch lag, minutes.
-    pub metric_lag_minutes: u32,
+    /// Seconds after a minute ends until CloudWatch publishes it.
+    pub metric_delay_secs: u32,
     /// Excluded from the statistics, minutes.
     pub warmup_minutes: f64,
     /// PC billing.
     pub billing_rounding: PcRounding,
     /// Cold starts of on-demand only that no causal policy could avoid:
     /// before a function's first activity could be seen and acted on (first
-    /// active minute + metric lag + preparation delay).
+    /// active minute + metric publication delay + preparation delay).
     pub unavoidable_cold_starts: u64,
     /// pcscale's policy as simulated (placeholder resource).
     pub pcscale_policy: serde_json::Value,
@@ -216,7 +216,7 @@ impl Aggregate {
             arch: opts.arch,
             keep_alive_secs: cfg.keep_alive_secs,
             prep_delay_secs: cfg.prep_delay_secs,
-            metric_lag_minutes: cfg.metric_lag_minutes,
+            metric_delay_secs: cfg.metric_delay.secs(),
             warmup_minutes: cfg.warmup_secs / 60.0,
             billing_rounding: cfg.rounding,
             unavoidable_cold_starts: base.cold_unavoidable,
@@ -265,12 +265,12 @@ impl SimReport {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let cfg_line = format!(
-            "seed {}, {}, keep-alive {} s, PC preparation {} s, metric lag {} min, first {} min excluded, PC billing {}",
+            "seed {}, {}, keep-alive {} s, PC preparation {} s, metric delay {} s, first {} min excluded, PC billing {}",
             self.seed,
             self.arch,
             self.keep_alive_secs,
             self.prep_delay_secs,
-            self.metric_lag_minutes,
+            self.metric_delay_secs,
             self.warmup_minutes,
             match self.billing_rounding {
                 PcRounding::None => "per second",

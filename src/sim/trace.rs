@@ -38,6 +38,46 @@ const BUNDLED_MEM: &[u8] =
 /// Lambda's maximum timeout: no invocation runs longer.
 pub const LAMBDA_TIMEOUT_SECS: f64 = 900.0;
 
+/// Trace files (and their companions) larger than this are refused before
+/// parsing (a full Azure 2019 day is about 150 MB). Read with a bound, so
+/// `--trace /dev/zero` fails at once instead of filling memory.
+pub const MAX_TRACE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The longest span a trace may cover (a leap year of minutes): every
+/// per-minute buffer of the simulator is sized by it.
+pub const MAX_TRACE_MINUTES: u32 = 366 * 24 * 60;
+
+/// The highest concurrency one row of a `timestamp,concurrency` series may
+/// carry (each unit is replayed as one invocation; Lambda's own regional
+/// concurrency limits are in the tens of thousands).
+pub const MAX_ROW_CONCURRENCY: f64 = 100_000.0;
+
+/// The most invocations a trace of exact records may expand to (about
+/// 800 MB of arrival and duration pairs).
+pub const MAX_TRACE_INVOCATIONS: usize = 50_000_000;
+
+/// Reads `path`, refusing more than [`MAX_TRACE_BYTES`] with an error naming it.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, TraceError> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TRACE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|source| TraceError::Io {
+            file: file.clone(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_TRACE_BYTES {
+        return Err(TraceError::Parse {
+            file,
+            line: 1,
+            column: 1,
+            message: format!("larger than {MAX_TRACE_BYTES} bytes; split the trace"),
+        });
+    }
+    Ok(bytes)
+}
+
 /// A trace that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -207,9 +247,6 @@ pub struct Companions {
     pub duration_secs: Option<f64>,
 }
 
-/// The most invocations a `timestamp,concurrency` CSV may expand to.
-pub const MAX_REPLAYED_INVOCATIONS: usize = 50_000_000;
-
 /// The companion files the Azure 2019 dataset ships beside an invocation
 /// file named `name`: the sample's `<stem>_inv.csv` ->
 /// `<stem>_run.csv`, `<stem>_mem.csv`, and the upstream
@@ -248,10 +285,7 @@ impl Trace {
     /// are used if they exist.
     pub fn load(path: &Path, companions: &Companions) -> Result<Trace, TraceError> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| TraceError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let bytes = read_bounded(path)?;
         let header = first_line(&bytes);
         let fields: Vec<String> = header
             .split(',')
@@ -275,12 +309,7 @@ impl Trace {
             };
             let run_missing = run_path.is_none().then(|| looked(|n| &n.0, "--durations"));
             let mem_missing = mem_path.is_none().then(|| looked(|n| &n.1, "--memory"));
-            let read = |p: &PathBuf| {
-                std::fs::read(p).map_err(|source| TraceError::Io {
-                    file: p.display().to_string(),
-                    source,
-                })
-            };
+            let read = |p: &PathBuf| read_bounded(p);
             let run = run_path.as_ref().map(read).transpose()?;
             let mem = mem_path.as_ref().map(read).transpose()?;
             let run_name = run_path.map(|p| p.display().to_string());
@@ -648,6 +677,7 @@ fn parse_2021(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
     let mut by_fn: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut end_max = 0.0_f64;
+    let mut invocations = 0usize;
     each_row(file, &mut rdr, |row| {
         let end = row.f64(c_end, "end_timestamp")?;
         let dur = row.f64(c_dur, "duration")?;
@@ -661,6 +691,22 @@ fn parse_2021(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
                 format!("end_timestamp {end} minus duration {dur} is before the trace start"),
             ));
         }
+        if end > f64::from(MAX_TRACE_MINUTES) * 60.0 {
+            return Err(row.err(
+                c_end,
+                format!(
+                    "end_timestamp {end}: the trace may span at most {} days",
+                    MAX_TRACE_MINUTES / 1440
+                ),
+            ));
+        }
+        if invocations >= MAX_TRACE_INVOCATIONS {
+            return Err(row.err(
+                c_end,
+                format!("more than {MAX_TRACE_INVOCATIONS} invocations; split the trace"),
+            ));
+        }
+        invocations += 1;
         end_max = end_max.max(end);
         let id = format!("{}:{}", row.str(c_app), row.str(c_func));
         let k = *index.entry(id.clone()).or_insert_with(|| {
@@ -697,10 +743,14 @@ fn parse_2021(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
     })
 }
 
+/// Epoch seconds of a timestamp cell; `None` when it is none, or not a
+/// finite time between 1970 and 9999 ("NaN", "inf", "-5", "1e300").
 fn parse_timestamp(s: &str) -> Option<f64> {
+    const YEAR_9999: f64 = 253_402_300_799.0;
     if let Ok(v) = s.parse::<f64>() {
         // Epoch milliseconds when implausibly large for seconds.
-        return Some(if v > 1e11 { v / 1000.0 } else { v });
+        let secs = if v > 1e11 { v / 1000.0 } else { v };
+        return (secs.is_finite() && (0.0..=YEAR_9999).contains(&secs)).then_some(secs);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis() as f64 / 1000.0);
@@ -719,21 +769,49 @@ fn parse_concurrency(file: &str, bytes: &[u8], opts: &Companions) -> Result<Trac
     let c_ts = column(file, &header, "timestamp")?;
     let c_c = column(file, &header, "concurrency")?;
     let mut rows: Vec<(f64, u32)> = Vec::new();
+    let mut units = 0usize;
     each_row(file, &mut rdr, |row| {
         let ts = parse_timestamp(row.str(c_ts)).ok_or_else(|| {
             row.err(
                 c_ts,
                 format!(
-                    "timestamp: expected RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds, found {:?}",
+                    "timestamp: expected RFC 3339, 'YYYY-MM-DD HH:MM:SS' or epoch seconds \
+                     (1970 to 9999), found {:?}",
                     row.str(c_ts)
                 ),
             )
         })?;
+        if let Some(&(first, _)) = rows.first()
+            && ts - first > f64::from(MAX_TRACE_MINUTES) * 60.0
+        {
+            return Err(row.err(
+                c_ts,
+                format!(
+                    "timestamp {:?} is more than {} days after the first row: a trace may span \
+                     at most that",
+                    row.str(c_ts),
+                    MAX_TRACE_MINUTES / 1440
+                ),
+            ));
+        }
         // CloudWatch exports may carry fractional statistics: round up, a
         // fraction of an environment is still an environment.
         let v = row.f64(c_c, "concurrency")?;
         if v < 0.0 {
             return Err(row.err(c_c, format!("concurrency: negative value {v}")));
+        }
+        if v > MAX_ROW_CONCURRENCY {
+            return Err(row.err(
+                c_c,
+                format!("concurrency: {v} is above the {MAX_ROW_CONCURRENCY} a row may carry"),
+            ));
+        }
+        units = units.saturating_add(v.ceil() as usize);
+        if units > MAX_TRACE_INVOCATIONS {
+            return Err(row.err(
+                c_c,
+                format!("the series adds up to more than {MAX_TRACE_INVOCATIONS} invocations; split the trace"),
+            ));
         }
         // Either time order (CloudWatch exports newest first), but one.
         if let Some(&(prev, _)) = rows.last() {
@@ -784,13 +862,13 @@ fn parse_concurrency(file: &str, bytes: &[u8], opts: &Companions) -> Result<Trac
             .min(LAMBDA_TIMEOUT_SECS);
         let per_unit = (span / each - 1e-9).ceil().max(1.0);
         let total = inv.len() as f64 + per_unit * f64::from(c);
-        if total > MAX_REPLAYED_INVOCATIONS as f64 {
+        if total > MAX_TRACE_INVOCATIONS as f64 {
             return Err(TraceError::Parse {
                 file: file.to_owned(),
                 line: i as u64 + 2,
                 column: c_c as u64 + 1,
                 message: format!(
-                    "the trace would replay more than {MAX_REPLAYED_INVOCATIONS} invocations: use a longer --duration"
+                    "the trace would replay more than {MAX_TRACE_INVOCATIONS} invocations: use a longer --duration"
                 ),
             });
         }
@@ -929,6 +1007,35 @@ mod tests {
         assert_eq!(
             t.functions[0].arrivals,
             Arrivals::Exact(vec![(0.0, 60.0), (0.0, 60.0), (60.0, 60.0)])
+        );
+    }
+
+    #[test]
+    fn hostile_concurrency_series_get_a_file_and_line_error_not_a_hang() {
+        for (text, line, needle) in [
+            ("timestamp,concurrency\n0,1\nNaN,2\n", 3, "timestamp"),
+            ("timestamp,concurrency\n0,1\ninf,2\n", 3, "timestamp"),
+            ("timestamp,concurrency\nNaN,1\n0,2\n", 2, "timestamp"),
+            ("timestamp,concurrency\n0,1\n60,1e9\n", 3, "concurrency"),
+            ("timestamp,concurrency\n0,1\n94672800000,1\n", 3, "days"),
+        ] {
+            let e = parse_concurrency("c.csv", text.as_bytes(), &Companions::default())
+                .expect_err(text);
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("c.csv:{line}:")),
+                "{text:?}: {msg}"
+            );
+            assert!(msg.contains(needle), "{text:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_at_the_bound() {
+        let e = Trace::load(Path::new("/dev/zero"), &Companions::default()).expect_err("bounded");
+        assert!(
+            e.to_string().starts_with("/dev/zero:1:1: larger than"),
+            "{e}"
         );
     }
 

@@ -19,6 +19,10 @@
 //! the JSON answer, or any of these *after* forwarding the request (the
 //! emulator applied it; the client cannot know).
 //!
+//! Every `GetMetricData` answer, forwarded or faulted, passes through the
+//! proxy's [`Publication`]: datapoints CloudWatch would not have published
+//! yet at the test's `now` are removed (see [`super::publication`]).
+//!
 //! Bounded: one request per connection (answers carry `Connection: close`),
 //! heads up to 64 KiB, bodies up to 32 MiB; the accept loop stops when the
 //! proxy is dropped.
@@ -34,6 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::Emulators;
+use super::publication::Publication;
 
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -228,6 +233,7 @@ struct Shared {
     started: Instant,
     rules: Mutex<Vec<Rule>>,
     log: Mutex<Vec<Exchange>>,
+    publication: Publication,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -262,6 +268,7 @@ impl FaultProxy {
             started: Instant::now(),
             rules: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
+            publication: Publication::default(),
         });
         let s = Arc::clone(&shared);
         let accept = tokio::spawn(async move {
@@ -282,6 +289,11 @@ impl FaultProxy {
             shared,
             accept,
         }
+    }
+
+    /// The publication delay and clock of the metrics this proxy answers.
+    pub fn publication(&self) -> Publication {
+        self.shared.publication.clone()
     }
 
     /// Adds a rule; rules are tried in the order added, the first match wins.
@@ -573,10 +585,18 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
         });
         log.len() - 1
     };
-    let answer = match picked {
+    let mut answer = match picked {
         None => Some(forward(&shared, service, &req).await?),
         Some((fault, arrivals)) => apply(&shared, service, &req, fault, arrivals).await?,
     };
+    if let Some(ans) = &mut answer
+        && service == Service::CloudWatch
+        && operation == "GetMetricData"
+        && status_of(ans).is_some_and(|s| (200..300).contains(&s))
+        && let Some(body) = shared.publication.hide_unpublished(&ans.body)
+    {
+        ans.body = body;
+    }
     if let Some(ans) = answer {
         lock(&shared.log)[index].status = status_of(&ans);
         conn.write_all(&encode(&ans)).await?;

@@ -14,6 +14,7 @@
 
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod publication;
 pub mod world;
 
 use std::io::{Read, Write};
@@ -212,10 +213,23 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// The SDK configuration the tests use: pcscale's own loader (retries,
-/// timeouts) with a region and dummy credentials.
+/// Timeouts of the harness's own clients (seeding and inspecting, never the
+/// code under test): a loaded two-core machine's LocalStack can take longer
+/// than pcscale's production 30 s to create a function, and a set-up step
+/// that gives up is a failure of the machine, not of pcscale.
+pub fn patient() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(180))
+        .build()
+}
+
+/// The SDK configuration the harness's own clients use: pcscale's loader
+/// (retries) with [`patient`] timeouts, a region and dummy credentials.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     sdk_config_loader()
+        .timeout_config(patient())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test",
@@ -260,6 +274,51 @@ pub async fn clients() -> Clients {
                 .endpoint_url(&e.localstack_url)
                 .build(),
         ),
+    }
+}
+
+/// Clients for `account` with pcscale's production retry and timeout
+/// settings, DynamoDB at `ddb`, CloudWatch and Lambda at `ls`. With a
+/// `partition` (the code under test's clients), each client gets its own
+/// retry partition: the SDK's retry quota (a token bucket per partition) is
+/// then this test's alone, so attempt counts do not depend on what other
+/// tests in the process did. Without one (the harness's own clients), the
+/// timeouts are [`patient`].
+pub async fn clients_at(account: &str, ddb: &str, ls: &str, partition: Option<&str>) -> Clients {
+    let mut loader = pcscale::aws::sdk_config_loader();
+    if partition.is_none() {
+        loader = loader.timeout_config(patient());
+    }
+    let sdk = loader
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            account,
+            "test",
+            None,
+            None,
+            "pcscale-tests",
+        ))
+        .load()
+        .await;
+    let part = |service: &str| partition.map(|p| format!("{p}-{service}"));
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(ddb);
+    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&sdk).endpoint_url(ls);
+    let mut lambda = aws_sdk_lambda::config::Builder::from(&sdk).endpoint_url(ls);
+    if let Some(p) = part("dynamodb") {
+        dynamodb =
+            dynamodb.retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(p));
+    }
+    if let Some(p) = part("cloudwatch") {
+        cloudwatch =
+            cloudwatch.retry_partition(aws_sdk_cloudwatch::config::retry::RetryPartition::new(p));
+    }
+    if let Some(p) = part("lambda") {
+        lambda = lambda.retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(p));
+    }
+    Clients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
+        lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
     }
 }
 
@@ -430,7 +489,9 @@ pub async fn create_function_with(
         )
         .send()
         .await
-        .unwrap_or_else(|e| panic!("CreateFunction {name}: {e:?}"));
+        .map(drop)
+        .or_else(retried_create)
+        .unwrap_or_else(|e| panic!("CreateFunction {name}: {e}"));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let f = lambda
@@ -463,7 +524,22 @@ pub async fn create_function_with(
         .function_version(version)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("CreateAlias {name}:{alias}: {e:?}"));
+        .map(drop)
+        .or_else(retried_create)
+        .unwrap_or_else(|e| panic!("CreateAlias {name}:{alias}: {e}"));
+}
+
+/// A create whose first attempt succeeded but whose answer came too late
+/// (a loaded machine), so the SDK's retry met "already exists": the names
+/// are this test's own ([`unique`]), so the thing exists because we made it.
+/// Any other error comes back as its debug text.
+fn retried_create(e: impl std::fmt::Debug) -> Result<(), String> {
+    let text = format!("{e:?}");
+    if text.contains("ResourceConflictException") && text.contains("already exist") {
+        Ok(())
+    } else {
+        Err(text)
+    }
 }
 
 /// Which metric to seed.

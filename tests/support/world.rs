@@ -2,6 +2,13 @@
 //! clients to seed and inspect the emulators, clients for the code under
 //! test, and `t0` (the start of a minute half an hour ago) so that ticks run
 //! at chosen `now`s without waiting for the clock.
+//!
+//! The code under test always reaches the emulators through a proxy that
+//! publishes metrics the way CloudWatch does, a delay after each minute ends
+//! ([`Publication`], default [`super::publication::DEFAULT_TEST_DELAY_SECS`]),
+//! judged at the `now` of the tick being run: a test cannot see a minute the
+//! Lambda in AWS could not have seen. [`World::seen`] is the first instant a
+//! seeded minute is published.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -10,6 +17,8 @@ use pcscale::aws::{AwsPorts, DynamoStore};
 use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary, by_resource, run_tick};
 use serde_json::{Value, json};
 
+use super::fault_proxy::FaultProxy;
+use super::publication::Publication;
 use super::{Clients, Seed};
 
 /// One test's world: its own table, clients and clock origin.
@@ -23,27 +32,104 @@ pub struct World {
     pub table: String,
     /// The start of a minute half an hour ago.
     pub t0: DateTime<Utc>,
+    /// How the metrics `via` reads are published (delay and clock).
+    pub publication: Publication,
+    /// `http://127.0.0.1:<port>` of the proxy `via` goes through, when this
+    /// world started it (for the `pcscale` binary's environment).
+    pub via_url: Option<String>,
+    /// The LocalStack account of this world, when it has its own.
+    pub account: Option<String>,
+    /// Keeps this world's own proxy serving.
+    _proxy: Option<FaultProxy>,
 }
 
 impl World {
-    /// A world straight to the emulators with a fresh table named after
-    /// `prefix`.
+    /// A world with a fresh table named after `prefix`; the code under test
+    /// goes through a proxy that publishes metrics a delay late.
     pub async fn new(prefix: &str) -> World {
-        let direct = super::clients().await;
-        let via = direct.clone();
+        let e = super::emulators();
+        // An account of its own (LocalStack keys accounts by access key), so
+        // that the account's unreserved concurrency is this test's alone.
+        let account = format!("{:012}", rand::random::<u64>() % 1_000_000_000_000);
+        let direct = super::clients_at(&account, &e.moto_url, &e.localstack_url, None).await;
         let table = super::unique(prefix);
         super::create_table(&direct.dynamodb, &table).await;
-        World::from_parts(direct, via, table)
+        let proxy = FaultProxy::start(e).await;
+        let via = super::clients_at(&account, &proxy.url, &proxy.url, Some(&table)).await;
+        let mut w = World::from_parts(direct, via, table, proxy.publication());
+        w.via_url = Some(proxy.url.clone());
+        w.account = Some(account);
+        w._proxy = Some(proxy);
+        w
     }
 
-    /// A world over clients and a table the caller has set up.
-    pub fn from_parts(direct: Clients, via: Clients, table: String) -> World {
+    /// A world over clients and a table the caller has set up; `publication`
+    /// is that of the proxy `via` goes through.
+    pub fn from_parts(
+        direct: Clients,
+        via: Clients,
+        table: String,
+        publication: Publication,
+    ) -> World {
         World {
             direct,
             via,
             table,
             t0: minute_start(Utc::now()) - TimeDelta::minutes(30),
+            publication,
+            via_url: None,
+            account: None,
+            _proxy: None,
         }
+    }
+
+    /// `at(minute, secs)`, one publication delay (in whole minutes) later:
+    /// the tick that sees minute `minute - 1` first, as `at(minute, secs)`
+    /// would if CloudWatch published instantly. Shifting every tick of a
+    /// test by the same delay keeps its cooldowns and windows as written.
+    pub fn late(&self, minute: i64, secs: i64) -> DateTime<Utc> {
+        let lag = i64::from(self.publication.delay_secs().div_ceil(60));
+        self.at(minute + lag, secs)
+    }
+
+    /// The first tick instant (5 s into a minute) at which CloudWatch has
+    /// published minute `t0 + minute`: the minute's end plus the delay.
+    pub fn seen(&self, minute: i64) -> DateTime<Utc> {
+        let delay = i64::from(self.publication.delay_secs());
+        let published = self.at(minute + 1, delay);
+        minute_start(published + TimeDelta::seconds(59)) + TimeDelta::seconds(5)
+    }
+
+    /// The environment of `pcscale <args>`: run at its `--now` if it has one.
+    pub fn cli_env_for(&self, args: &[&str]) -> Vec<(String, String)> {
+        let now = args
+            .windows(2)
+            .find(|w| w[0] == "--now")
+            .and_then(|w| DateTime::parse_from_rfc3339(w[1]).ok())
+            .map(|t| t.with_timezone(&Utc));
+        self.cli_env_at(now)
+    }
+
+    /// The environment of a `pcscale` process run at `now` (`None`: the
+    /// clock): this world's table, every service through its proxy.
+    pub fn cli_env_at(&self, now: Option<DateTime<Utc>>) -> Vec<(String, String)> {
+        self.publication.set_now(now);
+        let mut env = super::cli_env(&self.table);
+        if let Some(url) = &self.via_url {
+            for k in [
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                "AWS_ENDPOINT_URL_CLOUDWATCH",
+                "AWS_ENDPOINT_URL_LAMBDA",
+            ] {
+                env.retain(|(name, _)| name != k);
+                env.push((k.to_owned(), url.clone()));
+            }
+        }
+        if let Some(account) = &self.account {
+            env.retain(|(name, _)| name != "AWS_ACCESS_KEY_ID");
+            env.push(("AWS_ACCESS_KEY_ID".to_owned(), account.clone()));
+        }
+        env
     }
 
     /// Fresh adapters over `via` for every tick: nothing survives in memory
@@ -71,15 +157,17 @@ impl World {
 
     /// Seeds `ConcurrentExecutions` = `value` in minute `t0 + m` for each `m`.
     pub async fn demand(&self, function: &str, minutes: &[i64], value: f64) {
+        self.seed(function, Seed::Concurrency, minutes, value).await;
+    }
+
+    /// Seeds `ProvisionedConcurrencyUtilization` = `value` in minute `t0 + m`.
+    pub async fn utilization(&self, function: &str, minutes: &[i64], value: f64) {
+        self.seed(function, Seed::Utilization, minutes, value).await;
+    }
+
+    async fn seed(&self, function: &str, metric: Seed, minutes: &[i64], value: f64) {
         let points: Vec<_> = minutes.iter().map(|m| (self.at(*m, 10), value)).collect();
-        super::put_metric(
-            &self.direct.cloudwatch,
-            function,
-            "live",
-            Seed::Concurrency,
-            &points,
-        )
-        .await;
+        super::put_metric(&self.direct.cloudwatch, function, "live", metric, &points).await;
     }
 
     /// Writes a policy item to this world's table.
@@ -97,6 +185,7 @@ impl World {
 
     /// One tick at `now` with `opts`, through fresh adapters.
     pub async fn tick_with(&self, now: DateTime<Utc>, opts: &TickOptions) -> TickSummary {
+        self.publication.set_now(Some(now));
         let ports = self.ports();
         run_tick(ports.ports(), now, opts)
             .await

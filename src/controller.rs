@@ -1,0 +1,170 @@
+//! What the deployed controller (the `pcscale-lambda` function) publishes
+//! about itself after every tick: its settings and the tick's outcome, in one
+//! item of the table (`pk = sk = "controller"`).
+//!
+//! The CLI runs on an operator's machine, whose environment is not the
+//! Lambda's: `explain` and `status` read this item so that they answer with
+//! the controller's allow-list, guard-rail and dry-run, not the shell's.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::core::window::{DEFAULT_PUBLICATION_DELAY_SECS, PublicationDelay};
+use crate::tick::{TickOptions, TickSummary};
+
+/// `pk` and `sk` of the controller item.
+pub const CONTROLLER_KEY: &str = "controller";
+
+/// The controller item (attribute names as stored, PascalCase like the
+/// policy item's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ControllerReport {
+    /// The pcscale version the Lambda runs.
+    pub version: String,
+    /// `PCSCALE_DRY_RUN`.
+    pub dry_run: bool,
+    /// `PCSCALE_ALLOWED_FUNCTIONS` (absent: every function allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_functions: Option<Vec<String>>,
+    /// `PCSCALE_MAX_PER_FUNCTION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_function: Option<u32>,
+    /// `PCSCALE_QUIET_EVERY_MINUTES`.
+    pub quiet_every_minutes: u32,
+    /// The claim lease, seconds.
+    pub claim_lease_secs: i64,
+    /// `PCSCALE_METRIC_DELAY_SECONDS` (absent in items written before it
+    /// existed: the default).
+    #[serde(default = "default_metric_delay_secs")]
+    pub metric_delay_secs: u32,
+    /// The last tick's `now`.
+    pub last_tick_at: DateTime<Utc>,
+    /// Its wall time.
+    pub last_tick_duration_ms: u64,
+    /// Whether that tick ran in dry-run (the environment's or the event's).
+    pub last_tick_dry_run: bool,
+    /// `I/N` when the tick covered one scan segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Resources decided.
+    pub resources: usize,
+    /// Capacity changes applied (or recorded, in dry-run).
+    pub changed: usize,
+    /// Resources in error.
+    pub errors: usize,
+    /// Resources skipped.
+    pub skipped: usize,
+    /// Errors counted by their one-line reason (`invalid policy`, ...).
+    #[serde(default)]
+    pub errors_by_kind: BTreeMap<String, usize>,
+}
+
+impl ControllerReport {
+    /// The report of one tick run with `base` (the environment's options)
+    /// and `ran` (the options that tick actually used).
+    pub fn from_tick(summary: &TickSummary, base: &TickOptions, ran: &TickOptions) -> Self {
+        let mut errors_by_kind = BTreeMap::new();
+        for r in summary.resources.iter().filter(|r| r.error.is_some()) {
+            *errors_by_kind.entry(r.reason.clone()).or_insert(0) += 1;
+        }
+        ControllerReport {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            dry_run: base.dry_run,
+            allowed_functions: base.allowed_functions.clone(),
+            max_per_function: base.max_per_function,
+            quiet_every_minutes: base.quiet_every_minutes,
+            claim_lease_secs: base.claim_lease_secs,
+            metric_delay_secs: base.metric_delay.secs(),
+            last_tick_at: summary.now,
+            last_tick_duration_ms: summary.duration_ms,
+            last_tick_dry_run: summary.dry_run,
+            segment: ran.segment.map(|s| format!("{}/{}", s.index, s.total)),
+            resources: summary.totals.resources,
+            changed: summary.totals.changed,
+            errors: summary.totals.errors,
+            skipped: summary.totals.skipped,
+            errors_by_kind,
+        }
+    }
+
+    /// `local` with the controller's settings in place of the shell's: what
+    /// the deployed tick applies.
+    pub fn settings(&self, local: &TickOptions) -> TickOptions {
+        TickOptions {
+            dry_run: self.dry_run,
+            allowed_functions: self.allowed_functions.clone(),
+            max_per_function: self.max_per_function,
+            quiet_every_minutes: self.quiet_every_minutes,
+            claim_lease_secs: self.claim_lease_secs,
+            metric_delay: PublicationDelay::from_secs(u64::from(self.metric_delay_secs))
+                .unwrap_or(local.metric_delay),
+            ..local.clone()
+        }
+    }
+}
+
+fn default_metric_delay_secs() -> u32 {
+    DEFAULT_PUBLICATION_DELAY_SECS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tick::{ResourceOutcome, Totals};
+
+    #[test]
+    fn errors_are_counted_by_reason_and_settings_replace_the_shells() {
+        let outcome = |reason: &str, error: Option<&str>| ResourceOutcome {
+            resource: "function:f:live".into(),
+            from: None,
+            to: None,
+            action: "Error".into(),
+            reason: reason.into(),
+            error: error.map(str::to_owned),
+            applied: false,
+            dry_run: false,
+            decision: None,
+        };
+        let summary = TickSummary {
+            now: "2025-03-01T10:00:00Z".parse().unwrap(),
+            duration_ms: 420,
+            dry_run: false,
+            resources: vec![
+                outcome("invalid policy", Some("x")),
+                outcome("invalid policy", Some("y")),
+                outcome("held", None),
+            ],
+            totals: Totals {
+                resources: 3,
+                changed: 0,
+                errors: 2,
+                skipped: 0,
+            },
+            api_calls: Default::default(),
+        };
+        let base = TickOptions {
+            max_per_function: Some(30),
+            allowed_functions: Some(vec!["checkout".into()]),
+            metric_delay: PublicationDelay::from_secs(120).unwrap(),
+            ..TickOptions::default()
+        };
+        let r = ControllerReport::from_tick(&summary, &base, &base);
+        assert_eq!(r.errors_by_kind.get("invalid policy"), Some(&2));
+        assert_eq!(r.errors_by_kind.len(), 1);
+        let local = TickOptions {
+            max_per_function: Some(50),
+            ..TickOptions::default()
+        };
+        let s = r.settings(&local);
+        assert_eq!(s.max_per_function, Some(30));
+        assert_eq!(s.allowed_functions, Some(vec!["checkout".to_owned()]));
+        assert_eq!(
+            s.metric_delay.secs(),
+            120,
+            "the controller's delay, not the shell's"
+        );
+    }
+}
