@@ -439,8 +439,9 @@ fn simulate_with_no_arguments_prints_the_comparison_table() {
     // its own controller and alarms paid: no more cold starts and no more
     // cost than AWS target tracking (Average); fewer cold starts than
     // Alibaba at no more than 1 % over its cost (Alibaba's autoscaling is
-    // free, pcscale's controller is not: $24.81 against $24.60 at 0.65x the
-    // cold starts); at most 5x the oracle's $ per avoided cold start. A
+    // free, pcscale's controller is not: $24.87 against $25.07 at 0.63x the
+    // cold starts, $24.81 against $24.60 under a 60-s CloudWatch delay); at
+    // most 5x the oracle's $ per avoided cold start. A
     // change to the core or the default policy that loses it fails here.
     let row = |name: &str| -> (f64, f64, f64) {
         let cols: Vec<&str> = stdout
