@@ -435,10 +435,14 @@ fn simulate_with_no_arguments_prints_the_comparison_table() {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
     }
 
-    // The default policy's standing on the shipped day (bench/RESULTS.md):
-    // no more cold starts and no more cost than AWS target tracking
-    // (Average) and Alibaba, and at most 5x the oracle's $ per avoided cold
-    // start. A change to the core or the default policy that loses it fails here.
+    // The default policy's standing on the shipped day (bench/RESULTS.md),
+    // its own controller and alarms paid: no more cold starts and no more
+    // cost than AWS target tracking (Average); fewer cold starts than
+    // Alibaba at no more than 1 % over its cost (Alibaba's autoscaling is
+    // free, pcscale's controller is not: $24.87 against $25.07 at 0.63x the
+    // cold starts, $24.81 against $24.60 under a 60-s CloudWatch delay); at
+    // most 5x the oracle's $ per avoided cold start. A
+    // change to the core or the default policy that loses it fails here.
     let row = |name: &str| -> (f64, f64, f64) {
         let cols: Vec<&str> = stdout
             .lines()
@@ -447,15 +451,16 @@ fn simulate_with_no_arguments_prints_the_comparison_table() {
             .split_whitespace()
             .collect();
         let num = |i: usize| cols[i].parse::<f64>().unwrap_or(f64::NAN);
-        // policy invocations spill-over cold-starts cold% $/avoided ... cost
-        (num(3), num(5), num(8))
+        // policy invocations spill-over cold-starts cold% $/avoided PC-GB-s
+        // idle controller alarms cost
+        (num(3), num(5), num(10))
     };
     let (cold, per_avoided, cost) = row("pcscale");
-    for rival in ["aws-tt-avg", "alibaba"] {
+    for (rival, cost_margin) in [("aws-tt-avg", 1.0), ("alibaba", 1.01)] {
         let (r_cold, _, r_cost) = row(rival);
         assert!(
-            cold <= r_cold && cost <= r_cost,
-            "pcscale {cold} cold starts at ${cost} does not dominate {rival} ({r_cold} at ${r_cost})"
+            cold <= r_cold && cost <= r_cost * cost_margin,
+            "pcscale {cold} cold starts at ${cost} against {rival}'s {r_cold} at ${r_cost}"
         );
     }
     let (_, oracle_per_avoided, _) = row("oracle");
@@ -516,6 +521,225 @@ fn simulate_refuses_a_bad_trace_with_exit_2_and_its_position() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("c.csv:3:2:"), "{stderr}");
+}
+
+fn template_default(parameter: &str) -> u32 {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
+        .expect("template.yaml");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim() != format!("{parameter}:"));
+    lines
+        .find_map(|l| l.trim().strip_prefix("Default:"))
+        .and_then(|v| v.trim().trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("no Default for {parameter} in template.yaml"))
+}
+
+#[test]
+fn simulator_defaults_are_the_deployed_template_defaults() {
+    let opts = SimOptions::default();
+    assert_eq!(
+        opts.quiet_every_minutes,
+        template_default("QuietEveryMinutes")
+    );
+    assert_eq!(
+        opts.max_per_function,
+        Some(template_default("MaxPerFunction"))
+    );
+    let help = pcscale()
+        .args(["simulate", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--max-per-function"), "{help}");
+}
+
+#[test]
+fn upstream_azure_2019_names_find_their_companions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inv = dir.path().join("invocations_per_function_md.anon.d01.csv");
+    std::fs::copy(traces().join("1350_inv.csv"), &inv).expect("copy");
+    // Alone, the assumptions are said on stderr, in text mode too, with the
+    // file that was looked for.
+    let out = pcscale()
+        .args([
+            "simulate",
+            "--functions",
+            "3",
+            "--compare",
+            "none",
+            "--trace",
+        ])
+        .arg(&inv)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 s assumed")
+            && stderr.contains("function_durations_percentiles.anon.d01.csv"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("MB assumed"), "{stderr}");
+    // With the upstream companions beside it, nothing is assumed.
+    std::fs::copy(
+        traces().join("1350_run.csv"),
+        dir.path()
+            .join("function_durations_percentiles.anon.d01.csv"),
+    )
+    .expect("copy");
+    std::fs::copy(
+        traces().join("1350_mem.csv"),
+        dir.path().join("app_memory_percentiles.anon.d01.csv"),
+    )
+    .expect("copy");
+    let t = Trace::load(&inv, &Companions::default()).expect("loads");
+    assert!(t.notes.is_empty(), "{:?}", t.notes);
+    assert!(t.functions.iter().all(|f| f.durations.is_some()));
+}
+
+#[test]
+fn a_trace_shorter_than_the_warm_up_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("c.csv");
+    let rows: String = (0..10).map(|m| format!("{},3\n", m * 60)).collect();
+    std::fs::write(&path, format!("timestamp,concurrency\n{rows}")).expect("write");
+    let out = pcscale()
+        .args(["simulate", "--trace"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("10 minute(s) long") && stderr.contains("warm-up"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_newest_first_cloudwatch_export_replays_with_its_memory_and_duration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("c.csv");
+    let rows: String = (0..60)
+        .rev()
+        .map(|m| format!("2024-01-01T10:{m:02}:00Z,{}\n", 2 + m % 3))
+        .collect();
+    std::fs::write(&path, format!("timestamp,concurrency\n{rows}")).expect("write");
+    let out = pcscale()
+        .args([
+            "simulate",
+            "--output",
+            "json",
+            "--warmup",
+            "0",
+            "--memory-mb",
+            "512",
+            "--duration",
+            "2",
+            "--compare",
+            "none",
+            "--trace",
+        ])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // 60 minutes x (2 + 3 + 4) / 3 average units x 30 two-second invocations.
+    assert_eq!(v["policies"][0]["invocations"], 20 * (2 + 3 + 4) * 30);
+    assert!(!stderr.contains("MB assumed"), "{stderr}");
+}
+
+#[test]
+fn the_plotted_function_is_the_busiest_by_peak_concurrency() {
+    let trace = Trace::bundled().expect("bundled");
+    let opts = SimOptions {
+        max_functions: Some(150),
+        policies: vec![PolicyKind::NoPc],
+        plot_function: Some(String::new()),
+        progress: false,
+        ..SimOptions::default()
+    };
+    let mut peaks = Vec::new();
+    let report = simulate(&trace, &default_policy().expect("policy"), &opts, |o| {
+        if o.evaluated {
+            peaks.push((
+                o.peak_concurrency,
+                trace.functions[o.index].invocation_count(),
+                o.id.clone(),
+            ));
+        }
+        Ok(())
+    })
+    .expect("runs");
+    let top = peaks.iter().map(|p| p.0).max().expect("some evaluated");
+    let plot = report.plot.expect("plot data");
+    assert_eq!(plot.peak_concurrency, top);
+    let first = peaks.iter().find(|p| p.0 == top).expect("top");
+    assert_eq!(plot.function, first.2);
+    // The function with the most invocations is another one here: the
+    // choice is by peak, not by volume.
+    let most = peaks.iter().max_by_key(|p| p.1).expect("most");
+    assert_ne!(
+        most.2, plot.function,
+        "pick another subset: the two coincide"
+    );
+}
+
+#[test]
+fn cost_plot_and_frontier_on_a_few_functions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg = dir.path().join("cost.svg");
+    let out = pcscale()
+        .args([
+            "simulate",
+            "--output",
+            "json",
+            "--functions",
+            "40",
+            "--frontier",
+            "1,3",
+            "--cost-plot",
+        ])
+        .arg(&svg)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let f = v["frontier"].as_array().expect("frontier");
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0]["min_cold_starts_per_instance_hour"], 1.0);
+    // A lower threshold keeps more PC: no more cold starts.
+    assert!(f[0]["cold_starts"].as_u64() <= f[1]["cold_starts"].as_u64());
+    let pcscale = &v["policies"][6];
+    assert_eq!(pcscale["policy"], "pcscale");
+    assert!(
+        pcscale["cost"]["controller"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0)
+    );
+    assert!(pcscale["cost"]["alarms"].as_f64().is_some_and(|c| c > 0.0));
+    assert!(
+        v["policies"][2]["cost"]["alarms"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0)
+    );
+    assert_eq!(v["policies"][4]["cost"]["controller"], 0.0);
+    let svg = std::fs::read_to_string(&svg).expect("chart written");
+    for needle in [
+        "cold starts",
+        "frontier (MinColdStartsPerInstanceHour)",
+        "tencent",
+        "T=3",
+    ] {
+        assert!(svg.contains(needle), "no {needle:?} in the chart");
+    }
 }
 
 // ---------- what the simulated CloudWatch shows, and when ----------

@@ -1,5 +1,6 @@
 //! `pcscale simulate [--trace FILE] [--policy FILE] [--compare all]
-//! [--plot FILE.svg] [--timeline FILE.csv]` (DESIGN.md §4): with no
+//! [--plot FILE.svg] [--cost-plot FILE.svg] [--frontier T1,T2,...]
+//! [--timeline FILE.csv]` (DESIGN.md §4): with no
 //! arguments it runs the bundled real trace (one day of 1350 Azure
 //! functions) with the bundled example policy and prints the comparison of
 //! pcscale with on-demand only, static PC, AWS target tracking, Tencent,
@@ -10,12 +11,14 @@
 use std::path::PathBuf;
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use crate::core::policy::Policy;
 use crate::core::window::{
     DEFAULT_PUBLICATION_DELAY_SECS, MAX_PUBLICATION_DELAY_SECS, PublicationDelay,
 };
+use crate::sim::baselines::Statistic;
 use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
-use crate::sim::report::TimelineWriter;
+use crate::sim::report::{FrontierPoint, TimelineWriter};
 use crate::sim::trace::{Companions, Trace, TraceError};
 use crate::sim::{self, PolicyKind, SimError, SimOptions};
 
@@ -33,6 +36,14 @@ pub struct SimulateArgs {
     /// Memory percentiles for an Azure 2019 trace (default: `<stem>_mem.csv` beside it).
     #[arg(long, value_name = "FILE")]
     pub memory: Option<PathBuf>,
+    /// `timestamp,concurrency` CSV: the function's memory in MB (default 1024).
+    #[arg(long, value_name = "MB")]
+    pub memory_mb: Option<f64>,
+    /// `timestamp,concurrency` CSV: replay each unit of concurrency as
+    /// back-to-back invocations of this many seconds (default: one
+    /// invocation lasting until the next row).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
     /// Policy item, plain or DynamoDB JSON; its function name is replaced by
     /// each simulated function's (default: the bundled example policy).
     #[arg(long, value_name = "FILE")]
@@ -46,7 +57,16 @@ pub struct SimulateArgs {
     /// Write an SVG plot of demand and each policy's PC for one function.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
-    /// The function to plot (trace id, a prefix of it, or name; default: the busiest).
+    /// Write an SVG chart of every policy's cost against its cold starts
+    /// (with pcscale's frontier as a line when `--frontier` is given).
+    #[arg(long, value_name = "FILE.svg")]
+    pub cost_plot: Option<PathBuf>,
+    /// Also run pcscale with its policy's `ColdStarts.MinColdStartsPerInstanceHour`
+    /// at each of these values (comma-separated) and report the frontier.
+    #[arg(long, value_name = "T1,T2,...", value_delimiter = ',')]
+    pub frontier: Vec<f64>,
+    /// The function to plot (trace id, a prefix of it, or name; default: the
+    /// busiest, by peak concurrency).
     #[arg(long, value_name = "HASH")]
     pub function: Option<String>,
     /// Write the minute-by-minute timeline of every evaluated function as CSV.
@@ -97,9 +117,27 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
     /// pcscale decides quiet aliases only every N minutes
-    /// (`PCSCALE_QUIET_EVERY_MINUTES`, as deployed; 1: every tick).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
+    /// (`PCSCALE_QUIET_EVERY_MINUTES`; default: template.yaml's `QuietEveryMinutes`; 1: every tick).
+    #[arg(long, value_name = "N", default_value_t = sim::DEPLOYED_QUIET_EVERY_MINUTES, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub quiet_every: u32,
+    /// The most PC pcscale sets on one alias (`PCSCALE_MAX_PER_FUNCTION`;
+    /// default: template.yaml's `MaxPerFunction`).
+    #[arg(long, value_name = "N", default_value_t = sim::DEPLOYED_MAX_PER_FUNCTION, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_function: u32,
+    /// The within-minute statistic of utilisation Alibaba tracks: average or maximum.
+    #[arg(long, value_name = "STAT", default_value = "average", value_parser = parse_statistic)]
+    pub alibaba_statistic: Statistic,
+}
+
+/// Parses `--alibaba-statistic`.
+pub fn parse_statistic(s: &str) -> Result<Statistic, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "average" | "avg" => Ok(Statistic::Average),
+        "maximum" | "max" => Ok(Statistic::Maximum),
+        other => Err(format!(
+            "unknown statistic {other:?}: use average or maximum"
+        )),
+    }
 }
 
 /// Parses `--compare`.
@@ -145,10 +183,29 @@ fn sim_error(e: SimError) -> CliError {
 /// Runs `pcscale simulate`.
 pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliError> {
     let policies = parse_compare(&args.compare).map_err(invalid)?;
+    if let Some(t) = args.frontier.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+        return Err(invalid(format!(
+            "--frontier {t}: each value must be a positive number of cold starts per instance-hour"
+        )));
+    }
     if !(args.keep_alive >= 0.0 && args.prep_delay >= 0.0 && args.warmup >= 0.0) {
         return Err(invalid(
             "--keep-alive, --prep-delay and --warmup must be non-negative",
         ));
+    }
+    if let Some(mb) = args.memory_mb
+        && !(128.0..=10_240.0).contains(&mb)
+    {
+        return Err(invalid(format!(
+            "--memory-mb {mb}: Lambda memory is 128 to 10240 MB"
+        )));
+    }
+    if let Some(d) = args.duration
+        && !(d > 0.0 && d <= 900.0)
+    {
+        return Err(invalid(format!(
+            "--duration {d}: an invocation lasts more than 0 and at most 900 s"
+        )));
     }
     let trace = match &args.trace {
         Some(path) => Trace::load(
@@ -156,11 +213,18 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
             &Companions {
                 durations: args.durations.clone(),
                 memory: args.memory.clone(),
+                memory_mb: args.memory_mb,
+                duration_secs: args.duration,
             },
         ),
         None => Trace::bundled(),
     }
     .map_err(|e| sim_error(e.into()))?;
+    // What the loader had to assume changes the numbers: say it on stderr
+    // whatever the output format (JSON keeps it in `notes` too).
+    for n in &trace.notes {
+        eprintln!("pcscale simulate: assumed: {n}");
+    }
     let policy = match &args.policy {
         // Bounded like every policy file the CLI reads (`--policy /dev/zero`
         // would otherwise read until memory runs out).
@@ -193,6 +257,8 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         threads: args.threads,
         progress: true,
         quiet_every_minutes: args.quiet_every,
+        max_per_function: Some(args.max_per_function),
+        alibaba_statistic: args.alibaba_statistic,
         pcscale_metric_delay: delay(args.pcscale_metric_delay)?,
         ..SimOptions::default()
     };
@@ -212,6 +278,15 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
     .map_err(sim_error)?;
     if let Some(w) = writer {
         w.finish().map_err(sim_error)?;
+    }
+    let mut report = report;
+    for &t in &args.frontier {
+        report
+            .frontier
+            .push(frontier_point(&trace, &policy, &opts, t)?);
+    }
+    if let Some(path) = &args.cost_plot {
+        sim::plot::write_cost_svg(path, &report).map_err(sim_error)?;
     }
     if let (Some(path), Some(data)) = (&args.plot, &report.plot) {
         sim::plot::write_svg(path, data).map_err(sim_error)?;
@@ -235,9 +310,49 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
             if let Some(path) = &args.timeline {
                 print_line(&format!("Timeline written to {}", path.display()))?;
             }
+            if let Some(path) = &args.cost_plot {
+                print_line(&format!("Cost chart written to {}", path.display()))?;
+            }
         }
     }
     Ok(Exit::Success)
+}
+
+/// pcscale alone with its knob at `t`, on the same trace and options.
+fn frontier_point(
+    trace: &Trace,
+    policy: &Policy,
+    opts: &SimOptions,
+    t: f64,
+) -> Result<FrontierPoint, CliError> {
+    let mut p = policy.clone();
+    let Some(cs) = p
+        .target_tracking
+        .as_mut()
+        .and_then(|tt| tt.cold_starts.as_mut())
+    else {
+        return Err(invalid(
+            "--frontier sweeps TargetTracking.ColdStarts.MinColdStartsPerInstanceHour: the policy has no ColdStarts",
+        ));
+    };
+    cs.min_per_instance_hour = t;
+    let o = SimOptions {
+        policies: vec![PolicyKind::Pcscale],
+        plot_function: None,
+        timeline: false,
+        ..opts.clone()
+    };
+    let r = sim::simulate(trace, &p, &o, |_| Ok(())).map_err(sim_error)?;
+    let row = r
+        .policies
+        .iter()
+        .find(|r| r.policy == PolicyKind::Pcscale.name())
+        .ok_or_else(|| CliError::Other("the frontier run has no pcscale row".into()))?;
+    Ok(FrontierPoint {
+        min_cold_starts_per_instance_hour: t,
+        cold_starts: row.cold_starts,
+        cost_total: row.cost_total,
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,13 @@ pub trait Controller {
     /// Decides at the platform's current time and applies the change through
     /// [`Platform::set_pc`].
     fn tick(&mut self, platform: &mut Platform<'_>);
+
+    /// Seconds between ticks: 60 (once a minute, at the minute's start) for
+    /// every controller but those that watch the platform's own counters
+    /// more often (Tencent: 10). It must divide 60.
+    fn period_secs(&self) -> u32 {
+        60
+    }
 }
 
 /// `ceil` that ignores floating-point dust (0.7 x 10 / 0.7 = 10.000000000000002).
@@ -177,11 +184,13 @@ impl Controller for AwsTargetTracking {
 
 /// Tencent Cloud SCF dynamic provisioned concurrency
 /// (<https://www.tencentcloud.com/document/product/583/45785>): it follows
-/// the function's actual concurrency with a target usage; scale-out at once
-/// to `ceil(concurrency / usage)`, scale-in conservatively, at most once per
-/// 10-minute window, to what the window's peak needs. Tencent collects
-/// concurrency itself (every 10 s); on AWS the same information is the
-/// `ConcurrentExecutions` Maximum, seen each tick with the platform's lag.
+/// the function's actual concurrency with a target usage. "Concurrency
+/// expansion will be performed once every ten seconds, without a time
+/// window": every 10 s it reads the platform's own concurrency (the peak of
+/// the last 10 s, not CloudWatch: no publication lag) and scales out at once
+/// to `ceil(concurrency / usage)`. Reduction is conservative: at most once
+/// per 10-minute window (counted from the last change), to what the
+/// window's peak needs.
 #[derive(Debug, Clone)]
 pub struct Tencent {
     /// Target concurrency usage (0.7, as for the other policies).
@@ -192,7 +201,11 @@ pub struct Tencent {
     pub max: u32,
     /// The scale-in window.
     pub window_minutes: usize,
-    last_change_minute: Option<u32>,
+    /// Seconds between expansion checks.
+    pub period_secs: u32,
+    last_change_at: Option<f64>,
+    /// The 10-s peaks of the last window, oldest first.
+    peaks: std::collections::VecDeque<u32>,
 }
 
 impl Default for Tencent {
@@ -202,48 +215,56 @@ impl Default for Tencent {
             min: 0,
             max: 1000,
             window_minutes: 10,
-            last_change_minute: None,
+            period_secs: 10,
+            last_change_at: None,
+            peaks: std::collections::VecDeque::new(),
         }
     }
 }
 
 impl Controller for Tencent {
     fn tick(&mut self, platform: &mut Platform<'_>) {
-        let minute = platform.minute();
+        let now = platform.now();
         let cur = platform.pc().requested;
-        let m = platform.visible_metrics();
-        let latest = m.last().and_then(|d| d.concurrency_max).unwrap_or(0);
+        let latest = platform.take_concurrency_peak();
+        let window = self.window_minutes * 60 / self.period_secs.max(1) as usize;
+        self.peaks.push_back(latest);
+        while self.peaks.len() > window {
+            self.peaks.pop_front();
+        }
         let out = ceil(f64::from(latest) / self.usage).clamp(self.min, self.max);
         if out > cur {
             platform.set_pc(out);
-            self.last_change_minute = Some(minute);
+            self.last_change_at = Some(now);
             return;
         }
-        let quiet = self
-            .last_change_minute
-            .is_none_or(|c| minute >= c + self.window_minutes as u32);
-        if quiet && m.len() >= self.window_minutes {
-            let peak = m[m.len() - self.window_minutes..]
-                .iter()
-                .filter_map(|d| d.concurrency_max)
-                .max()
-                .unwrap_or(0);
+        let span = self.window_minutes as f64 * 60.0;
+        let quiet = self.last_change_at.is_none_or(|c| now >= c + span - 1e-6);
+        if quiet && self.peaks.len() >= window {
+            let peak = self.peaks.iter().copied().max().unwrap_or(0);
             let want = ceil(f64::from(peak) / self.usage).clamp(self.min, self.max);
             if want < cur {
                 platform.set_pc(want);
-                self.last_change_minute = Some(minute);
+                self.last_change_at = Some(now);
             }
         }
+    }
+
+    fn period_secs(&self) -> u32 {
+        self.period_secs
     }
 }
 
 /// Alibaba Cloud Function Compute metric tracking of provisioned instances
 /// (`TargetTrackingPolicies` on `ProvisionedConcurrencyUtilization`,
 /// <https://www.alibabacloud.com/help/en/functioncompute/fc-2-0/developer-reference/api-fc-open-2021-04-06-struct-targettrackingpolicies>):
-/// scale out quickly to `ceil(current x U / target)`, scale in slowly,
-/// removing half of the excess per step. Like AWS it only sees utilisation
-/// of provisioned instances (blind above 100 % and at 0); an idle minute
-/// with PC counts as utilisation 0. Waits while a change is in progress.
+/// scale out quickly to `ceil(current x U / target)`; scale in slowly, as
+/// Alibaba documents it: "Scale-in ratio = (1 - metric/threshold) x
+/// factor; scale-in value = current x (1 - ratio)", rounded up (from 3
+/// instances at U = 0 and factor 0.5: ratio 0.5, `ceil(1.5)` = 2). Like AWS
+/// it only sees utilisation of provisioned instances (blind above 100 % and
+/// at 0); an idle minute with PC counts as utilisation 0. Waits while a
+/// change is in progress.
 #[derive(Debug, Clone)]
 pub struct Alibaba {
     /// `metricTarget` (0.7, as for the other policies).
@@ -252,8 +273,10 @@ pub struct Alibaba {
     pub min: u32,
     /// `maxCapacity`.
     pub max: u32,
-    /// Fraction of the excess removed per scale-in step.
+    /// The scale-in factor of the ratio above.
     pub scale_in_factor: f64,
+    /// The within-minute statistic of utilisation it tracks.
+    pub statistic: Statistic,
 }
 
 impl Default for Alibaba {
@@ -263,7 +286,23 @@ impl Default for Alibaba {
             min: 1,
             max: 1000,
             scale_in_factor: 0.5,
+            statistic: Statistic::Average,
         }
+    }
+}
+
+impl Alibaba {
+    /// The instance count Alibaba moves to from `cur` at utilisation `u`.
+    pub fn wanted(&self, cur: u32, u: f64) -> u32 {
+        let out = ceil(f64::from(cur) * u / self.target);
+        if out > cur {
+            return out.min(self.max);
+        }
+        if u >= self.target {
+            return cur;
+        }
+        let ratio = ((1.0 - u / self.target) * self.scale_in_factor).clamp(0.0, 1.0);
+        ceil(f64::from(cur) * (1.0 - ratio)).min(cur).max(self.min)
     }
 }
 
@@ -278,13 +317,14 @@ impl Controller for Alibaba {
         let Some(latest) = platform.visible_metrics().last().copied() else {
             return;
         };
-        let u = latest.utilization_avg.unwrap_or(0.0);
-        let want = ceil(f64::from(cur) * u / self.target);
-        if want > cur {
-            platform.set_pc(want.min(self.max));
-        } else if want < cur {
-            let remove = ceil(f64::from(cur - want) * self.scale_in_factor);
-            platform.set_pc(cur.saturating_sub(remove).max(self.min));
+        let u = match self.statistic {
+            Statistic::Average => latest.utilization_avg,
+            Statistic::Maximum => latest.utilization_max,
+        }
+        .unwrap_or(0.0);
+        let want = self.wanted(cur, u);
+        if want != cur {
+            platform.set_pc(want);
         }
     }
 }
@@ -329,5 +369,128 @@ impl Controller for Oracle {
             .get(k..end)
             .map_or(0, |w| w.iter().copied().max().unwrap_or(0));
         platform.set_pc(want);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::platform::PlatformConfig;
+    use crate::sim::workload::{Invocation, Workload};
+
+    fn cfg() -> PlatformConfig {
+        PlatformConfig {
+            warmup_secs: 0.0,
+            ..PlatformConfig::default()
+        }
+    }
+
+    #[test]
+    fn alibaba_scale_in_keeps_the_documented_ceiling() {
+        let a = Alibaba::default();
+        // ratio = (1 - 0 / 0.7) x 0.5 = 0.5; ceil(3 x 0.5) = 2.
+        assert_eq!(a.wanted(3, 0.0), 2);
+        // ratio = (1 - 0.35 / 0.7) x 0.5 = 0.25; ceil(10 x 0.75) = 8.
+        assert_eq!(a.wanted(10, 0.35), 8);
+        // One instance stays at minCapacity 1; above target it scales out.
+        assert_eq!(a.wanted(1, 0.0), 1);
+        assert_eq!(a.wanted(10, 0.9), 13);
+        assert_eq!(a.wanted(10, 0.7), 10);
+    }
+
+    #[test]
+    fn alibaba_removes_one_of_three_idle_instances_per_tick() {
+        let c = cfg();
+        let mut p = Platform::new(&c, 1.0, 10, false);
+        p.set_pc(3);
+        p.advance(100.0);
+        for _ in 0..4 {
+            p.close_minute();
+        }
+        // Minutes 0..3 closed with PC and no traffic; minute 0 is published
+        // (180 s after its end): no datapoint, read as 0.
+        let mut a = Alibaba::default();
+        a.tick(&mut p);
+        assert_eq!(p.pc().requested, 2);
+    }
+
+    #[test]
+    fn alibaba_statistic_flag_picks_the_within_minute_maximum() {
+        let c = cfg();
+        let run = |statistic: Statistic| {
+            let mut p = Platform::new(&c, 1.0, 10, false);
+            p.set_pc(10);
+            p.close_minute();
+            p.close_minute();
+            // Minute 2: all ten units busy for 6 s: Average 0.1, Maximum 1.0.
+            for _ in 0..10 {
+                p.arrive(&Invocation {
+                    start: 120.0,
+                    duration: 6.0,
+                });
+            }
+            // Minute 2 is published at 6:00 (180 s after its end).
+            for _ in 0..4 {
+                p.close_minute();
+            }
+            let mut a = Alibaba {
+                statistic,
+                ..Alibaba::default()
+            };
+            a.tick(&mut p);
+            p.pc().requested
+        };
+        // Average: ratio (1 - 0.1 / 0.7) x 0.5 = 3/7; ceil(10 x 4/7) = 6.
+        assert_eq!(run(Statistic::Average), 6);
+        // Maximum: ceil(10 x 1.0 / 0.7) = 15.
+        assert_eq!(run(Statistic::Maximum), 15);
+    }
+
+    #[test]
+    fn tencent_expands_within_the_minute_of_a_rise() {
+        let c = cfg();
+        let mut t = Tencent::default();
+        // Three 30-s invocations start at 3:05; nothing before.
+        let w = Workload {
+            invocations: (0..3)
+                .map(|_| Invocation {
+                    start: 185.0,
+                    duration: 30.0,
+                })
+                .collect(),
+            minutes: 5,
+            peak_concurrency: 3,
+        };
+        let (_, tl) = crate::sim::run_policy(&mut t, &w, &c, 1.0, true, 0.0);
+        let tl = tl.expect("timeline kept");
+        // Requested at 3:10 (ceil(3 / 0.7) = 5), not after CloudWatch's lag.
+        assert_eq!(tl[2].pc_requested, 0);
+        assert_eq!(tl[3].pc_requested, 5);
+    }
+
+    #[test]
+    fn tencent_reduces_once_per_ten_minute_window() {
+        let c = cfg();
+        let mut p = Platform::new(&c, 1.0, 40, false);
+        let mut t = Tencent::default();
+        p.arrive(&Invocation {
+            start: 0.0,
+            duration: 5.0,
+        });
+        t.tick(&mut p);
+        assert_eq!(p.pc().requested, 2);
+        // Idle from then on: no reduction before 10 minutes have passed.
+        let mut changes = Vec::new();
+        for k in 1..=150 {
+            p.advance(f64::from(k) * 10.0);
+            let before = p.pc().requested;
+            t.tick(&mut p);
+            if p.pc().requested != before {
+                changes.push((k * 10, p.pc().requested));
+            }
+        }
+        // The window ending at 10:00 still holds the 0:00-0:10 peak of 1; the
+        // one ending at 10:10 is empty.
+        assert_eq!(changes, vec![(610, 0)]);
     }
 }

@@ -53,6 +53,12 @@ pub const DEFAULT_POLICY_JSON: &str = include_str!(concat!(
     "/policies/default.json"
 ));
 
+/// `QuietEveryMinutes` as template.yaml deploys it (tests/simulate.rs
+/// checks the template still says so).
+pub const DEPLOYED_QUIET_EVERY_MINUTES: u32 = 3;
+/// `MaxPerFunction` as template.yaml deploys it.
+pub const DEPLOYED_MAX_PER_FUNCTION: u32 = 100;
+
 /// The policies a simulation can compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PolicyKind {
@@ -252,6 +258,10 @@ pub struct SimOptions {
     pub epoch: DateTime<Utc>,
     /// pcscale's `PCSCALE_QUIET_EVERY_MINUTES` (1: every alias every tick).
     pub quiet_every_minutes: u32,
+    /// pcscale's `PCSCALE_MAX_PER_FUNCTION` (`None`: no guard-rail).
+    pub max_per_function: Option<u32>,
+    /// The within-minute statistic of utilisation Alibaba tracks.
+    pub alibaba_statistic: Statistic,
     /// pcscale's `PCSCALE_METRIC_DELAY_SECONDS`: the delay it assumes
     /// (CloudWatch's real one is [`PlatformConfig::metric_delay`]).
     pub pcscale_metric_delay: PublicationDelay,
@@ -276,7 +286,9 @@ impl Default for SimOptions {
                 .with_ymd_and_hms(2019, 7, 15, 0, 0, 0)
                 .single()
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-            quiet_every_minutes: 1,
+            quiet_every_minutes: DEPLOYED_QUIET_EVERY_MINUTES,
+            max_per_function: Some(DEPLOYED_MAX_PER_FUNCTION),
+            alibaba_statistic: Statistic::Average,
             pcscale_metric_delay: PublicationDelay::default(),
         }
     }
@@ -318,12 +330,23 @@ pub fn run_policy(
     let mut p = Platform::new(cfg, memory_gb, minutes, keep_timeline);
     p.set_reaction_time(reaction_secs);
     let inv = &workload.invocations;
+    let period = controller.period_secs().clamp(1, 60);
     let mut i = 0;
     for m in 0..minutes {
         if m > 0 {
             p.close_minute();
         }
         controller.tick(&mut p);
+        // Controllers that look more often than once a minute (Tencent).
+        for k in 1..60 / period {
+            let t = f64::from(m) * 60.0 + f64::from(k * period);
+            while i < inv.len() && inv[i].start < t {
+                p.arrive(&inv[i]);
+                i += 1;
+            }
+            p.advance(t);
+            controller.tick(&mut p);
+        }
         let end = f64::from(m + 1) * 60.0;
         while i < inv.len() && inv[i].start < end {
             p.arrive(&inv[i]);
@@ -346,6 +369,7 @@ pub fn controller_for(
     kind: PolicyKind,
     profile: &DemandProfile,
     cfg: &PlatformConfig,
+    alibaba_statistic: Statistic,
 ) -> Option<Box<dyn Controller>> {
     Some(match kind {
         PolicyKind::NoPc => Box::new(NoPc),
@@ -355,7 +379,10 @@ pub fn controller_for(
         PolicyKind::AwsAverage => Box::new(AwsTargetTracking::new(Statistic::Average)),
         PolicyKind::AwsMaximum => Box::new(AwsTargetTracking::new(Statistic::Maximum)),
         PolicyKind::Tencent => Box::new(Tencent::default()),
-        PolicyKind::Alibaba => Box::new(Alibaba::default()),
+        PolicyKind::Alibaba => Box::new(Alibaba {
+            statistic: alibaba_statistic,
+            ..Alibaba::default()
+        }),
         PolicyKind::Oracle => Box::new(Oracle::new(profile, cfg)),
         PolicyKind::Pcscale => return None,
     })
@@ -399,7 +426,8 @@ impl Job<'_> {
             f64::from(m + cfg.metric_delay.minutes_until_seen()) * 60.0 + cfg.ready_after(1)
         });
         for &kind in &self.kinds {
-            let (stats, timeline) = match controller_for(kind, &profile, cfg) {
+            let ctl = controller_for(kind, &profile, cfg, self.opts.alibaba_statistic);
+            let (mut stats, timeline) = match ctl {
                 Some(mut ctl) => run_policy(ctl.as_mut(), &w, cfg, memory_gb, keep, reaction),
                 None => {
                     let mut p = self.policy.clone();
@@ -409,12 +437,20 @@ impl Job<'_> {
                     };
                     let mut ctl = Pcscale::new(p, self.epoch)
                         .with_quiet_every_minutes(self.opts.quiet_every_minutes)
+                        .with_max_per_function(self.opts.max_per_function)
                         .with_metric_delay(self.opts.pcscale_metric_delay);
                     let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
                     out.pcscale_errors += ctl.errors + ctl.failed_ticks;
                     r
                 }
             };
+            if matches!(kind, PolicyKind::AwsAverage | PolicyKind::AwsMaximum) {
+                // Target tracking's high and low alarms, for the counted minutes.
+                stats.cost.alarms += pricing::alarm_cost(
+                    pricing::TARGET_TRACKING_ALARMS,
+                    counted_minutes(self.trace, cfg),
+                );
+            }
             out.runs.push((kind, stats));
             if let (Some(tls), Some(tl)) = (&mut out.timelines, timeline) {
                 tls.push((kind, tl));
@@ -422,6 +458,11 @@ impl Job<'_> {
         }
         out
     }
+}
+
+/// Minutes of `trace` counted in the statistics (after the warm-up).
+pub fn counted_minutes(trace: &Trace, cfg: &PlatformConfig) -> f64 {
+    (f64::from(trace.minutes) - cfg.warmup_secs / 60.0).max(0.0)
 }
 
 /// The outcome of a simulation, as printed and as `--output json`.
@@ -455,18 +496,25 @@ pub fn simulate(
     if selected.is_empty() {
         return Err(SimError::Empty("the trace has no functions".into()));
     }
+    if counted_minutes(trace, &opts.platform) <= 0.0 {
+        return Err(SimError::Empty(format!(
+            "the trace is {} minute(s) long, no longer than the {} minute warm-up: nothing would be counted (lower --warmup or replay a longer trace)",
+            trace.minutes,
+            opts.platform.warmup_secs / 60.0
+        )));
+    }
+    // The busiest function (`Some("")`) is known only after the replay: it is
+    // replayed once more with its timelines kept (the same seed, the same run).
+    let busiest = opts.plot_function.as_ref().is_some_and(String::is_empty);
     let plot_index = opts.plot_function.as_ref().and_then(|want| {
-        if want.is_empty() {
-            selected
-                .iter()
-                .copied()
-                .max_by_key(|&i| (trace.functions[i].invocation_count(), std::cmp::Reverse(i)))
-        } else {
-            selected.iter().copied().find(|&i| {
-                let f = &trace.functions[i];
-                f.id == *want || f.name == *want || f.id.starts_with(want.as_str())
+        (!want.is_empty())
+            .then(|| {
+                selected.iter().copied().find(|&i| {
+                    let f = &trace.functions[i];
+                    f.id == *want || f.name == *want || f.id.starts_with(want.as_str())
+                })
             })
-        }
+            .flatten()
     });
     if let (Some(want), None) = (&opts.plot_function, plot_index)
         && !want.is_empty()
@@ -499,6 +547,7 @@ pub fn simulate(
     let next = AtomicUsize::new(0);
     let mut agg = report::Aggregate::new(&kinds);
     let mut plot_outcome: Option<FunctionOutcome> = None;
+    let mut busiest_index: Option<(u32, usize)> = None;
     let mut sink_error: Option<SimError> = None;
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, FunctionOutcome)>();
@@ -531,6 +580,12 @@ pub fn simulate(
                     sink_error = Some(e);
                 }
                 agg.add(&out);
+                if busiest
+                    && out.evaluated
+                    && busiest_index.is_none_or(|(p, _)| out.peak_concurrency > p)
+                {
+                    busiest_index = Some((out.peak_concurrency, out.index));
+                }
                 if Some(out.index) == plot_index {
                     plot_outcome = Some(out);
                 }
@@ -540,6 +595,13 @@ pub fn simulate(
     bar.finish_and_clear();
     if let Some(e) = sink_error {
         return Err(e);
+    }
+    if let Some((_, i)) = busiest_index {
+        let again = Job {
+            plot_index: Some(i),
+            ..job
+        };
+        plot_outcome = Some(again.run_one(i, &trace.functions[i]));
     }
     let mut report = agg.into_report(trace, opts, &kinds, policy);
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -49,7 +49,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::pricing::{Cost, PcRounding, Prices, billed_duration_secs};
+use super::pricing::{ControllerUsage, Cost, PcRounding, Prices, billed_duration_secs};
 use super::workload::Invocation;
 use crate::core::window::PublicationDelay;
 
@@ -148,6 +148,9 @@ pub struct RunStats {
     /// Cold starts before [`Platform::set_reaction_time`]: no causal policy
     /// could have had PC ready for them.
     pub cold_unavoidable: u64,
+    /// The controller's own AWS usage (pcscale only).
+    #[serde(default)]
+    pub controller: ControllerUsage,
 }
 
 impl RunStats {
@@ -168,6 +171,7 @@ impl RunStats {
         self.lambda_writes += o.lambda_writes;
         self.lambda_reads += o.lambda_reads;
         self.cold_unavoidable += o.cold_unavoidable;
+        self.controller.add(&o.controller);
     }
 }
 
@@ -232,6 +236,8 @@ pub struct Platform<'c> {
     m_util_time: f64,
     m_util_max: f64,
     m_record: MinuteRecord,
+    /// Highest concurrency since the last [`Platform::take_concurrency_peak`].
+    w_conc_max: u32,
     /// Closed minutes' datapoints, index = minute.
     metrics: Vec<MinuteMetrics>,
     timeline: Option<Vec<MinuteRecord>>,
@@ -264,6 +270,7 @@ impl<'c> Platform<'c> {
             m_util_time: 0.0,
             m_util_max: 0.0,
             m_record: MinuteRecord::default(),
+            w_conc_max: 0,
             metrics: Vec::with_capacity(minutes as usize),
             timeline: keep_timeline.then(|| Vec::with_capacity(minutes as usize)),
             stats: RunStats::default(),
@@ -314,9 +321,26 @@ impl<'c> Platform<'c> {
         &self.metrics[..n.min(self.metrics.len())]
     }
 
+    /// The platform's own view of concurrency (what Tencent's autoscaler
+    /// reads, not CloudWatch): the highest number of executions in flight
+    /// since the previous call, up to now; the next window starts with the
+    /// executions in flight now.
+    pub fn take_concurrency_peak(&mut self) -> u32 {
+        let now = self.pc_busy + self.od_ends.len() as u32;
+        let peak = self.w_conc_max.max(now);
+        self.w_conc_max = now;
+        peak
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> &RunStats {
         &self.stats
+    }
+
+    /// Adds one tick's controller usage to the counters (billed in
+    /// [`Platform::finish`]).
+    pub fn count_controller(&mut self, usage: &ControllerUsage) {
+        self.stats.controller.add(usage);
     }
 
     /// Adds `n` Lambda read calls to the counters.
@@ -537,6 +561,7 @@ impl<'c> Platform<'c> {
         }
         let conc = self.pc_busy + self.od_ends.len() as u32;
         self.m_conc_max = self.m_conc_max.max(conc);
+        self.w_conc_max = self.w_conc_max.max(conc);
         self.m_active = true;
         self.sample_utilization();
     }
@@ -548,6 +573,7 @@ impl<'c> Platform<'c> {
         for tr in tranches {
             self.bill_pc(tr.amount, tr.requested_at, t, false);
         }
+        self.stats.cost.controller += self.stats.controller.cost();
         (self.stats, self.metrics, self.timeline)
     }
 }

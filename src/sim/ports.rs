@@ -24,6 +24,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::baselines::Controller;
 use super::platform::Platform;
+use super::pricing::{ControllerUsage, dynamodb_item_bytes, write_units};
+use crate::aws::dynamodb::{activity_to_item, json_to_attr, state_to_item};
 use crate::core::decide::{CurrentPc, Demand, PcStatus, Series};
 use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::State;
@@ -51,6 +53,8 @@ pub struct SimWorld<'p, 'c> {
     policy: Policy,
     state: Mutex<State>,
     activities: AtomicU64,
+    activity_bytes: AtomicU64,
+    write_units: AtomicU64,
 }
 
 impl<'p, 'c> SimWorld<'p, 'c> {
@@ -68,16 +72,25 @@ impl<'p, 'c> SimWorld<'p, 'c> {
             policy,
             state: Mutex::new(state),
             activities: AtomicU64::new(0),
+            activity_bytes: AtomicU64::new(0),
+            write_units: AtomicU64::new(0),
         }
     }
 
-    /// Returns the policy, the state and the number of activity records written.
-    pub fn into_parts(self) -> (Policy, State, u64) {
+    /// Returns the policy, the state, the number of activity records
+    /// written, and the DynamoDB usage of the writes (`activity_bytes`,
+    /// `write_units`).
+    pub fn into_parts(self) -> (Policy, State, u64, ControllerUsage) {
         let state = self
             .state
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (self.policy, state, self.activities.into_inner())
+        let usage = ControllerUsage {
+            activity_bytes: self.activity_bytes.into_inner(),
+            write_units: self.write_units.into_inner(),
+            ..ControllerUsage::default()
+        };
+        (self.policy, state, self.activities.into_inner(), usage)
     }
 
     /// What `GetMetricData` would answer for `metric` over `window` now:
@@ -146,6 +159,12 @@ impl PolicyStore for SimWorld<'_, '_> {
             ));
         }
         let mut s = lock(&self.state);
+        // An update is billed on the larger of the old and new item, a
+        // failed conditional write as a write too.
+        let bytes = dynamodb_item_bytes(&state_to_item(resource, &s))
+            .max(dynamodb_item_bytes(&state_to_item(resource, next)));
+        self.write_units
+            .fetch_add(write_units(bytes), Ordering::Relaxed);
         if s.version != expected_version {
             return Ok(WriteOutcome::Conflict);
         }
@@ -153,10 +172,14 @@ impl PolicyStore for SimWorld<'_, '_> {
         Ok(WriteOutcome::Written)
     }
 
-    async fn record(&self, _activity: &Activity) -> Result<(), PortError> {
+    async fn record(&self, activity: &Activity) -> Result<(), PortError> {
         // Counted, not kept: a day of activity for thousands of functions
         // would make memory grow with the trace's length.
         self.activities.fetch_add(1, Ordering::Relaxed);
+        let bytes = dynamodb_item_bytes(&activity_to_item(activity, 0));
+        self.activity_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.write_units
+            .fetch_add(write_units(bytes), Ordering::Relaxed);
         Ok(())
     }
 }
@@ -236,13 +259,27 @@ pub struct Pcscale {
     pub errors: u64,
     /// Ticks that could not run at all.
     pub failed_ticks: u64,
+    /// Size of the policy item, bytes (scanned every tick).
+    policy_bytes: u64,
 }
 
 impl Pcscale {
     /// pcscale with `policy` (its resource already set to the simulated
     /// function's), starting with no state, at `epoch`.
     pub fn new(policy: Policy, epoch: DateTime<Utc>) -> Self {
+        let key = policy.resource.to_string();
+        let policy_bytes = match serde_json::to_value(&policy).map(|v| json_to_attr(&v)) {
+            Ok(aws_sdk_dynamodb::types::AttributeValue::M(m)) => {
+                dynamodb_item_bytes(&m)
+                    + "pk".len() as u64
+                    + key.len() as u64
+                    + "sk".len() as u64
+                    + "policy".len() as u64
+            }
+            _ => 0,
+        };
         Pcscale {
+            policy_bytes,
             policy: Some(policy),
             state: State::default(),
             opts: TickOptions {
@@ -260,6 +297,12 @@ impl Pcscale {
     /// `PCSCALE_QUIET_EVERY_MINUTES` does in the Lambda.
     pub fn with_quiet_every_minutes(mut self, n: u32) -> Self {
         self.opts.quiet_every_minutes = n.max(1);
+        self
+    }
+
+    /// `PCSCALE_MAX_PER_FUNCTION`: the most PC the tick sets on one alias.
+    pub fn with_max_per_function(mut self, max: Option<u32>) -> Self {
+        self.opts.max_per_function = max;
         self
     }
 
@@ -283,6 +326,8 @@ impl Controller for Pcscale {
         };
         let now = self.epoch + TimeDelta::minutes(i64::from(platform.minute()));
         let counted = platform.now() >= platform.config().warmup_secs;
+        let key = policy.resource.to_string();
+        let state_bytes = dynamodb_item_bytes(&state_to_item(&key, &self.state));
         let world = SimWorld::new(
             platform,
             self.epoch,
@@ -295,7 +340,7 @@ impl Controller for Pcscale {
             lambda: &world,
         };
         let result = futures::executor::block_on(run_tick(ports, now, &self.opts));
-        let (policy, state, activities) = world.into_parts();
+        let (policy, state, activities, mut usage) = world.into_parts();
         self.policy = Some(policy);
         self.state = state;
         self.activities += activities;
@@ -305,6 +350,11 @@ impl Controller for Pcscale {
                 if counted {
                     let c = &summary.api_calls;
                     platform.count_reads((c.get_config + c.limits) as u64);
+                    usage.metrics_requested = c.metric_queries as u64;
+                    usage.lambda_calls =
+                        (c.get_config + c.limits + c.put_config + c.delete_config) as u64;
+                    usage.scanned_bytes = self.policy_bytes + state_bytes;
+                    platform.count_controller(&usage);
                 }
             }
             Err(_) => self.failed_ticks += 1,

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::platform::{MinuteRecord, RunStats};
-use super::pricing::{Arch, Cost, PcRounding};
+use super::pricing::{self, Arch, ControllerUsage, Cost, PcRounding};
 use super::trace::{Trace, TraceFormat};
 use super::{FunctionOutcome, PolicyKind, SimError, SimOptions};
 use crate::core::policy::Policy;
@@ -52,6 +52,10 @@ pub struct PolicyRow {
     pub lambda_read_calls: u64,
     /// pcscale only: resources reported in error by its ticks.
     pub errors: u64,
+    /// pcscale only: what its controller used (metrics requested, Lambda
+    /// calls, DynamoDB bytes and units), behind `cost.controller`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub controller_usage: Option<ControllerUsage>,
 }
 
 /// The whole report.
@@ -99,6 +103,9 @@ pub struct SimReport {
     pub elapsed_ms: u64,
     /// Worker threads used.
     pub threads: usize,
+    /// pcscale's frontier (`--frontier`): one point per knob value.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub frontier: Vec<FrontierPoint>,
     /// The plotted function's series (not serialised).
     #[serde(skip)]
     pub plot: Option<PlotData>,
@@ -155,10 +162,18 @@ impl Aggregate {
             .map(|i| self.stats[i])
             .unwrap_or_default();
         let base_cost = base.cost.total();
+        let minutes = super::counted_minutes(trace, &opts.platform);
         let policies = kinds
             .iter()
             .zip(&self.stats)
             .map(|(&kind, s)| {
+                let mut s = *s;
+                if kind == PolicyKind::Pcscale && self.evaluated > 0 {
+                    // One controller for the whole fleet: its invocations,
+                    // their base time and its two alarms.
+                    s.cost.controller += pricing::controller_fixed_cost(minutes);
+                    s.cost.alarms += pricing::alarm_cost(pricing::CONTROLLER_ALARMS, minutes);
+                }
                 let avoided = base.cold as i64 - s.cold as i64;
                 let extra = s.cost.total() - base_cost;
                 PolicyRow {
@@ -184,6 +199,7 @@ impl Aggregate {
                     } else {
                         0
                     },
+                    controller_usage: (kind == PolicyKind::Pcscale).then_some(s.controller),
                 }
             })
             .collect();
@@ -209,6 +225,7 @@ impl Aggregate {
             notes: trace.notes.clone(),
             elapsed_ms: 0,
             threads: 0,
+            frontier: Vec::new(),
             plot: None,
         }
     }
@@ -220,7 +237,9 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 fn money(v: f64) -> String {
     let a = v.abs();
-    if a >= 100.0 {
+    if a == 0.0 {
+        "0".to_owned()
+    } else if a >= 100.0 {
         format!("{v:.2}")
     } else if a >= 1.0 {
         format!("{v:.3}")
@@ -276,6 +295,8 @@ impl SimReport {
             "$/avoided cold",
             "PC GB-s",
             "PC idle GB-s",
+            "controller $",
+            "alarms $",
             "cost $",
             "vs on-demand",
             "API calls",
@@ -292,6 +313,8 @@ impl SimReport {
                     .map_or_else(|| "-".to_owned(), money),
                 thousands(r.pc_gb_s),
                 thousands(r.pc_idle_gb_s),
+                money(r.cost.controller),
+                money(r.cost.alarms),
                 money(r.cost_total),
                 format!("{:.3}x", r.cost_vs_on_demand),
                 r.lambda_write_calls.to_string(),
@@ -332,7 +355,9 @@ impl SimReport {
         ));
         s.push_str(
             "Spill-over = invocations not served by PC; they reuse a warm on-demand environment or start cold.\n\
-             $/avoided cold = (cost - on-demand cost) / (on-demand cold starts - cold starts). API calls = Put/Delete PC config.\n",
+             $/avoided cold = (cost - on-demand cost) / (on-demand cold starts - cold starts). API calls = Put/Delete PC config.\n\
+             controller $ = pcscale's own AWS bill: GetMetricData metrics as the tick requests them, the controller Lambda (arm64, 256 MB, one tick a minute), DynamoDB on-demand scans and writes (30 days of activity items included).\n\
+             alarms $ = CloudWatch alarms at $0.10 per alarm-month: 2 per AWS target-tracking target, 2 for pcscale's controller. Tencent's and Alibaba's autoscaling are free on their platforms.\n",
         );
         if let Some(p) = self.policies.iter().find(|r| r.policy == "pcscale")
             && p.errors > 0
@@ -342,8 +367,21 @@ impl SimReport {
                 p.errors
             ));
         }
+        if !self.frontier.is_empty() {
+            s.push_str(
+                "\npcscale's frontier (--frontier: ColdStarts.MinColdStartsPerInstanceHour):\n",
+            );
+            for f in &self.frontier {
+                s.push_str(&format!(
+                    "  {:>6}  {:>8} cold starts  ${}\n",
+                    f.min_cold_starts_per_instance_hour,
+                    f.cold_starts,
+                    money(f.cost_total)
+                ));
+            }
+        }
         for n in &self.notes {
-            s.push_str(&format!("Note: {n}\n"));
+            s.push_str(&format!("Assumed: {n}\n"));
         }
         s.push_str(&format!(
             "Replayed in {:.2} s on {} thread(s).\n",
@@ -459,17 +497,34 @@ impl TimelineWriter {
     }
 }
 
+/// One policy's panel of `--plot`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotSeries {
+    /// Policy name.
+    pub name: String,
+    /// Usable PC per minute.
+    pub pc: Vec<u32>,
+    /// Cold starts per minute.
+    pub cold_per_minute: Vec<u32>,
+    /// Cold starts counted (after the warm-up).
+    pub cold: u64,
+    /// This function's cost under the policy, dollars.
+    pub cost: f64,
+}
+
 /// The series behind `--plot`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlotData {
     /// Trace id of the function.
     pub function: String,
+    /// Its peak concurrency.
+    pub peak_concurrency: u32,
     /// Minute of the day of minute 0.
     pub start_minute: u32,
     /// Peak concurrency per minute.
     pub demand: Vec<u32>,
-    /// Per policy: usable PC per minute, and its cold starts over the day.
-    pub policies: Vec<(String, Vec<u32>, u64)>,
+    /// One panel per policy, on-demand only included.
+    pub policies: Vec<PlotSeries>,
 }
 
 impl PlotData {
@@ -482,25 +537,34 @@ impl PlotData {
             .unwrap_or_default();
         let policies = tls
             .iter()
-            .filter(|(k, _)| *k != PolicyKind::NoPc)
             .map(|(k, v)| {
-                let cold = o
-                    .runs
-                    .iter()
-                    .find(|(kk, _)| kk == k)
-                    .map_or(0, |(_, s)| s.cold);
-                (
-                    k.name().to_owned(),
-                    v.iter().map(|r| r.pc_usable).collect(),
-                    cold,
-                )
+                let run = o.runs.iter().find(|(kk, _)| kk == k).map(|(_, s)| s);
+                PlotSeries {
+                    name: k.name().to_owned(),
+                    pc: v.iter().map(|r| r.pc_usable).collect(),
+                    cold_per_minute: v.iter().map(|r| r.cold).collect(),
+                    cold: run.map_or(0, |s| s.cold),
+                    cost: run.map_or(0.0, |s| s.cost.total()),
+                }
             })
             .collect();
         PlotData {
             function: o.id.clone(),
+            peak_concurrency: o.peak_concurrency,
             start_minute: trace.start_minute,
             demand,
             policies,
         }
     }
+}
+
+/// One point of `--frontier`: pcscale with its knob at `value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontierPoint {
+    /// `ColdStarts.MinColdStartsPerInstanceHour`.
+    pub min_cold_starts_per_instance_hour: f64,
+    /// Cold starts counted.
+    pub cold_starts: u64,
+    /// Dollars in total, the controller's and alarms' included.
+    pub cost_total: f64,
 }

@@ -230,13 +230,40 @@ pub struct Trace {
     pub notes: Vec<String>,
 }
 
-/// Optional companion files of an Azure 2019 invocation file.
+/// Optional companion files of an Azure 2019 invocation file, and what a
+/// `timestamp,concurrency` CSV cannot say.
 #[derive(Debug, Clone, Default)]
 pub struct Companions {
     /// Duration percentiles (`*_run.csv`).
     pub durations: Option<PathBuf>,
     /// Memory percentiles (`*_mem.csv`).
     pub memory: Option<PathBuf>,
+    /// `timestamp,concurrency` CSV: the function's memory, MB (default
+    /// [`super::pricing::DEFAULT_MEMORY_MB`]).
+    pub memory_mb: Option<f64>,
+    /// `timestamp,concurrency` CSV: each unit of concurrency is replayed as
+    /// back-to-back invocations of this many seconds (default: one
+    /// invocation lasting until the next row).
+    pub duration_secs: Option<f64>,
+}
+
+/// The companion files the Azure 2019 dataset ships beside an invocation
+/// file named `name`: the sample's `<stem>_inv.csv` ->
+/// `<stem>_run.csv`, `<stem>_mem.csv`, and the upstream
+/// `invocations_per_function_md.anon.dNN.csv` ->
+/// `function_durations_percentiles.anon.dNN.csv`,
+/// `app_memory_percentiles.anon.dNN.csv`.
+pub fn companion_names(name: &str) -> Option<(String, String)> {
+    if let Some(stem) = name.strip_suffix("_inv.csv") {
+        return Some((format!("{stem}_run.csv"), format!("{stem}_mem.csv")));
+    }
+    let day = name
+        .strip_prefix("invocations_per_function_md.anon.")?
+        .strip_suffix(".csv")?;
+    Some((
+        format!("function_durations_percentiles.anon.{day}.csv"),
+        format!("app_memory_percentiles.anon.{day}.csv"),
+    ))
 }
 
 impl Trace {
@@ -266,29 +293,49 @@ impl Trace {
             .collect();
         let has = |n: &str| fields.iter().any(|f| f.eq_ignore_ascii_case(n));
         if has("HashFunction") {
-            let sibling = |suffix: &str| -> Option<PathBuf> {
-                let name = path.file_name()?.to_str()?;
-                let stem = name.strip_suffix("_inv.csv")?;
-                let p = path.with_file_name(format!("{stem}{suffix}"));
+            let names = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(companion_names);
+            let sibling = |which: fn(&(String, String)) -> &String| -> Option<PathBuf> {
+                let p = path.with_file_name(which(names.as_ref()?));
                 p.exists().then_some(p)
             };
-            let run_path = companions.durations.clone().or_else(|| sibling("_run.csv"));
-            let mem_path = companions.memory.clone().or_else(|| sibling("_mem.csv"));
+            let run_path = companions.durations.clone().or_else(|| sibling(|n| &n.0));
+            let mem_path = companions.memory.clone().or_else(|| sibling(|n| &n.1));
+            let looked = |which: fn(&(String, String)) -> &String, flag: &str| match &names {
+                Some(n) => format!("no {} beside the trace, no {flag}", which(n)),
+                None => format!("no {flag}"),
+            };
+            let run_missing = run_path.is_none().then(|| looked(|n| &n.0, "--durations"));
+            let mem_missing = mem_path.is_none().then(|| looked(|n| &n.1, "--memory"));
             let read = |p: &PathBuf| read_bounded(p);
             let run = run_path.as_ref().map(read).transpose()?;
             let mem = mem_path.as_ref().map(read).transpose()?;
             let run_name = run_path.map(|p| p.display().to_string());
             let mem_name = mem_path.map(|p| p.display().to_string());
-            parse_2019(
+            let mut t = parse_2019(
                 &file,
                 &bytes,
                 run.as_deref().zip(run_name.as_deref()).map(|(b, n)| (n, b)),
                 mem.as_deref().zip(mem_name.as_deref()).map(|(b, n)| (n, b)),
-            )
+            )?;
+            // Say why the assumption was needed, next to the assumption.
+            for note in &mut t.notes {
+                let why = if note.contains("duration") {
+                    &run_missing
+                } else {
+                    &mem_missing
+                };
+                if let Some(why) = why {
+                    note.push_str(&format!(" ({why})"));
+                }
+            }
+            Ok(t)
         } else if has("app") && has("func") && has("end_timestamp") && has("duration") {
             parse_2021(&file, &bytes)
         } else if fields.len() >= 2 && has("timestamp") && has("concurrency") {
-            parse_concurrency(&file, &bytes)
+            parse_concurrency(&file, &bytes, companions)
         } else {
             Err(TraceError::Layout {
                 file,
@@ -716,7 +763,7 @@ fn parse_timestamp(s: &str) -> Option<f64> {
     None
 }
 
-fn parse_concurrency(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
+fn parse_concurrency(file: &str, bytes: &[u8], opts: &Companions) -> Result<Trace, TraceError> {
     let mut rdr = reader(bytes);
     let header = header_of(file, &mut rdr)?;
     let c_ts = column(file, &header, "timestamp")?;
@@ -766,14 +813,29 @@ fn parse_concurrency(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
                 format!("the series adds up to more than {MAX_TRACE_INVOCATIONS} invocations; split the trace"),
             ));
         }
-        if let Some(&(prev, _)) = rows.last()
-            && ts <= prev
-        {
-            return Err(row.err(c_ts, "timestamps must be strictly increasing".into()));
+        // Either time order (CloudWatch exports newest first), but one.
+        if let Some(&(prev, _)) = rows.last() {
+            let newest_first = rows.len() >= 2 && rows[0].0 > rows[1].0;
+            let ok = if rows.len() == 1 {
+                ts != prev
+            } else if newest_first {
+                ts < prev
+            } else {
+                ts > prev
+            };
+            if !ok {
+                return Err(row.err(
+                    c_ts,
+                    "timestamps must be strictly increasing or strictly decreasing".into(),
+                ));
+            }
         }
         rows.push((ts, v.ceil() as u32));
         Ok(())
     })?;
+    if rows.len() >= 2 && rows[0].0 > rows[1].0 {
+        rows.reverse();
+    }
     let Some(&(t0, _)) = rows.first() else {
         return Err(TraceError::Parse {
             file: file.to_owned(),
@@ -788,12 +850,51 @@ fn parse_concurrency(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
         60.0
     };
     let mut inv = Vec::new();
+    let mut notes = Vec::new();
     for (i, &(t, c)) in rows.iter().enumerate() {
         let next = rows.get(i + 1).map_or(t + step, |r| r.0);
-        let dur = (next - t).min(LAMBDA_TIMEOUT_SECS);
-        for _ in 0..c {
-            inv.push((t - t0, dur));
+        let span = next - t;
+        // Back-to-back invocations of `each` seconds fill the row's span.
+        let each = opts
+            .duration_secs
+            .unwrap_or(span)
+            .min(span)
+            .min(LAMBDA_TIMEOUT_SECS);
+        let per_unit = (span / each - 1e-9).ceil().max(1.0);
+        let total = inv.len() as f64 + per_unit * f64::from(c);
+        if total > MAX_TRACE_INVOCATIONS as f64 {
+            return Err(TraceError::Parse {
+                file: file.to_owned(),
+                line: i as u64 + 2,
+                column: c_c as u64 + 1,
+                message: format!(
+                    "the trace would replay more than {MAX_TRACE_INVOCATIONS} invocations: use a longer --duration"
+                ),
+            });
         }
+        for k in 0..per_unit as u32 {
+            let start = f64::from(k) * each;
+            let dur = each.min(span - start);
+            for _ in 0..c {
+                inv.push((t - t0 + start, dur));
+            }
+        }
+    }
+    match opts.duration_secs {
+        Some(d) => notes.push(format!(
+            "concurrency series: each unit of concurrency is replayed as back-to-back {d} s invocations"
+        )),
+        None => notes.push(
+            "concurrency series: each unit of concurrency is replayed as one invocation lasting until the next row (--duration to change)"
+                .into(),
+        ),
+    }
+    let memory_mb = opts.memory_mb;
+    if memory_mb.is_none() {
+        notes.push(format!(
+            "concurrency series: {} MB assumed (--memory-mb to change)",
+            super::pricing::DEFAULT_MEMORY_MB
+        ));
     }
     let end = rows.last().map_or(t0, |r| r.0) + step - t0;
     let start_minute =
@@ -809,12 +910,9 @@ fn parse_concurrency(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
             trigger: None,
             arrivals: Arrivals::Exact(inv),
             durations: None,
-            memory_mb: None,
+            memory_mb,
         }],
-        notes: vec![
-            "concurrency series: each unit of concurrency is replayed as one invocation lasting until the next row"
-                .into(),
-        ],
+        notes,
     })
 }
 
@@ -892,7 +990,19 @@ mod tests {
     #[test]
     fn concurrency_rows_become_invocations_until_the_next_row() {
         let csv = b"timestamp,concurrency\n2024-01-01T10:00:00Z,2\n2024-01-01T10:01:00Z,1\n";
-        let t = parse_concurrency("z.csv", csv).expect("parses");
+        let t = parse_concurrency("z.csv", csv, &Companions::default()).expect("parses");
+        assert_eq!(t.start_minute, 600);
+        assert_eq!(
+            t.functions[0].arrivals,
+            Arrivals::Exact(vec![(0.0, 60.0), (0.0, 60.0), (60.0, 60.0)])
+        );
+    }
+
+    #[test]
+    fn newest_first_rows_are_replayed_oldest_first() {
+        // CloudWatch's default order: newest first.
+        let csv = b"timestamp,concurrency\n2024-01-01T10:01:00Z,1\n2024-01-01T10:00:00Z,2\n";
+        let t = parse_concurrency("z.csv", csv, &Companions::default()).expect("parses");
         assert_eq!(t.start_minute, 600);
         assert_eq!(
             t.functions[0].arrivals,
@@ -909,7 +1019,8 @@ mod tests {
             ("timestamp,concurrency\n0,1\n60,1e9\n", 3, "concurrency"),
             ("timestamp,concurrency\n0,1\n94672800000,1\n", 3, "days"),
         ] {
-            let e = parse_concurrency("c.csv", text.as_bytes()).expect_err(text);
+            let e = parse_concurrency("c.csv", text.as_bytes(), &Companions::default())
+                .expect_err(text);
             let msg = e.to_string();
             assert!(
                 msg.starts_with(&format!("c.csv:{line}:")),
@@ -929,9 +1040,75 @@ mod tests {
     }
 
     #[test]
-    fn decreasing_timestamps_are_refused() {
-        let csv = b"timestamp,concurrency\n120,2\n60,1\n";
-        let e = parse_concurrency("z.csv", csv).expect_err("must fail");
+    fn timestamps_in_no_single_order_are_refused() {
+        let csv = b"timestamp,concurrency\n60,2\n120,1\n90,1\n";
+        let e = parse_concurrency("z.csv", csv, &Companions::default()).expect_err("must fail");
+        assert!(e.to_string().starts_with("z.csv:4:1:"), "{e}");
+        let csv = b"timestamp,concurrency\n60,2\n60,1\n";
+        let e = parse_concurrency("z.csv", csv, &Companions::default()).expect_err("must fail");
         assert!(e.to_string().starts_with("z.csv:3:1:"), "{e}");
+    }
+
+    #[test]
+    fn duration_and_memory_flags_shape_a_concurrency_series() {
+        let csv = b"timestamp,concurrency\n0,2\n60,0\n";
+        let opts = Companions {
+            memory_mb: Some(512.0),
+            duration_secs: Some(25.0),
+            ..Companions::default()
+        };
+        let t = parse_concurrency("z.csv", csv, &opts).expect("parses");
+        let f = &t.functions[0];
+        assert_eq!(f.memory_mb, Some(512.0));
+        // 60 s of each unit: 25 + 25 + 10 s, back to back, two units.
+        assert_eq!(
+            f.arrivals,
+            Arrivals::Exact(vec![
+                (0.0, 25.0),
+                (0.0, 25.0),
+                (25.0, 25.0),
+                (25.0, 25.0),
+                (50.0, 10.0),
+                (50.0, 10.0)
+            ])
+        );
+        assert!(
+            t.notes.iter().all(|n| !n.contains("MB assumed")),
+            "{:?}",
+            t.notes
+        );
+        let t = parse_concurrency("z.csv", csv, &Companions::default()).expect("parses");
+        assert!(
+            t.notes.iter().any(|n| n.contains("1024 MB assumed")),
+            "{:?}",
+            t.notes
+        );
+    }
+
+    #[test]
+    fn a_tiny_duration_cannot_blow_up_memory() {
+        let csv = b"timestamp,concurrency\n0,100000\n86400,0\n";
+        let opts = Companions {
+            duration_secs: Some(0.001),
+            ..Companions::default()
+        };
+        let e = parse_concurrency("z.csv", csv, &opts).expect_err("refused");
+        assert!(e.to_string().contains("--duration"), "{e}");
+    }
+
+    #[test]
+    fn upstream_azure_2019_names_have_their_companions() {
+        assert_eq!(
+            companion_names("invocations_per_function_md.anon.d01.csv"),
+            Some((
+                "function_durations_percentiles.anon.d01.csv".to_owned(),
+                "app_memory_percentiles.anon.d01.csv".to_owned()
+            ))
+        );
+        assert_eq!(
+            companion_names("1350_inv.csv"),
+            Some(("1350_run.csv".to_owned(), "1350_mem.csv".to_owned()))
+        );
+        assert_eq!(companion_names("other.csv"), None);
     }
 }
