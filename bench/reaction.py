@@ -5,7 +5,9 @@ Each scenario is a synthetic one-function `timestamp,concurrency` trace
 replayed by `pcscale simulate --compare none --timeline`, through the real
 tick, with CloudWatch publishing each minute `--metric-delay` seconds after
 it ends (60, 120, 180: what AWS takes) and pcscale assuming the deployed
-default `PCSCALE_METRIC_DELAY_SECONDS` (180). The reaction time is the
+default `PCSCALE_METRIC_DELAY_SECONDS` (180), once with the deployed
+`QuietEveryMinutes` 3 (an alias idle for 30 minutes is decided every third
+minute) and once deciding every alias every tick. The reaction time is the
 number of minutes from the first minute of the rise to the first minute
 whose end has the provisioned concurrency the rise needs usable (the
 timeline's `pcscale_pc_usable`).
@@ -51,14 +53,14 @@ def policy(path, tt, min_capacity=0):
         json.dump(doc, f)
 
 
-def timeline(dir, name, delay, policy_path, trace_path):
-    out = os.path.join(dir, f"{name}-{delay}.csv")
+def timeline(dir, name, delay, policy_path, trace_path, quiet):
+    out = os.path.join(dir, f"{name}-{delay}-{quiet}.csv")
     args = [BIN, "simulate", "--trace", trace_path, "--compare", "none",
             "--min-peak", "0", "--warmup", "0", "--metric-delay", str(delay),
-            "--timeline", out, "--output", "json"]
+            "--quiet-every", str(quiet), "--timeline", out, "--output", "json"]
     if policy_path:
         args += ["--policy", policy_path]
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     usable = [0] * MINUTES  # minutes left out of the timeline are idle, without PC
     with open(out) as f:
         for r in csv.DictReader(f):
@@ -83,19 +85,21 @@ def main():
     policy(demand_p, {"TargetValue": 0.7, "ScaleOutCooldown": 0, "ScaleInCooldown": 600})
     policy(util_p, {"TargetValue": 0.7, "Metric": "ProvisionedConcurrencyUtilization",
                     "ScaleOutCooldown": 0, "ScaleInCooldown": 600}, min_capacity=10)
-    print("| mode | CloudWatch delay | minutes from the rise to usable PC |")
-    print("|---|---|---|")
+    print("| mode | CloudWatch delay | deployed (quiet aliases every 3 min) | every alias every tick |")
+    print("|---|---|---|---|")
+    runs = lambda name, policy_path, trace_path, delay: [
+        timeline(d, name, delay, policy_path, trace_path, q) for q in (3, 1)]
     for delay in (60, 120, 180):
-        u = timeline(d, "demand", delay, demand_p, demand_t)
-        print(f"| demand (0 -> 70, needs 100) | {delay} s | {first(u, 100)} |")
+        a, b = runs("demand", demand_p, demand_t, delay)
+        print(f"| demand (0 -> 70, needs 100) | {delay} s | {first(a, 100)} | {first(b, 100)} |")
     for delay in (60, 120, 180):
-        u = timeline(d, "util", delay, util_p, util_t)
-        print(f"| utilisation (5 -> 30 on PC 10) | {delay} s | first step {first(u, 11)}, "
-              f"full cover (43) {first(u, 43)} |")
+        a, b = runs("util", util_p, util_t, delay)
+        print(f"| utilisation (5 -> 30 on PC 10): first step / full 43 | {delay} s | "
+              f"{first(a, 11)} / {first(a, 43)} | {first(b, 11)} / {first(b, 43)} |")
     for delay in (60, 120, 180):
-        u = timeline(d, "cold", delay, None, cold_t)
-        print(f"| cold-start, default policy (10 every 15 min) | {delay} s | first unit {first(u, 1)}, "
-              f"a whole run (10) {first(u, 10)} |")
+        a, b = runs("cold", None, cold_t, delay)
+        print(f"| cold-start, default policy (10 every 15 min): first unit | {delay} s | "
+              f"{first(a, 1)} | {first(b, 1)} |")
 
 
 if __name__ == "__main__":
