@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs the emulators if needed,
-# starts ONE pair for the whole run, runs every test target, stops them.
+# starts ONE pair for the whole run, runs the tests, stops them.
 #
-#   scripts/test.sh [extra cargo test arguments]
+#   scripts/test.sh                       # every target: cargo test --all-targets
+#   scripts/test.sh --test e2e_tick       # only that target
+#   scripts/test.sh [cargo test arguments]
+#
+# Arguments go to `cargo test --no-fail-fast`. Unless they choose targets
+# themselves (--lib, --bin(s), --test(s), --bench(es), --example(s), --doc,
+# --all-targets), --all-targets is added, so `scripts/test.sh -- --nocapture`
+# or a test-name filter still covers every target. PCSCALE_TEST_SH_DRY_RUN=1
+# prints the cargo command and exits before anything is installed or started.
 #
 # moto (DynamoDB) and LocalStack in host mode (CloudWatch, Lambda) listen on
 # 127.0.0.1 and free ports; the tests find them through
@@ -11,6 +19,26 @@
 # run alone (`cargo test --test e2e_tick`) start their own pair instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Whether the arguments (before a lone `--`) choose cargo's targets.
+chooses_targets() {
+  local a
+  for a in "$@"; do
+    case "$a" in
+      --) return 1 ;;
+      --lib | --bins | --tests | --benches | --examples | --doc | --all-targets) return 0 ;;
+      --bin | --bin=* | --test | --test=* | --bench | --bench=* | --example | --example=*) return 0 ;;
+    esac
+  done
+  return 1
+}
+cargo_args=(test --no-fail-fast)
+if ! chooses_targets "$@"; then cargo_args+=(--all-targets); fi
+cargo_args+=("$@")
+if [ "${PCSCALE_TEST_SH_DRY_RUN:-}" = 1 ]; then
+  echo "cargo ${cargo_args[*]}"
+  exit 0
+fi
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -84,5 +112,5 @@ echo "test.sh: moto on 127.0.0.1:$moto_port, LocalStack on 127.0.0.1:$ls_port, u
 export PCSCALE_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 export PCSCALE_TEST_LOCALSTACK_URL="http://127.0.0.1:$ls_port"
 t_test=$(now)
-cargo test --all-targets --no-fail-fast "$@"
-echo "test.sh: cargo test --all-targets passed in $(since "$t_test") s (total $(since "$t_setup") s)" >&2
+cargo "${cargo_args[@]}"
+echo "test.sh: cargo ${cargo_args[*]} passed in $(since "$t_test") s (total $(since "$t_setup") s)" >&2

@@ -4,11 +4,19 @@
 //! DynamoDB, LocalStack for CloudWatch and the Lambda PC API) through the
 //! standard `AWS_ENDPOINT_URL_*` variables — the code path that runs in AWS.
 //!
+//! Nothing here races a build: the binary is built before watch starts, and
+//! the first invocation (a non-tick event, refused with a typed error) is the
+//! readiness probe. Only once the function has answered is demand seeded,
+//! relative to the clock at that moment and never in the future, so the
+//! tick (which reads the same wall clock) finds it however long the build
+//! took.
+//!
 //! Also measures the cold start: the binary logs its in-process init time
 //! (`init_ms` on the "pcscale-lambda ready" line, i.e. until it is ready to
-//! poll the Runtime API), and the summaries give the first (cold) and second
-//! (warm) tick durations. Set `PCSCALE_LAMBDA_RT_RELEASE=1` to run the
-//! release build (as bench/RESULTS.md does).
+//! poll the Runtime API), and the summaries give the first (cold
+//! connections) and second (warm) tick durations. Set
+//! `PCSCALE_LAMBDA_RT_RELEASE=1` to run the release build (as
+//! bench/RESULTS.md does).
 
 mod support;
 
@@ -39,6 +47,34 @@ fn cargo_lambda() -> PathBuf {
     p
 }
 
+/// The crate's Cargo.toml.
+fn manifest() -> toml_edit::DocumentMut {
+    std::fs::read_to_string(root().join("Cargo.toml"))
+        .expect("Cargo.toml")
+        .parse()
+        .expect("Cargo.toml parses")
+}
+
+/// The item at `path` in `doc`, if there is one.
+fn toml_at<'a>(doc: &'a toml_edit::DocumentMut, path: &[&str]) -> Option<&'a toml_edit::Item> {
+    path.iter()
+        .try_fold(doc.as_item(), |item, key| item.get(*key))
+}
+
+/// `[package.metadata.lambda.build] config`: what `cargo lambda build`
+/// passes to cargo as `--config` (besides its own release settings).
+fn lambda_build_config() -> Vec<String> {
+    let doc = manifest();
+    toml_at(&doc, &["package", "metadata", "lambda", "build", "config"])
+        .and_then(toml_edit::Item::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `cargo lambda watch`, stopped with everything it started when dropped. Its output goes to a
 /// file so the test can read the function's log lines.
 struct Watch {
@@ -49,7 +85,47 @@ struct Watch {
 }
 
 impl Watch {
+    fn release() -> bool {
+        std::env::var("PCSCALE_LAMBDA_RT_RELEASE").is_ok_and(|v| v == "1")
+    }
+
+    /// The profile arguments of both the build and watch's `cargo run`: none
+    /// (debug), or the release profile with the `config` of
+    /// `[package.metadata.lambda.build]`, as `cargo lambda build --release`
+    /// builds the deployed binary.
+    fn profile_args() -> Vec<String> {
+        if !Watch::release() {
+            return Vec::new();
+        }
+        let mut args = vec!["--release".to_owned()];
+        for c in lambda_build_config() {
+            args.extend(["--config".to_owned(), c]);
+        }
+        args
+    }
+
+    /// Builds the function with the `cargo` command watch will run (so that
+    /// watch's own `cargo run` finds it fresh), however long that takes, and
+    /// fails with cargo's output if it does not build.
+    fn build(env: &[(String, String)]) {
+        let mut cmd = Command::new("cargo");
+        cmd.args(["build", "--bin", "pcscale-lambda"])
+            .args(Watch::profile_args());
+        let out = cmd
+            .current_dir(root())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .output()
+            .expect("cargo build runs");
+        assert!(
+            out.status.success(),
+            "cargo build --bin pcscale-lambda failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn start(env: &[(String, String)]) -> Watch {
+        Watch::build(env);
         let dir = tempfile::tempdir().expect("a temp dir");
         let log = dir.path().join("watch.log");
         let out = std::fs::File::create(&log).expect("the watch log");
@@ -59,10 +135,8 @@ impl Watch {
         cmd.args(["lambda", "watch", "--ignore-changes", "-q"])
             // Never the default (all interfaces): TESTING.md.
             .args(["-A", "127.0.0.1", "-P", &port.to_string()])
-            .args(["--bin", "pcscale-lambda"]);
-        if std::env::var("PCSCALE_LAMBDA_RT_RELEASE").is_ok_and(|v| v == "1") {
-            cmd.arg("--release");
-        }
+            .args(["--bin", "pcscale-lambda"])
+            .args(Watch::profile_args());
         cmd.current_dir(root())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -234,8 +308,8 @@ fn n(v: &str) -> AttributeValue {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_binary_ticks_the_emulators_under_the_runtime_api_emulator() {
-    // Given: a table with one policy (target 0.5 of demand, 1..50), its
-    // function and alias in LocalStack, and demand 10 for the last 15 minutes.
+    // Given: a table with one policy (target 0.5 of demand, 1..50), and its
+    // function and alias in LocalStack.
     let c = clients().await;
     let table = unique("pcscale-rt");
     create_table(&c.dynamodb, &table).await;
@@ -256,16 +330,6 @@ async fn the_lambda_binary_ticks_the_emulators_under_the_runtime_api_emulator() 
         .send()
         .await
         .expect("put the policy");
-    let minute = Utc::now()
-        .duration_trunc(ChronoDuration::minutes(1))
-        .expect("minute");
-    // Also the current and the next two minutes: the cold invoke may cross
-    // a minute boundary (its first `cargo run` can take tens of seconds),
-    // and the tick reads the latest complete minute.
-    let points: Vec<_> = (-3..=15)
-        .map(|k| (minute - ChronoDuration::minutes(k), 10.0))
-        .collect();
-    put_metric(&c.cloudwatch, &function, "live", Seed::Concurrency, &points).await;
 
     let mut env = cli_env(&table);
     env.retain(|(k, _)| k != "RUST_LOG");
@@ -279,8 +343,44 @@ async fn the_lambda_binary_ticks_the_emulators_under_the_runtime_api_emulator() 
     );
     let watch = Watch::start(&env);
 
-    // When: the EventBridge rule's scheduled event arrives (cold start).
-    let (summary, cold_wall) = watch.tick(Data::File("scheduled-event.json"));
+    // When: something that is not a tick request arrives. This first
+    // invocation is also the readiness probe: watch starts the function on
+    // it, and it returns only once the function has answered.
+    let t = Instant::now();
+    let out = watch.invoke(Data::Inline(r#"{"Records": [{"eventSource": "aws:s3"}]}"#));
+    let cold_wall = t.elapsed();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Then: the invocation fails with the typed error and says why.
+    assert!(!out.status.success(), "an S3 event was accepted: {text}");
+    assert!(
+        text.contains("pcscale.InvalidEvent"),
+        "{text}\n{}",
+        watch.output()
+    );
+    assert!(text.contains("Records"), "{text}");
+
+    // Given: demand 10 in each of the last 15 minutes and in the current one
+    // so far, seeded only now that the function is up, relative to the wall
+    // clock the tick reads, and never in the future. The oldest minutes are
+    // past any publication delay CloudWatch has; the newest are the ones the
+    // tick reads as its latest, even if it starts in the next minute.
+    let now = Utc::now();
+    let minute = now
+        .duration_trunc(ChronoDuration::minutes(1))
+        .expect("minute");
+    let points: Vec<_> = (0..=15)
+        .map(|k| (minute - ChronoDuration::minutes(k), 10.0))
+        .collect();
+    assert!(points.iter().all(|(t, _)| *t <= now));
+    put_metric(&c.cloudwatch, &function, "live", Seed::Concurrency, &points).await;
+
+    // When: the EventBridge rule's scheduled event arrives (the first tick:
+    // cold connections to DynamoDB, CloudWatch and Lambda).
+    let (summary, first_wall) = watch.tick(Data::File("scheduled-event.json"));
 
     // Then: the summary says it scaled out to ceil(10 / 0.5) = 20 ...
     assert_eq!(summary["totals"]["resources"], 1, "{summary:#}");
@@ -308,7 +408,7 @@ async fn the_lambda_binary_ticks_the_emulators_under_the_runtime_api_emulator() 
     assert!(state.item.is_some(), "no state item after the tick");
 
     // The binary's stdout: JSON logs with a top-level requestId, and EMF
-    // lines that hold to the specification.
+    // lines that hold to the specification (none for the refused event).
     let lines = watch.json_lines_until(|l| l["message"] == "tick done");
     let ready = lines
         .iter()
@@ -355,29 +455,87 @@ async fn the_lambda_binary_ticks_the_emulators_under_the_runtime_api_emulator() 
         Some(20)
     );
 
-    // When: something that is not a tick request arrives.
-    let out = watch.invoke(Data::Inline(r#"{"Records": [{"eventSource": "aws:s3"}]}"#));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Then: the invocation fails with the typed error and says why.
-    assert!(!out.status.success(), "an S3 event was accepted: {text}");
-    assert!(text.contains("pcscale.InvalidEvent"), "{text}");
-    assert!(text.contains("Records"), "{text}");
-
     eprintln!(
         "pcscale-lambda under cargo lambda watch ({} build): init {init_ms:.1} ms in-process; \
-         first tick {} ms (invoke round trip {} ms), second tick {} ms (round trip {} ms)",
-        if std::env::var("PCSCALE_LAMBDA_RT_RELEASE").is_ok_and(|v| v == "1") {
-            "release"
-        } else {
-            "debug"
-        },
-        summary["duration_ms"],
+         cold invoke round trip {} ms (refused event: process start and cargo's freshness check); \
+         first tick {} ms (round trip {} ms), second tick {} ms (round trip {} ms)",
+        if Watch::release() { "release" } else { "debug" },
         cold_wall.as_millis(),
+        summary["duration_ms"],
+        first_wall.as_millis(),
         dry["duration_ms"],
         warm_wall.as_millis(),
     );
+}
+
+/// Cargo.toml lowers the optimisation of a few AWS SDK crates in the release
+/// profile, for the build time of `cargo run --release -- simulate`. The
+/// deployed Lambda must not pay for it: every crate lowered there is set back
+/// to opt-level 3 by the `config` that `cargo lambda build --release` (SAM's
+/// rust-cargolambda builder) reads from `[package.metadata.lambda.build]`, and
+/// by `[profile.bench]` (bench/tick_1000.rs measures the Lambda's tick).
+#[test]
+fn the_lambda_build_and_the_tick_benchmark_keep_the_sdk_at_full_optimisation() {
+    let doc = manifest();
+    let at = |path: &[&str]| toml_at(&doc, path);
+    // (crate, opt-level) of each `[profile.<profile>.package.<crate>]`.
+    let overrides = |profile: &str| -> Vec<(String, String)> {
+        at(&["profile", profile, "package"])
+            .and_then(toml_edit::Item::as_table_like)
+            .map(|t| {
+                t.iter()
+                    .filter_map(|(name, item)| {
+                        let level = item.get("opt-level")?;
+                        let level = level
+                            .as_integer()
+                            .map(|i| i.to_string())
+                            .or_else(|| level.as_str().map(str::to_owned))?;
+                        Some((name.to_owned(), level))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let lowered: Vec<String> = overrides("release")
+        .into_iter()
+        .filter(|(_, level)| level != "3")
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        !lowered.is_empty(),
+        "no lowered crate in [profile.release.package]: this test checks nothing"
+    );
+    for name in &lowered {
+        assert!(
+            name.starts_with("aws-sdk-"),
+            "{name}: only the SDK's service crates, which the simulator never calls, may be lowered"
+        );
+    }
+
+    let bench: Vec<(String, String)> = overrides("bench");
+    let lambda = lambda_build_config();
+    for name in &lowered {
+        assert!(
+            bench.contains(&(name.clone(), "3".to_owned())),
+            "{name} is lowered in the release profile but not set back to opt-level = 3 in \
+             [profile.bench.package.{name}]"
+        );
+        let restore = format!("profile.release.package.{name}.opt-level=3");
+        assert!(
+            lambda.contains(&restore),
+            "{name} is lowered in the release profile but [package.metadata.lambda.build] \
+             config lacks \"{restore}\": the deployed Lambda would be built with it lowered"
+        );
+    }
+    // And nothing else: the lists name the same crates.
+    assert_eq!(bench.len(), lowered.len(), "{bench:?} vs {lowered:?}");
+    assert_eq!(lambda.len(), lowered.len(), "{lambda:?} vs {lowered:?}");
+    // cargo-lambda adds its own release settings (codegen-units = 1, thin
+    // LTO, strip, panic = abort) only where [profile.release] sets none.
+    for key in ["codegen-units", "lto", "strip", "panic"] {
+        assert!(
+            at(&["profile", "release", key]).is_none(),
+            "[profile.release] {key} would change the Lambda build (cargo-lambda's default)"
+        );
+    }
 }
