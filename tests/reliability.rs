@@ -1278,6 +1278,41 @@ fn fuzzed_policy_items_never_panic_the_parser_or_the_decision() {
 // 2. Faults: the tick ends within the Lambda timeout with a partial result
 // ---------------------------------------------------------------------------
 
+/// One Lambda invocation of the driver over `w`'s ports at `now`, with
+/// `time_left` before its deadline; the summary and how long it took.
+async fn invoke_with_time_left(
+    w: &World,
+    now: DateTime<Utc>,
+    options: TickOptions,
+    time_left: Duration,
+) -> (pcscale::tick::TickSummary, Duration) {
+    let ports = w.ports();
+    let driver = pcscale::lambda::Driver {
+        store: ports.store,
+        metrics: ports.metrics,
+        lambda: ports.lambda,
+        clock: FixedClock(now),
+        options,
+        function_name: "pcscale-test".into(),
+        emit_emf: false,
+    };
+    let deadline_ms = u64::try_from(
+        (std::time::SystemTime::now() + time_left)
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits");
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.deadline = deadline_ms;
+    let started = Instant::now();
+    let summary = driver
+        .handle(lambda_runtime::LambdaEvent::new(json!({}), ctx))
+        .await
+        .expect("a summary, not a failed invocation");
+    (summary, started.elapsed())
+}
+
 struct FixedClock(DateTime<Utc>);
 
 impl pcscale::ports::Clock for FixedClock {
@@ -1308,36 +1343,12 @@ async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_l
         "PutProvisionedConcurrencyConfig",
         Fault::Hang(Duration::from_secs(120)),
     ));
-    let ports = w.ports();
-    let now = w.late(2, 5);
-    let driver = pcscale::lambda::Driver {
-        store: ports.store,
-        metrics: ports.metrics,
-        lambda: ports.lambda,
-        clock: FixedClock(now),
-        options: TickOptions {
-            concurrency: 2,
-            ..TickOptions::default()
-        },
-        function_name: "pcscale-test".into(),
-        emit_emf: false,
-    };
     let timeout = Duration::from_secs(20);
-    let deadline_ms = u64::try_from(
-        (std::time::SystemTime::now() + timeout)
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits");
-    let mut ctx = lambda_runtime::Context::default();
-    ctx.deadline = deadline_ms;
-    let started = Instant::now();
-    let summary = driver
-        .handle(lambda_runtime::LambdaEvent::new(json!({}), ctx))
-        .await
-        .expect("a partial summary, not a failed invocation");
-    let took = started.elapsed();
+    let options = TickOptions {
+        concurrency: 2,
+        ..TickOptions::default()
+    };
+    let (summary, took) = invoke_with_time_left(&w, w.late(2, 5), options, timeout).await;
     eprintln!(
         "\ndeadline: invocation with {timeout:?} left returned after {took:?}: {:?}",
         summary.totals
@@ -2578,32 +2589,9 @@ async fn expensive_invalid_items_do_not_stall_the_tick_or_its_deadline() {
         let name = format!("costly-{i}-{}", support::unique("x"));
         w.put_policy(expensive_item(&name, "Asia/Shangai")).await;
     }
-    let ports = w.ports();
-    let driver = pcscale::lambda::Driver {
-        store: ports.store,
-        metrics: ports.metrics,
-        lambda: ports.lambda,
-        clock: FixedClock(w.late(2, 5)),
-        options: TickOptions::default(),
-        function_name: "pcscale-test".into(),
-        emit_emf: false,
-    };
     let timeout = Duration::from_secs(20);
-    let deadline_ms = u64::try_from(
-        (std::time::SystemTime::now() + timeout)
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits");
-    let mut ctx = lambda_runtime::Context::default();
-    ctx.deadline = deadline_ms;
-    let started = Instant::now();
-    let summary = driver
-        .handle(lambda_runtime::LambdaEvent::new(json!({}), ctx))
-        .await
-        .expect("a summary");
-    let took = started.elapsed();
+    let (summary, took) =
+        invoke_with_time_left(&w, w.late(2, 5), TickOptions::default(), timeout).await;
     eprintln!(
         "expensive items: 50 x 100 misspelled zones + 1 valid, {timeout:?} left: answered after {took:?}"
     );
