@@ -300,18 +300,20 @@ impl DynamoStore {
                 "a policy item needs a string pk (function:<FunctionName>:<Qualifier>)",
             ));
         };
-        let mut attrs: Item = obj
-            .iter()
-            .map(|(k, v)| (k.clone(), json_to_attr(v)))
-            .collect();
+        let mut attrs = object_item(obj);
         attrs.insert("sk".into(), AttributeValue::S(SK_POLICY.into()));
+        self.put_item(attrs, pk).await
+    }
+
+    /// One unconditional `PutItem` of `attrs`; errors name `resource`.
+    async fn put_item(&self, attrs: Item, resource: &str) -> Result<(), PortError> {
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(attrs))
             .send()
             .await
-            .map_err(|e| port_error("PutItem", Some(pk), &e))?;
+            .map_err(|e| port_error("PutItem", Some(resource), &e))?;
         Ok(())
     }
 
@@ -518,14 +520,7 @@ impl PolicyStore for DynamoStore {
         report: &ControllerReport,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
         let item = serde_json::to_value(report).map(|v| {
-            let mut attrs: Item = v
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| (k.clone(), json_to_attr(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut attrs = v.as_object().map(object_item).unwrap_or_default();
             attrs.insert("pk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
             attrs.insert("sk".into(), AttributeValue::S(CONTROLLER_KEY.into()));
             attrs
@@ -539,14 +534,7 @@ impl PolicyStore for DynamoStore {
                     e.to_string(),
                 )
             })?;
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(attrs))
-                .send()
-                .await
-                .map_err(|e| port_error("PutItem", Some(CONTROLLER_KEY), &e))?;
-            Ok(())
+            self.put_item(attrs, CONTROLLER_KEY).await
         })
     }
 
@@ -941,6 +929,13 @@ fn number(text: &str) -> Value {
         .ok()
         .and_then(Number::from_f64)
         .map_or_else(|| Value::String(t.to_owned()), Value::Number)
+}
+
+/// A JSON object as a DynamoDB item, attribute by attribute.
+fn object_item(obj: &serde_json::Map<String, Value>) -> Item {
+    obj.iter()
+        .map(|(k, v)| (k.clone(), json_to_attr(v)))
+        .collect()
 }
 
 /// Plain JSON as an attribute value (numbers keep their text).
