@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::policy::{aws_ports, next_scheduled, render_table, resource_arg, tick_settings};
-use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use super::{CliError, Exit, GlobalOpts, OutputFormat, parse_now, print_json, print_line};
 use crate::core::decide::{
     Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, Series, decide,
 };
@@ -92,12 +92,6 @@ pub struct ExplainArgs {
     /// and for replaying "what did it think at 03:12?".
     #[arg(long, value_name = "RFC3339", hide = true, value_parser = parse_now)]
     pub now: Option<DateTime<Utc>>,
-}
-
-fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"))
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

@@ -275,6 +275,14 @@ fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
     }
 }
 
+/// A hidden `--now` flag's value: an RFC 3339 instant, for tests and for
+/// replaying "what did it think at 03:12?".
+pub(crate) fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

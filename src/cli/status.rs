@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use super::policy::aws_ports;
-use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
+use super::{CliError, Exit, GlobalOpts, OutputFormat, parse_now, print_json, print_line};
 use crate::controller::ControllerReport;
 
 /// Arguments of `pcscale status`.
@@ -22,12 +22,6 @@ pub struct StatusArgs {
     /// Judge staleness as of this instant instead of the clock (RFC 3339).
     #[arg(long, value_name = "RFC3339", hide = true, value_parser = parse_now)]
     pub now: Option<DateTime<Utc>>,
-}
-
-fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"))
 }
 
 /// What is wrong with the controller, from its report (empty: healthy).
