@@ -121,7 +121,7 @@ mod tests {
             resource: "function:f:live".into(),
             from: None,
             to: None,
-            action: "Error".into(),
+            action: crate::tick::Verb::Error,
             reason: reason.into(),
             error: error.map(str::to_owned),
             applied: false,

@@ -30,7 +30,10 @@ use tracing::{info, warn};
 use crate::controller::ControllerReport;
 use crate::core::window::PublicationDelay;
 use crate::ports::{Clock, ConcurrencyApi, MetricsSource, PolicyStore, Segment};
-use crate::tick::{Ports, TickError, TickOptions, TickSummary, run_tick};
+use crate::tick::{
+    DEFAULT_LAMBDA_BUDGET, DEFAULT_RECONCILE_MINUTES, Ports, TickError, TickOptions, TickSummary,
+    run_tick,
+};
 
 /// The `detail-type` of the events an EventBridge rule with a schedule sends
 /// (<https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html>).
@@ -244,6 +247,16 @@ pub enum ConfigError {
         "PCSCALE_METRIC_DELAY_SECONDS={0:?} is not an integer from 0 to 900 (seconds after a minute ends by which CloudWatch has surely published it; default 180)"
     )]
     MetricDelay(String),
+    /// `PCSCALE_RECONCILE_MINUTES` is not an integer from 1 to 1440.
+    #[error(
+        "PCSCALE_RECONCILE_MINUTES={0:?} is not an integer from 1 to 1440 (minutes between two reads of an alias's config, to find changes made outside pcscale; default 15)"
+    )]
+    ReconcileMinutes(String),
+    /// `PCSCALE_LAMBDA_BUDGET` is not an integer from 1 to 900.
+    #[error(
+        "PCSCALE_LAMBDA_BUDGET={0:?} is not an integer from 1 to 900 (Lambda control-plane requests per tick; default 120, 2 requests/s over the minute; the account's quota is 15/s, 900 a minute)"
+    )]
+    LambdaBudget(String),
     /// `PCSCALE_ALLOWED_FUNCTIONS` is set but names no function (`","`).
     #[error(
         "PCSCALE_ALLOWED_FUNCTIONS={0:?} names no function (unset it to allow every function, or list globs: \"checkout,orders-*\")"
@@ -253,7 +266,10 @@ pub enum ConfigError {
 
 /// [`TickOptions`] from the process environment: `PCSCALE_DRY_RUN`,
 /// `PCSCALE_ALLOWED_FUNCTIONS` (comma-separated globs; unset or empty allows
-/// every function) and `PCSCALE_MAX_PER_FUNCTION` (unset or empty: none).
+/// every function), `PCSCALE_MAX_PER_FUNCTION` (unset or empty: none),
+/// `PCSCALE_QUIET_EVERY_MINUTES`, `PCSCALE_METRIC_DELAY_SECONDS`,
+/// `PCSCALE_RECONCILE_MINUTES` (default [`DEFAULT_RECONCILE_MINUTES`]) and
+/// `PCSCALE_LAMBDA_BUDGET` (default [`DEFAULT_LAMBDA_BUDGET`]).
 /// Other fields keep their defaults. Shared by the Lambda and `pcscale tick`.
 pub fn tick_options_from_env() -> Result<TickOptions, ConfigError> {
     tick_options_from_lookup(|k| std::env::var(k).ok())
@@ -284,6 +300,25 @@ pub fn tick_options_from_lookup(
             .ok()
             .filter(|n| (1..=60).contains(n))
             .ok_or_else(|| ConfigError::QuietEveryMinutes(v.clone()))?;
+    }
+    opts.reconcile_every_minutes = DEFAULT_RECONCILE_MINUTES;
+    if let Some(v) = lookup("PCSCALE_RECONCILE_MINUTES").filter(|v| !v.trim().is_empty()) {
+        opts.reconcile_every_minutes = v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1440).contains(n))
+            .ok_or_else(|| ConfigError::ReconcileMinutes(v.clone()))?;
+    }
+    opts.lambda_budget = Some(DEFAULT_LAMBDA_BUDGET);
+    if let Some(v) = lookup("PCSCALE_LAMBDA_BUDGET").filter(|v| !v.trim().is_empty()) {
+        opts.lambda_budget = Some(
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=900).contains(n))
+                .ok_or_else(|| ConfigError::LambdaBudget(v.clone()))?,
+        );
     }
     if let Some(v) = lookup("PCSCALE_METRIC_DELAY_SECONDS").filter(|v| !v.trim().is_empty()) {
         opts.metric_delay = v

@@ -16,6 +16,7 @@
 //! records it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -24,10 +25,11 @@ use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info_span, warn};
 
 use crate::core::decide::{
-    Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide, lookback_minutes,
+    Action, Ceiling, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide,
+    lookback_minutes,
 };
 use crate::core::policy::{MetricKind, Policy};
-use crate::core::state::{Lease, Pending, State};
+use crate::core::state::{Lease, Pending, ReservedRead, State};
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
@@ -56,20 +58,43 @@ pub struct TickOptions {
     /// Decide a *quiet* resource (no step in the last
     /// [`QUIET_AFTER_SECS`], no claim in flight) only every this many minutes,
     /// staggered by its key (`PCSCALE_QUIET_EVERY_MINUTES`; 1 = every tick).
-    /// Each decision costs a `GetMetricData` metric ($0.01 per 1,000) and a
-    /// `GetProvisionedConcurrencyConfig` call under the account's 15
-    /// requests/s control-plane quota; quiet aliases rarely need either.
+    /// Each decision costs a `GetMetricData` metric ($0.01 per 1,000); quiet
+    /// aliases rarely need it.
     pub quiet_every_minutes: u32,
     /// How long after a minute ends CloudWatch has surely published it
     /// (`PCSCALE_METRIC_DELAY_SECONDS`): newer minutes without a datapoint
     /// are not yet published, not idle (see [`crate::core::window`]).
     pub metric_delay: PublicationDelay,
+    /// Re-read each alias's config from Lambda (drift made outside pcscale)
+    /// every this many minutes, at a minute fixed by a hash of its key
+    /// (`PCSCALE_RECONCILE_MINUTES`, deployed default
+    /// [`DEFAULT_RECONCILE_MINUTES`]). In between, pcscale's own state is
+    /// trusted for the current capacity. 1 = read every alias every tick.
+    pub reconcile_every_minutes: u32,
+    /// Lambda control-plane requests one tick may send
+    /// (`PCSCALE_LAMBDA_BUDGET`, deployed default [`DEFAULT_LAMBDA_BUDGET`]);
+    /// `None`: no budget. Spent on writes first, then confirmations, then
+    /// reconciles; what does not fit is carried to the next tick.
+    pub lambda_budget: Option<u32>,
 }
 
 /// A resource with no capacity change for this long is quiet.
 pub const QUIET_AFTER_SECS: i64 = 30 * 60;
 
+/// The deployed reconcile period, minutes (`PCSCALE_RECONCILE_MINUTES`): a
+/// drift made outside pcscale is found within this long.
+pub const DEFAULT_RECONCILE_MINUTES: u32 = 15;
+
+/// The deployed control-plane budget per tick (`PCSCALE_LAMBDA_BUDGET`):
+/// 120 requests a minute, 2 requests/s averaged over the minute, under a
+/// seventh of the account's 15 requests/s that deploys share.
+pub const DEFAULT_LAMBDA_BUDGET: u32 = 120;
+
 impl Default for TickOptions {
+    /// The exhaustive tick (the simulator's and the tests'): every alias read
+    /// every tick, no budget. The Lambda and `pcscale tick` start from
+    /// [`crate::lambda::tick_options_from_env`], whose defaults are
+    /// [`DEFAULT_RECONCILE_MINUTES`] and [`DEFAULT_LAMBDA_BUDGET`].
     fn default() -> Self {
         TickOptions {
             dry_run: false,
@@ -81,6 +106,8 @@ impl Default for TickOptions {
             claim_lease_secs: 120,
             quiet_every_minutes: 1,
             metric_delay: PublicationDelay::default(),
+            reconcile_every_minutes: 1,
+            lambda_budget: None,
         }
     }
 }
@@ -93,6 +120,59 @@ pub enum TickError {
     Load(#[source] PortError),
 }
 
+/// What the tick did with one resource (`action` in the JSON summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Verb {
+    /// Decided; nothing to change.
+    Hold,
+    /// Capacity raised (or would be, in dry-run).
+    ScaleOut,
+    /// Capacity lowered.
+    ScaleIn,
+    /// Config deleted.
+    Delete,
+    /// Not decided this tick (disabled, in flight elsewhere, deadline, ...).
+    Skip,
+    /// Something went wrong; see `error`.
+    Error,
+    /// The control-plane budget was spent before this resource's read or
+    /// write: carried to the next tick, first in line there.
+    Carried,
+}
+
+impl Verb {
+    /// The name in the summary and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Hold => "Hold",
+            Verb::ScaleOut => "ScaleOut",
+            Verb::ScaleIn => "ScaleIn",
+            Verb::Delete => "Delete",
+            Verb::Skip => "Skip",
+            Verb::Error => "Error",
+            Verb::Carried => "Carried",
+        }
+    }
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl From<Action> for Verb {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Hold => Verb::Hold,
+            Action::ScaleOut => Verb::ScaleOut,
+            Action::ScaleIn => Verb::ScaleIn,
+            Action::Delete => Verb::Delete,
+            Action::Skip => Verb::Skip,
+        }
+    }
+}
+
 /// What happened to one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceOutcome {
@@ -102,8 +182,8 @@ pub struct ResourceOutcome {
     pub from: Option<u32>,
     /// Capacity decided.
     pub to: Option<u32>,
-    /// `Hold`, `ScaleOut`, `ScaleIn`, `Delete`, `Skip`, `Error`.
-    pub action: String,
+    /// What the tick did.
+    pub action: Verb,
     /// Why, in one line.
     pub reason: String,
     /// What went wrong, if anything.
@@ -128,6 +208,9 @@ pub struct Totals {
     pub errors: usize,
     /// Resources skipped (disabled, in progress, claimed elsewhere, deadline).
     pub skipped: usize,
+    /// Resources whose read or write did not fit the control-plane budget.
+    #[serde(default)]
+    pub carried: usize,
 }
 
 /// Port calls made by this tick.
@@ -161,6 +244,12 @@ impl ApiCalls {
         self.limits += other.limits;
         self.store_writes += other.store_writes;
     }
+
+    /// Lambda control-plane requests (what the account's 15 requests/s
+    /// quota and [`TickOptions::lambda_budget`] count), SDK retries aside.
+    pub fn control_plane(&self) -> usize {
+        self.get_config + self.put_config + self.delete_config + self.limits
+    }
 }
 
 /// The result of one tick.
@@ -191,7 +280,17 @@ pub struct Ports<'a, S, M, C> {
     pub lambda: &'a C,
 }
 
-/// Runs one tick at `now`.
+/// Runs one tick at `now`: load, observe the metrics (one batched fetch) and
+/// the account's headroom (one `GetAccountSettings`), then every resource
+/// in three rounds that share the control-plane budget in this order:
+/// 1. resources whose state pcscale trusts: decided without reading Lambda,
+///    the writes among them served first;
+/// 2. confirmations: a step pcscale applied or claimed, read until `READY`;
+/// 3. reconciles: the staggered drift check, and states missing or stale.
+///
+/// Within a round the resource waiting longest goes first (oldest step,
+/// oldest observation), so what one tick carries over is first in line the
+/// next: no alias starves.
 pub async fn run_tick<S, M, C>(
     ports: Ports<'_, S, M, C>,
     now: DateTime<Utc>,
@@ -220,6 +319,7 @@ where
         .map_err(TickError::Load)?;
     loaded.sort_by(|a, b| a.key.cmp(&b.key));
     let mut calls = ApiCalls::default();
+    let budget = Budget::new(opts.lambda_budget);
 
     // Quiet resources not due this minute are held without any call.
     let (loaded, resting): (Vec<StoredResource>, Vec<StoredResource>) = loaded
@@ -260,7 +360,8 @@ where
         }
         answers
     };
-    let unreserved = if queries.is_empty() {
+    // Once per tick, and first: every scale-out's headroom ceiling needs it.
+    let unreserved = if queries.is_empty() || !budget.take(1) {
         None
     } else {
         calls.limits += 1;
@@ -283,52 +384,84 @@ where
         opts,
         answers: &answers,
         unreserved,
+        budget: &budget,
     };
-    let mut results: Vec<(ResourceOutcome, ApiCalls)> = futures::stream::iter(loaded)
-        .map(|res| {
-            let span = info_span!("resource", resource = %res.key);
-            let ctx = &ctx;
-            async move {
-                if opts.deadline.is_some_and(|d| started.elapsed() >= d) {
-                    let outcome = outcome_without_decision(
-                        &res.key,
-                        "Skip",
-                        "tick deadline reached before this resource".into(),
-                        None,
-                        opts.dry_run,
-                    );
-                    return (outcome, ApiCalls::default());
-                }
-                let key = res.key.clone();
-                match bounded(hard, ctx.process(res).instrument(span)).await {
-                    Some(done) => done,
-                    None => {
-                        // Dropping the work is safe: a claim it wrote stays in
-                        // the table and a later tick settles it from what
-                        // Lambda reports (see `reconcile`).
+    // The rounds, each in its serving order.
+    let mut rounds: [Vec<(StoredResource, Read)>; 3] = Default::default();
+    for res in loaded {
+        let read = read_needed(opts.reconcile_every_minutes, &res.key, &res.state, now);
+        let round = match read {
+            Read::Trusted => 0,
+            Read::Confirm => 1,
+            Read::Reconcile => 2,
+        };
+        rounds[round].push((res, read));
+    }
+    // Round 1: the writes (what a trusted plan would change) before the
+    // holds, the oldest step first.
+    rounds[0].sort_by_cached_key(|(r, _)| {
+        (
+            !ctx.trusted_wants_write(r),
+            r.state.last_change_at(),
+            r.key.clone(),
+        )
+    });
+    rounds[1].sort_by(|(a, _), (b, _)| {
+        (a.state.last_change_at(), &a.key).cmp(&(b.state.last_change_at(), &b.key))
+    });
+    rounds[2].sort_by(|(a, _), (b, _)| {
+        (a.state.observed_at, &a.key).cmp(&(b.state.observed_at, &b.key))
+    });
+
+    let mut results: Vec<(ResourceOutcome, ApiCalls)> = Vec::new();
+    for round in rounds {
+        let done: Vec<(ResourceOutcome, ApiCalls)> = futures::stream::iter(round)
+            .map(|(res, read)| {
+                let span = info_span!("resource", resource = %res.key, read = ?read);
+                let ctx = &ctx;
+                async move {
+                    if opts.deadline.is_some_and(|d| started.elapsed() >= d) {
                         let outcome = outcome_without_decision(
-                            &key,
-                            "Error",
-                            "abandoned at the tick's deadline".into(),
-                            Some(
-                                "still in flight at the tick's deadline; abandoned (a claim it \
-                                 made is settled by a later tick)"
-                                    .into(),
-                            ),
+                            &res.key,
+                            Verb::Skip,
+                            "tick deadline reached before this resource".into(),
+                            None,
                             opts.dry_run,
                         );
-                        (outcome, ApiCalls::default())
+                        return (outcome, ApiCalls::default());
+                    }
+                    let key = res.key.clone();
+                    match bounded(hard, ctx.process(res, read).instrument(span)).await {
+                        Some(done) => done,
+                        None => {
+                            // Dropping the work is safe: a claim it wrote stays in
+                            // the table and a later tick settles it from what
+                            // Lambda reports (see `reconcile`).
+                            let outcome = outcome_without_decision(
+                                &key,
+                                Verb::Error,
+                                "abandoned at the tick's deadline".into(),
+                                Some(
+                                    "still in flight at the tick's deadline; abandoned (a claim it \
+                                     made is settled by a later tick)"
+                                        .into(),
+                                ),
+                                opts.dry_run,
+                            );
+                            (outcome, ApiCalls::default())
+                        }
                     }
                 }
-            }
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect()
+            .await;
+        results.extend(done);
+    }
     results.extend(resting.iter().map(|r| {
         let outcome = outcome_without_decision(
             &r.key,
-            "Hold",
+            Verb::Hold,
             format!(
                 "quiet: no step for {} min, decided every {} min",
                 QUIET_AFTER_SECS / 60,
@@ -350,10 +483,13 @@ where
         calls.add(&c);
         if outcome.error.is_some() {
             totals.errors += 1;
-        } else if outcome.action == "Skip" {
-            totals.skipped += 1;
-        } else if outcome.action != "Hold" {
-            totals.changed += 1;
+        } else {
+            match outcome.action {
+                Verb::Skip => totals.skipped += 1,
+                Verb::Carried => totals.carried += 1,
+                Verb::Hold => {}
+                Verb::ScaleOut | Verb::ScaleIn | Verb::Delete | Verb::Error => totals.changed += 1,
+            }
         }
         resources.push(outcome);
     }
@@ -364,6 +500,160 @@ where
         resources,
         totals,
         api_calls: calls,
+    })
+}
+
+/// What a resource's decision reads from Lambda this tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Nothing: pcscale's own state (every step it applied, `Version`
+    /// stamped, confirmed `READY`) is the current capacity.
+    Trusted,
+    /// A step pcscale applied or claimed, not yet confirmed: its config is
+    /// read (until `READY`) before any other step.
+    Confirm,
+    /// The staggered drift check, or a state never observed (missing) or
+    /// observed longer ago than the reconcile period (stale).
+    Reconcile,
+}
+
+/// What the resource `key` with `state` reads at `now` when aliases are
+/// reconciled every `every` minutes (see [`Read`]). The reconcile minute of
+/// a key is fixed by its hash, so the reads spread evenly over the period;
+/// one missed (budget, deadline) is overdue and read at the next tick.
+pub fn read_needed(every: u32, key: &str, state: &State, now: DateTime<Utc>) -> Read {
+    if every <= 1 {
+        return Read::Reconcile;
+    }
+    if state.pending.is_some() || state.unconfirmed {
+        return Read::Confirm;
+    }
+    let Some(seen) = state.observed_at else {
+        return Read::Reconcile;
+    };
+    let minute = now.timestamp().div_euclid(60);
+    let age = minute - seen.timestamp().div_euclid(60);
+    let offset = i64::try_from(key_hash(key) % u64::from(every)).unwrap_or(0);
+    let every = i64::from(every);
+    let slot = (minute + offset).rem_euclid(every) == 0;
+    if age < 0 || age > every || (age >= 1 && slot) {
+        Read::Reconcile
+    } else {
+        Read::Trusted
+    }
+}
+
+/// FNV-1a of a key: stable across Rust releases, unlike the std hasher.
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The Lambda control-plane requests this tick may still send.
+#[derive(Debug)]
+struct Budget(Option<AtomicU32>);
+
+impl Budget {
+    fn new(limit: Option<u32>) -> Self {
+        Budget(limit.map(AtomicU32::new))
+    }
+
+    /// Takes `n` requests from the budget; `false` (nothing taken) when
+    /// fewer are left.
+    fn take(&self, n: u32) -> bool {
+        self.0.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(n))
+                .is_ok()
+        })
+    }
+
+    /// Counts `n` requests that are sent whatever is left (checking a write
+    /// whose outcome is unknown: the step must not be guessed).
+    fn spend(&self, n: u32) {
+        if let Some(left) = &self.0 {
+            let _ = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                Some(l.saturating_sub(n))
+            });
+        }
+    }
+}
+
+/// The function's reserved concurrency as far as a plan knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// Not read (or the cached read is too old).
+    NotRead,
+    /// Read: the reservation, `None` when the function has none.
+    Known(Option<u32>),
+}
+
+/// The outcome of [`plan`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// The decision.
+    Decided(Decision),
+    /// The decision depends on the function's reserved concurrency, which
+    /// is not known: read it and plan again.
+    NeedsReserved,
+}
+
+/// The one plan the tick, `explain` and the simulator share: policy + state
+/// + observation (metrics, current config, guard-rail, account headroom;
+///   `obs.limits.reserved` is ignored) + what is known of the function's
+///   reserved concurrency -> the decision.
+///
+/// Reserved concurrency caps increases only, and a function that has one
+/// draws its provisioned concurrency from it instead of the account pool:
+/// it matters for an increase, or a step the account headroom held back.
+/// Only then is it needed (`NeedsReserved` when unknown), so that a tick
+/// reads it only for those.
+pub fn plan(
+    policy: &Policy,
+    state: &State,
+    obs: &Observation,
+    reserved: Reserved,
+    now: DateTime<Utc>,
+) -> Plan {
+    let without = Observation {
+        limits: Limits {
+            reserved: None,
+            ..obs.limits.clone()
+        },
+        ..obs.clone()
+    };
+    let first = decide(policy, state, &without, now);
+    let needed = first.to > first.from
+        || first
+            .reason
+            .clamps
+            .iter()
+            .any(|c| c.by == Ceiling::AccountHeadroom);
+    match reserved {
+        _ if !needed => Plan::Decided(first),
+        Reserved::NotRead => Plan::NeedsReserved,
+        Reserved::Known(None) => Plan::Decided(first),
+        Reserved::Known(Some(r)) => {
+            let with = Observation {
+                limits: Limits {
+                    reserved: Some(r),
+                    ..obs.limits.clone()
+                },
+                ..obs.clone()
+            };
+            Plan::Decided(decide(policy, state, &with, now))
+        }
+    }
+}
+
+/// The current config as pcscale's own state has it (a [`Read::Trusted`]
+/// resource): the capacity it last applied and saw `READY`.
+pub fn trusted_current(state: &State) -> Option<CurrentPc> {
+    state.capacity.filter(|c| *c > 0).map(|c| CurrentPc {
+        requested: c,
+        allocated: c,
+        status: PcStatus::Ready,
+        status_reason: None,
     })
 }
 
@@ -428,10 +718,7 @@ pub fn due(every: u32, key: &str, state: &State, now: DateTime<Utc>) -> bool {
     {
         return true;
     }
-    // FNV-1a: stable across Rust releases, unlike the std hasher.
-    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let h = key_hash(key);
     let minute = u64::try_from(now.timestamp().div_euclid(60)).unwrap_or(0);
     (minute.wrapping_add(h)) % u64::from(every) == 0
 }
@@ -471,7 +758,7 @@ pub fn lambda_write_allowed(opts: &TickOptions, function: &str) -> Result<(), Wr
 
 fn outcome_without_decision(
     key: &str,
-    action: &str,
+    action: Verb,
     reason: String,
     error: Option<String>,
     dry_run: bool,
@@ -480,7 +767,7 @@ fn outcome_without_decision(
         resource: key.to_owned(),
         from: None,
         to: None,
-        action: action.to_owned(),
+        action,
         reason,
         error,
         applied: false,
@@ -489,28 +776,89 @@ fn outcome_without_decision(
     }
 }
 
+/// The outcome of a resource whose read did not fit the budget.
+fn carried(key: &str, what: &str, dry_run: bool) -> Box<ResourceOutcome> {
+    Box::new(outcome_without_decision(
+        key,
+        Verb::Carried,
+        format!("control-plane budget spent: {what} carried to the next tick"),
+        None,
+        dry_run,
+    ))
+}
+
 struct Ctx<'a, 'p, S, M, C> {
     ports: &'a Ports<'p, S, M, C>,
     now: DateTime<Utc>,
     opts: &'a TickOptions,
     answers: &'a MetricAnswers,
     unreserved: Option<u32>,
+    budget: &'a Budget,
 }
 
+/// A resource that passed [`Ctx::validate`].
+struct Valid {
+    key: String,
+    policy: Policy,
+    state: State,
+    /// The operator's or the policy's dry run.
+    dry_run: bool,
+}
+
+/// What [`Ctx::observe`] found.
+struct Observed {
+    /// The state, with a settled claim, a drift or an observation noted.
+    state: State,
+    /// The current config (pcscale's own, for a trusted resource).
+    current: Option<CurrentPc>,
+    /// A `FAILED` config's report, listed as an error unless a step follows.
+    failed: Option<String>,
+}
+
+/// Why a resource's steps stopped early: its outcome for this tick.
+type Stop = Box<ResourceOutcome>;
+
 impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
-    async fn process(&self, res: StoredResource) -> (ResourceOutcome, ApiCalls) {
+    async fn process(&self, res: StoredResource, read: Read) -> (ResourceOutcome, ApiCalls) {
         let mut calls = ApiCalls::default();
-        let outcome = self.process_inner(res, &mut calls).await;
+        let outcome = match self.steps(res, read, &mut calls).await {
+            Ok(o) => o,
+            Err(stop) => *stop,
+        };
         (outcome, calls)
     }
 
-    async fn process_inner(&self, res: StoredResource, calls: &mut ApiCalls) -> ResourceOutcome {
-        let now = self.now;
+    /// validate -> observe -> plan -> claim -> apply -> confirm -> record.
+    async fn steps(
+        &self,
+        res: StoredResource,
+        read: Read,
+        calls: &mut ApiCalls,
+    ) -> Result<ResourceOutcome, Stop> {
+        let v = self.validate(res, calls).await?;
+        let observed = self.observe(&v, read, calls).await?;
+        let (state, decision) = self.plan_step(&v, observed.state, observed.current, calls).await?;
+        if !decision.action.changes_capacity() {
+            let verb = Verb::from(decision.action);
+            return Ok(decided(&v.key, &decision, verb, observed.failed, false, v.dry_run));
+        }
+        if v.dry_run {
+            return Ok(self.record_dry_run(&v, &state, &decision, calls).await);
+        }
+        let claimed = self.claim(&v, &state, &decision, calls).await?;
+        let applied = self.apply(&v, &decision, calls).await;
+        let verdict = self.confirm(&v, &decision, applied, calls).await;
+        Ok(self
+            .record_step(&v, &state, &claimed, &decision, verdict, calls)
+            .await)
+    }
+
+    /// Repairs a lying state, refuses an invalid, disabled or forbidden
+    /// policy (an invalid one recorded once per distinct problem).
+    async fn validate(&self, res: StoredResource, calls: &mut ApiCalls) -> Result<Valid, Stop> {
         let mut res = res;
-        match self.repair(&res.key, &res.state, calls).await {
-            Ok(Some(fixed)) => res.state = fixed,
-            Ok(None) => {}
-            Err(outcome) => return *outcome,
+        if let Some(fixed) = self.repair(&res.key, &res.state, calls).await? {
+            res.state = fixed;
         }
         let policy = match res.policy {
             Ok(p) => p,
@@ -519,145 +867,136 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 warn!(error = %msg, "invalid policy skipped");
                 // Record once per distinct problem, not every minute.
                 if res.state.last_reason.as_deref() != Some(msg.as_str()) {
-                    self.record_error(
-                        &res.key,
-                        &res.state,
-                        None,
-                        None,
-                        "InvalidPolicy",
-                        &msg,
-                        calls,
-                    )
-                    .await;
-                    let next = noted(&res.state, now, &msg);
+                    self.record_error(&res.key, None, None, "InvalidPolicy", &msg, calls)
+                        .await;
+                    let next = noted(&res.state, self.now, &msg);
                     self.write_state(&res.key, res.state.version, &next, calls)
                         .await
                         .ok();
                 }
-                return outcome_without_decision(
+                return Err(Box::new(outcome_without_decision(
                     &res.key,
-                    "Error",
+                    Verb::Error,
                     "invalid policy".into(),
                     Some(msg),
                     self.opts.dry_run,
-                );
+                )));
             }
         };
         if !policy.enabled {
-            return outcome_without_decision(
+            return Err(Box::new(outcome_without_decision(
                 &res.key,
-                "Skip",
+                Verb::Skip,
                 "policy disabled".into(),
                 None,
                 self.opts.dry_run,
-            );
+            )));
         }
         if !allowed(self.opts, &policy.resource.function) {
             let msg = format!(
                 "{}; refused",
                 WriteRefused::NotAllowed(policy.resource.function.clone())
             );
-            return outcome_without_decision(
+            return Err(Box::new(outcome_without_decision(
                 &res.key,
-                "Error",
+                Verb::Error,
                 "refused by allow-list".into(),
                 Some(msg),
                 self.opts.dry_run,
-            );
+            )));
         }
         let dry_run = self.opts.dry_run || policy.dry_run;
+        Ok(Valid {
+            key: res.key,
+            policy,
+            state: res.state,
+            dry_run,
+        })
+    }
 
+    /// Whether pcscale keeps `ObservedAt`/`Unconfirmed` for this resource:
+    /// only when reads are scheduled (a reconcile period above one minute)
+    /// and the resource is live (a dry run never adopts what it sees).
+    fn remembers_observations(&self, v: &Valid) -> bool {
+        self.opts.reconcile_every_minutes > 1 && !v.dry_run
+    }
+
+    /// The current config: pcscale's own state for a trusted resource;
+    /// otherwise Lambda's (within the budget), with a claim left behind
+    /// settled, a drift or a `FAILED` config noted, and the observation
+    /// recorded in the state.
+    async fn observe(&self, v: &Valid, read: Read, calls: &mut ApiCalls) -> Result<Observed, Stop> {
+        if read == Read::Trusted {
+            return Ok(Observed {
+                state: v.state.clone(),
+                current: trusted_current(&v.state),
+                failed: None,
+            });
+        }
+        let key = v.key.as_str();
+        let dry_run = v.dry_run;
+        if !self.budget.take(1) {
+            let what = match read {
+                Read::Confirm => "the confirmation read",
+                _ => "the reconcile read",
+            };
+            return Err(carried(key, what, dry_run));
+        }
         calls.get_config += 1;
-        let current = match self.ports.lambda.get_config(&policy.resource).await {
+        let current = match self.ports.lambda.get_config(&v.policy.resource).await {
             Ok(c) => c,
             Err(e) => {
                 let msg = e.to_string();
                 // Recorded once per distinct problem (an alias removed stays
                 // removed: one activity item, not one a minute).
-                if res.state.last_reason.as_deref() != Some(msg.as_str()) {
-                    self.record_error(&res.key, &res.state, None, None, "Error", &msg, calls)
+                if v.state.last_reason.as_deref() != Some(msg.as_str()) {
+                    self.record_error(key, None, None, "Error", &msg, calls)
                         .await;
-                    let next = noted(&res.state, now, &msg);
-                    self.write_state(&res.key, res.state.version, &next, calls)
+                    let next = noted(&v.state, self.now, &msg);
+                    self.write_state(key, v.state.version, &next, calls)
                         .await
                         .ok();
                 }
-                return outcome_without_decision(
-                    &res.key,
-                    "Error",
+                return Err(Box::new(outcome_without_decision(
+                    key,
+                    Verb::Error,
                     "could not read the current config".into(),
                     Some(msg),
                     dry_run,
-                );
+                )));
             }
         };
 
-        let mut state = res.state.clone();
-        // A claim in flight elsewhere, or one left behind by a tick that died
-        // or whose state write failed after its Put.
-        if let Some(p) = state.pending.clone() {
-            let observed = current.as_ref().map_or(0, |c| c.requested);
-            // Lambda already shows the claimed capacity: the step happened.
-            // The first tick to see the claim leaves it to its claimant,
-            // which may be about to commit it (settling it here would make
-            // that commit fail and the step be reported twice); a later one
-            // settles it at once rather than after the lease (a commit that
-            // failed after a successful Put). Otherwise the lease, measured
-            // from the first sighting on the judging ticks' clocks only,
-            // decides when the claimant is gone: the claimant's clock never
-            // enters (see `Pending::lease`).
-            let shown = observed == p.to;
-            let claim = format!("another tick's claim {} -> {}", p.from, p.to);
-            match p.lease(now, self.opts.claim_lease_secs) {
-                Lease::Unseen => {
-                    let seen = State {
-                        pending: Some(Pending {
-                            seen_at: Some(now),
-                            ..p
-                        }),
-                        ..state.clone()
-                    };
-                    // Same Version: the claimant's commit still succeeds.
-                    self.write_state(&res.key, state.version, &seen, calls)
-                        .await
-                        .ok();
-                    let why = if shown {
-                        format!("{claim} is applied; its claimant commits it")
-                    } else {
-                        format!("{claim} is in flight")
-                    };
-                    return outcome_without_decision(&res.key, "Skip", why, None, dry_run);
-                }
-                Lease::Held(age) if !shown => {
-                    return outcome_without_decision(
-                        &res.key,
-                        "Skip",
-                        format!("{claim} is in flight (seen unsettled for {age}s)"),
+        let mut state = self.settle_claim(key, &v.state, current.as_ref(), calls).await?;
+        state = self
+            .note_platform(key, state, current.as_ref(), dry_run, calls)
+            .await;
+
+        if self.remembers_observations(v) {
+            // Confirmed once Lambda shows pcscale's capacity READY (a
+            // drift was adopted above, so the capacities agree).
+            let confirmed = current.as_ref().is_none_or(|c| c.status == PcStatus::Ready);
+            let next = State {
+                version: state.next_version(),
+                observed_at: Some(self.now),
+                unconfirmed: !confirmed,
+                ..state.clone()
+            };
+            match self.write_state(key, state.version, &next, calls).await {
+                Ok(WriteOutcome::Written) => state = next,
+                Ok(WriteOutcome::Conflict) => {
+                    return Err(Box::new(outcome_without_decision(
+                        key,
+                        Verb::Skip,
+                        "another tick wrote this resource's state first".into(),
                         None,
                         dry_run,
-                    );
+                    )));
                 }
-                Lease::Held(_) | Lease::Expired(_) => {}
-            }
-            match self.reconcile(&res.key, &state, observed, calls).await {
-                Some(settled) => state = settled,
-                // Never claim over a claim that could not be settled: its
-                // step would vanish from the state.
-                None => {
-                    return outcome_without_decision(
-                        &res.key,
-                        "Skip",
-                        format!("could not settle {claim}; retried next tick"),
-                        None,
-                        dry_run,
-                    );
-                }
+                // Not recorded: the next tick reads it again.
+                Err(_) => {}
             }
         }
-
-        state = self
-            .note_platform(&res.key, state, current.as_ref(), dry_run, calls)
-            .await;
 
         // A FAILED config is decided like a READY one (a new Put is the way
         // out); when the decision leaves it as it is, the summary lists it
@@ -674,137 +1013,314 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                         .unwrap_or("no StatusReason given")
                 )
             });
-        let obs = Observation {
-            demand: self.answer(&policy, MetricKind::ConcurrentExecutions),
+        Ok(Observed {
+            state,
+            current,
+            failed,
+        })
+    }
+
+    /// A claim in flight elsewhere, or one left behind by a tick that died
+    /// or whose state write failed after its Put: left to its claimant, or
+    /// settled from what Lambda shows.
+    async fn settle_claim(
+        &self,
+        key: &str,
+        state: &State,
+        current: Option<&CurrentPc>,
+        calls: &mut ApiCalls,
+    ) -> Result<State, Stop> {
+        let Some(p) = state.pending.clone() else {
+            return Ok(state.clone());
+        };
+        let dry_run = self.opts.dry_run;
+        let observed = current.map_or(0, |c| c.requested);
+        // Lambda already shows the claimed capacity: the step happened.
+        // The first tick to see the claim leaves it to its claimant,
+        // which may be about to commit it (settling it here would make
+        // that commit fail and the step be reported twice); a later one
+        // settles it at once rather than after the lease (a commit that
+        // failed after a successful Put). Otherwise the lease, measured
+        // from the first sighting on the judging ticks' clocks only,
+        // decides when the claimant is gone: the claimant's clock never
+        // enters (see `Pending::lease`).
+        let shown = observed == p.to;
+        let claim = format!("another tick's claim {} -> {}", p.from, p.to);
+        match p.lease(self.now, self.opts.claim_lease_secs) {
+            Lease::Unseen => {
+                let seen = State {
+                    pending: Some(Pending {
+                        seen_at: Some(self.now),
+                        ..p
+                    }),
+                    ..state.clone()
+                };
+                // Same Version: the claimant's commit still succeeds.
+                self.write_state(key, state.version, &seen, calls).await.ok();
+                let why = if shown {
+                    format!("{claim} is applied; its claimant commits it")
+                } else {
+                    format!("{claim} is in flight")
+                };
+                return Err(Box::new(outcome_without_decision(
+                    key,
+                    Verb::Skip,
+                    why,
+                    None,
+                    dry_run,
+                )));
+            }
+            Lease::Held(age) if !shown => {
+                return Err(Box::new(outcome_without_decision(
+                    key,
+                    Verb::Skip,
+                    format!("{claim} is in flight (seen unsettled for {age}s)"),
+                    None,
+                    dry_run,
+                )));
+            }
+            Lease::Held(_) | Lease::Expired(_) => {}
+        }
+        match self.reconcile(key, state, observed, calls).await {
+            Some(settled) => Ok(settled),
+            // Never claim over a claim that could not be settled: its
+            // step would vanish from the state.
+            None => Err(Box::new(outcome_without_decision(
+                key,
+                Verb::Skip,
+                format!("could not settle {claim}; retried next tick"),
+                None,
+                dry_run,
+            ))),
+        }
+    }
+
+    /// What the tick observed for `policy`, `current` aside: its metric
+    /// answers, the guard-rail and the account headroom.
+    fn observation(&self, policy: &Policy, current: Option<CurrentPc>) -> Observation {
+        Observation {
+            demand: self.answer(policy, MetricKind::ConcurrentExecutions),
             utilization: policy
                 .target_tracking
                 .as_ref()
                 .filter(|tt| tt.metric == MetricKind::ProvisionedConcurrencyUtilization)
-                .map(|_| self.answer(&policy, MetricKind::ProvisionedConcurrencyUtilization)),
+                .map(|_| self.answer(policy, MetricKind::ProvisionedConcurrencyUtilization)),
             current,
             limits: Limits {
                 guard_rail: self.opts.max_per_function,
                 reserved: None,
                 unreserved: self.unreserved,
             },
+        }
+    }
+
+    /// Whether a resource read as [`Read::Trusted`] would be written this
+    /// tick (the writes are served first).
+    fn trusted_wants_write(&self, r: &StoredResource) -> bool {
+        let Ok(policy) = &r.policy else {
+            return false;
         };
-        let mut decision = decide(&policy, &state, &obs, now);
-        // Reserved concurrency only caps increases: read it only then, to stay
-        // well inside the 15 requests/s control-plane quota. A function with
-        // reserved concurrency draws PC from its reservation, not from the
-        // account pool, so a step held back by the account headroom must be
-        // re-decided once the reservation is known.
-        if needs_reserved_concurrency(&decision) {
-            calls.limits += 1;
-            match self
-                .ports
-                .lambda
-                .reserved_concurrency(&policy.resource.function)
-                .await
-            {
-                Ok(reserved) if reserved.is_some() => {
-                    let obs = Observation {
-                        limits: Limits {
-                            reserved,
-                            ..obs.limits.clone()
-                        },
-                        ..obs
-                    };
-                    decision = decide(&policy, &state, &obs, now);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return self
-                        .step_failed(&res.key, &state, &decision, e.to_string(), dry_run, calls)
-                        .await;
-                }
-            }
+        if !policy.enabled || !allowed(self.opts, &policy.resource.function) {
+            return false;
         }
+        let obs = self.observation(policy, trusted_current(&r.state));
+        match plan(policy, &r.state, &obs, cached_reserved(&r.state, self.now), self.now) {
+            Plan::NeedsReserved => true,
+            Plan::Decided(d) => d.action.changes_capacity(),
+        }
+    }
 
-        if !decision.action.changes_capacity() {
-            return decided(
-                &res.key,
-                &decision,
-                action_name(decision.action),
-                failed,
-                false,
-                dry_run,
-            );
+    /// [`plan`], reading the function's reserved concurrency (within the
+    /// budget; cached in the state) when the plan needs it.
+    async fn plan_step(
+        &self,
+        v: &Valid,
+        state: State,
+        current: Option<CurrentPc>,
+        calls: &mut ApiCalls,
+    ) -> Result<(State, Decision), Stop> {
+        let obs = self.observation(&v.policy, current);
+        let cached = cached_reserved(&state, self.now);
+        let first = match plan(&v.policy, &state, &obs, cached, self.now) {
+            Plan::Decided(d) => return Ok((state, d)),
+            Plan::NeedsReserved => plan(&v.policy, &state, &obs, Reserved::Known(None), self.now),
+        };
+        let Plan::Decided(first) = first else {
+            return Err(Box::new(outcome_without_decision(
+                &v.key,
+                Verb::Error,
+                "no decision".into(),
+                Some("the plan asked for reserved concurrency twice".into()),
+                v.dry_run,
+            )));
+        };
+        if !self.budget.take(1) {
+            return Err(Box::new(
+                decided(&v.key, &first, Verb::Carried, None, false, v.dry_run).with_reason(
+                    "control-plane budget spent: the reserved-concurrency read and the step \
+                     are carried to the next tick",
+                ),
+            ));
         }
-        if dry_run {
-            // Decide and record what would be done, but never touch the
-            // applied state (Capacity, cooldown timestamps): a later live
-            // tick must see what was really applied, or it would report a
-            // false Drift and honour cooldowns of steps never taken. The
-            // marker in LastReason records the step once, not every minute
-            // it stays wanted.
-            let marker = dry_run_marker(&decision);
-            if state.last_reason.as_deref() != Some(marker.as_str()) {
-                let next = state.released(now, &marker);
-                if matches!(
-                    self.write_state(&res.key, state.version, &next, calls)
+        calls.limits += 1;
+        let value = match self
+            .ports
+            .lambda
+            .reserved_concurrency(&v.policy.resource.function)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(Box::new(
+                    self.step_failed(&v.key, &first, e.to_string(), v.dry_run, calls)
                         .await,
-                    Ok(WriteOutcome::Written)
-                ) {
-                    self.record(&res.key, &decision, "dry-run", calls).await;
-                }
+                ));
             }
-            return decided(
-                &res.key,
-                &decision,
-                action_name(decision.action),
-                None,
-                false,
-                true,
-            );
+        };
+        let mut state = state;
+        state.reserved = Some(ReservedRead {
+            value,
+            at: self.now,
+        });
+        let decision = match plan(&v.policy, &state, &obs, Reserved::Known(value), self.now) {
+            Plan::Decided(d) => d,
+            Plan::NeedsReserved => first,
+        };
+        // Kept for the next ticks; a step's claim writes it anyway.
+        if !decision.action.changes_capacity() && self.remembers_observations(v) {
+            let next = State {
+                version: state.next_version(),
+                ..state.clone()
+            };
+            if let Ok(WriteOutcome::Written) =
+                self.write_state(&v.key, state.version, &next, calls).await
+            {
+                state = next;
+            }
         }
+        Ok((state, decision))
+    }
 
+    /// Decide and record what would be done, but never touch the applied
+    /// state (Capacity, cooldown timestamps): a later live tick must see
+    /// what was really applied, or it would report a false Drift and honour
+    /// cooldowns of steps never taken. The marker in LastReason records the
+    /// step once, not every minute it stays wanted.
+    async fn record_dry_run(
+        &self,
+        v: &Valid,
+        state: &State,
+        decision: &Decision,
+        calls: &mut ApiCalls,
+    ) -> ResourceOutcome {
+        let marker = dry_run_marker(decision);
+        if state.last_reason.as_deref() != Some(marker.as_str()) {
+            let next = state.released(self.now, &marker);
+            if matches!(
+                self.write_state(&v.key, state.version, &next, calls).await,
+                Ok(WriteOutcome::Written)
+            ) {
+                self.record(&v.key, decision, "dry-run", calls).await;
+            }
+        }
+        decided(&v.key, decision, decision.action.into(), None, false, true)
+    }
+
+    /// Claims the step (a write conditional on the `Version` read), unless
+    /// the resource is backing off or the budget has no room for the write.
+    async fn claim(
+        &self,
+        v: &Valid,
+        state: &State,
+        decision: &Decision,
+        calls: &mut ApiCalls,
+    ) -> Result<State, Stop> {
+        let dry_run = v.dry_run;
         // A resource whose writes keep being refused (AccessDenied, an
         // alias and its version both scaled, ...) is not retried every tick.
-        if let Some(left) = state.backoff_remaining(now) {
+        if let Some(left) = state.backoff_remaining(self.now) {
             let msg = format!(
                 "{} Lambda writes refused in a row (last: {}); backing off, next try in {left}s",
                 state.failures,
                 state.last_reason.as_deref().unwrap_or("unknown")
             );
-            return decided(&res.key, &decision, "Skip", Some(msg), false, dry_run);
+            return Err(Box::new(decided(
+                &v.key,
+                decision,
+                Verb::Skip,
+                Some(msg),
+                false,
+                dry_run,
+            )));
         }
-
-        // Claim, apply, commit.
-        let claimed = state.claimed(&decision, now);
+        if !self.budget.take(1) {
+            return Err(Box::new(
+                decided(&v.key, decision, Verb::Carried, None, false, dry_run).with_reason(
+                    "control-plane budget spent: the step is carried to the next tick",
+                ),
+            ));
+        }
+        let claimed = state.claimed(decision, self.now);
         match self
-            .write_state(&res.key, state.version, &claimed, calls)
+            .write_state(&v.key, state.version, &claimed, calls)
             .await
         {
-            Ok(WriteOutcome::Written) => {}
-            Ok(WriteOutcome::Conflict) => {
-                return decided(&res.key, &decision, "Skip", None, false, dry_run)
-                    .with_reason("another tick claimed this resource first");
-            }
+            Ok(WriteOutcome::Written) => Ok(claimed),
+            Ok(WriteOutcome::Conflict) => Err(Box::new(
+                decided(&v.key, decision, Verb::Skip, None, false, dry_run)
+                    .with_reason("another tick claimed this resource first"),
+            )),
             Err(e) => {
                 let msg = format!("could not claim: {e}");
-                return decided(&res.key, &decision, "Error", Some(msg), false, dry_run);
+                Err(Box::new(decided(
+                    &v.key,
+                    decision,
+                    Verb::Error,
+                    Some(msg),
+                    false,
+                    dry_run,
+                )))
             }
         }
-        let applied = if decision.action == Action::Delete {
+    }
+
+    /// The Lambda write.
+    async fn apply(
+        &self,
+        v: &Valid,
+        decision: &Decision,
+        calls: &mut ApiCalls,
+    ) -> Result<(), PortError> {
+        if decision.action == Action::Delete {
             calls.delete_config += 1;
-            self.ports.lambda.delete_config(&policy.resource).await
+            self.ports.lambda.delete_config(&v.policy.resource).await
         } else {
             calls.put_config += 1;
             self.ports
                 .lambda
-                .put_config(&policy.resource, decision.to)
+                .put_config(&v.policy.resource, decision.to)
                 .await
-        };
-        let verdict = match applied {
+        }
+    }
+
+    /// What became of the write. An answer that says nothing (5xx, 409, an
+    /// unreadable answer, no answer) is checked with Lambda instead of
+    /// guessed, so that a step that happened is neither released (its
+    /// cooldown lost) nor taken again. Lambda's `READY` is confirmed by the
+    /// next tick's read ([`Read::Confirm`]).
+    async fn confirm(
+        &self,
+        v: &Valid,
+        decision: &Decision,
+        applied: Result<(), PortError>,
+        calls: &mut ApiCalls,
+    ) -> Verdict {
+        match applied {
             Ok(()) => Verdict::Applied(None),
             Err(e) if outcome_unknown(&e) => {
-                // 5xx, an answer that could not be read, or no answer: Lambda
-                // may have applied the change before failing to say so. Ask
-                // it instead of guessing, so that a step that happened is
-                // neither released (its cooldown lost) nor taken again.
+                self.budget.spend(1);
                 calls.get_config += 1;
-                match self.ports.lambda.get_config(&policy.resource).await {
+                match self.ports.lambda.get_config(&v.policy.resource).await {
                     Ok(c) if c.as_ref().map_or(0, |c| c.requested) == decision.to => {
                         Verdict::Applied(Some(e))
                     }
@@ -813,14 +1329,24 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 }
             }
             Err(e) => Verdict::Failed(e),
-        };
+        }
+    }
+
+    /// Commits or releases the claim and records the step.
+    async fn record_step(
+        &self,
+        v: &Valid,
+        state: &State,
+        claimed: &State,
+        decision: &Decision,
+        verdict: Verdict,
+        calls: &mut ApiCalls,
+    ) -> ResourceOutcome {
+        let (key, dry_run, now) = (v.key.as_str(), v.dry_run, self.now);
         match verdict {
             Verdict::Applied(answer) => {
-                let next = claimed.committed(&decision, now);
-                let error = match self
-                    .write_state(&res.key, claimed.version, &next, calls)
-                    .await
-                {
+                let next = claimed.committed(decision, now);
+                let error = match self.write_state(key, claimed.version, &next, calls).await {
                     Ok(WriteOutcome::Written) => None,
                     Ok(WriteOutcome::Conflict) => {
                         Some("state changed during apply; the next tick reconciles it".to_owned())
@@ -835,28 +1361,20 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                         format!("applied (Lambda answered {e}, then reported the new capacity)")
                     }
                 };
-                self.record(&res.key, &decision, &outcome, calls).await;
-                decided(
-                    &res.key,
-                    &decision,
-                    action_name(decision.action),
-                    error,
-                    true,
-                    dry_run,
-                )
+                self.record(key, decision, &outcome, calls).await;
+                decided(key, decision, decision.action.into(), error, true, dry_run)
             }
             Verdict::Failed(e) => {
                 let msg = e.to_string();
                 let next = claimed.failed(now, &msg);
-                self.write_state(&res.key, claimed.version, &next, calls)
+                self.write_state(key, claimed.version, &next, calls)
                     .await
                     .ok();
                 if state.failures > 0 && state.last_reason.as_deref() == Some(msg.as_str()) {
                     // The same refusal again: recorded once, not every try.
-                    return decided(&res.key, &decision, "Error", Some(msg), false, dry_run);
+                    return decided(key, decision, Verb::Error, Some(msg), false, dry_run);
                 }
-                self.step_failed(&res.key, &state, &decision, msg, dry_run, calls)
-                    .await
+                self.step_failed(key, decision, msg, dry_run, calls).await
             }
             Verdict::Unknown(e, check) => {
                 // Neither released nor committed: the claim stays, and a later
@@ -865,8 +1383,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     "{e}; the outcome is unknown (checking failed: {check}); the claim is kept \
                      and a later tick reconciles it"
                 );
-                self.step_failed(&res.key, &state, &decision, msg, dry_run, calls)
-                    .await
+                self.step_failed(key, decision, msg, dry_run, calls).await
             }
         }
     }
@@ -930,14 +1447,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             }
             Ok(WriteOutcome::Conflict) => Err(Box::new(outcome_without_decision(
                 key,
-                "Skip",
+                Verb::Skip,
                 format!("corrupt state ({why}) was repaired by another tick first"),
                 None,
                 self.opts.dry_run,
             ))),
             Err(e) => Err(Box::new(outcome_without_decision(
                 key,
-                "Error",
+                Verb::Error,
                 "corrupt state".into(),
                 Some(format!("corrupt state ({why}) could not be repaired: {e}")),
                 self.opts.dry_run,
@@ -1158,7 +1675,6 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     async fn step_failed(
         &self,
         key: &str,
-        state: &State,
         decision: &Decision,
         msg: String,
         dry_run: bool,
@@ -1166,7 +1682,6 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     ) -> ResourceOutcome {
         self.record_error(
             key,
-            state,
             Some(decision.from),
             Some(decision.to),
             "Error",
@@ -1174,7 +1689,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             calls,
         )
         .await;
-        decided(key, decision, "Error", Some(msg), false, dry_run)
+        decided(key, decision, Verb::Error, Some(msg), false, dry_run)
     }
 
     async fn write_state(
@@ -1198,7 +1713,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             at: self.now,
             from: Some(d.from),
             to: Some(d.to),
-            action: action_name(d.action).to_owned(),
+            action: Verb::from(d.action).as_str().to_owned(),
             cause: d.reason.summary.clone(),
             outcome: outcome.to_owned(),
             detail: serde_json::to_value(&d.reason).ok(),
@@ -1209,11 +1724,9 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn record_error(
         &self,
         key: &str,
-        _state: &State,
         from: Option<u32>,
         to: Option<u32>,
         action: &str,
@@ -1273,20 +1786,10 @@ fn outcome_unknown(e: &PortError) -> bool {
     )
 }
 
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Hold => "Hold",
-        Action::ScaleOut => "ScaleOut",
-        Action::ScaleIn => "ScaleIn",
-        Action::Delete => "Delete",
-        Action::Skip => "Skip",
-    }
-}
-
 fn decided(
     key: &str,
     d: &Decision,
-    action: &str,
+    action: Verb,
     error: Option<String>,
     applied: bool,
     dry_run: bool,
@@ -1295,7 +1798,7 @@ fn decided(
         resource: key.to_owned(),
         from: Some(d.from),
         to: Some(d.to),
-        action: action.to_owned(),
+        action,
         reason: d.reason.summary.clone(),
         error,
         applied,
@@ -1323,25 +1826,19 @@ pub fn by_resource(summary: &TickSummary) -> HashMap<&str, &ResourceOutcome> {
 /// What every `Drift` cause (and the state's `LastReason` after it) says.
 const DRIFT_MARK: &str = "outside pcscale";
 
-/// Whether the tick reads the function's reserved concurrency and decides
-/// again: for an increase (reserved concurrency caps increases only), or a
-/// step the account headroom held back (a function with reserved concurrency
-/// draws PC from its reservation, not the account pool). `explain` asks the
-/// same question, so that it predicts the tick.
-pub fn needs_reserved_concurrency(decision: &Decision) -> bool {
-    decision.to > decision.from
-        || decision
-            .reason
-            .clamps
-            .iter()
-            .any(|c| c.by == "account-headroom")
+/// The function's reserved concurrency as the state's cache has it at `now`.
+pub fn cached_reserved(state: &State, now: DateTime<Utc>) -> Reserved {
+    state
+        .reserved
+        .and_then(|r| r.fresh(now))
+        .map_or(Reserved::NotRead, Reserved::Known)
 }
 
 /// What a dry-run tick keeps in `LastReason` for the step it would take.
 fn dry_run_marker(decision: &Decision) -> String {
     format!(
         "dry-run: would {} {} -> {}",
-        action_name(decision.action),
+        Verb::from(decision.action),
         decision.from,
         decision.to,
     )

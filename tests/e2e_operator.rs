@@ -1242,6 +1242,16 @@ fn explain_and_tick_read_reserved_concurrency_when_the_account_headroom_holds_a_
     let d = decide(&policy, &State::default(), &obs, Utc::now());
     assert_eq!(d.to, d.from, "{d:?}");
     // ...but a function with reserved concurrency draws from its reservation,
-    // so the tick (and explain, which asks the same function) reads it.
-    assert!(pcscale::tick::needs_reserved_concurrency(&d));
+    // so the plan (the tick's and explain's) asks for it.
+    use pcscale::tick::{Plan, Reserved, plan};
+    let now = Utc::now();
+    assert_eq!(
+        plan(&policy, &State::default(), &obs, Reserved::NotRead, now),
+        Plan::NeedsReserved
+    );
+    let Plan::Decided(d) = plan(&policy, &State::default(), &obs, Reserved::Known(Some(80)), now)
+    else {
+        panic!("a known reservation decides");
+    };
+    assert_eq!((d.from, d.to), (40, 80), "{d:?}");
 }

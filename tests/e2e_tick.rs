@@ -151,7 +151,7 @@ async fn scale_in_waits_for_the_persisted_cooldown_across_ticks() {
     // a tick that remembers nothing, still holds.
     let held = w.tick(w.late(11, 0)).await;
     let r = outcome(&held, &f);
-    assert_eq!(r.action, "Hold", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Hold", "{r:#?}");
     let d = r.decision.as_ref().expect("a decision");
     assert_eq!(d.reason.cooldown_remaining_secs, Some(5), "{d:#?}");
     assert_eq!(w.pc(&f).await.map(|c| c.0), Some(20));
@@ -236,7 +236,7 @@ async fn a_scheduled_action_raises_the_band_at_its_local_time_in_kolkata() {
     .await;
 
     let before = w.tick(w.at(2, 59)).await;
-    assert_eq!(outcome(&before, &f).action, "Hold");
+    assert_eq!(outcome(&before, &f).action.as_str(), "Hold");
     assert_eq!(w.pc(&f).await, None);
 
     let after = w.tick(fire).await;
@@ -247,7 +247,7 @@ async fn a_scheduled_action_raises_the_band_at_its_local_time_in_kolkata() {
     assert_eq!(w.wait_ready(&f).await, 5);
     // Stateless band: a tick an hour later (none in between) still sees it.
     let later = w.tick(w.at(63, 0)).await;
-    assert_eq!(outcome(&later, &f).action, "Hold");
+    assert_eq!(outcome(&later, &f).action.as_str(), "Hold");
     assert_eq!(w.pc(&f).await.map(|c| c.0), Some(5));
 }
 
@@ -285,7 +285,7 @@ async fn a_band_lowered_to_zero_deletes_the_config() {
 
     // Deleted stays deleted: the next tick holds at 0 without calling Lambda.
     let out = w.tick(w.late(5, 5)).await;
-    assert_eq!(outcome(&out, &f).action, "Hold");
+    assert_eq!(outcome(&out, &f).action.as_str(), "Hold");
     assert_eq!(out.api_calls.delete_config, 0);
 }
 
@@ -301,7 +301,7 @@ async fn demand_reappearing_at_zero_recreates_the_config() {
 
     // No invocations (no datapoints) in minute 2: demand 0, MinCapacity 0.
     let gone = w.tick(w.late(3, 5)).await;
-    assert_eq!(outcome(&gone, &f).action, "Delete", "{gone:#?}");
+    assert_eq!(outcome(&gone, &f).action.as_str(), "Delete", "{gone:#?}");
     assert_eq!(w.pc(&f).await, None);
 
     // Demand comes back in minute 4: the config is created again at once.

@@ -154,7 +154,7 @@ async fn lambda_put_case(kind: Kind) -> FaultRow {
     let out = w.tick(now).await;
     let tick_ms = started.elapsed().as_millis();
     let r = outcome(&out, &f);
-    assert_eq!(r.action, "Error", "{kind:?}: {r:#?}");
+    assert_eq!(r.action.as_str(), "Error", "{kind:?}: {r:#?}");
     assert!(!r.applied, "{kind:?}: {r:#?}");
     assert!(
         r.error
@@ -218,7 +218,7 @@ async fn cloudwatch_case(kind: Kind) -> FaultRow {
     let out = w.tick(w.late(5, 5)).await;
     let tick_ms = started.elapsed().as_millis();
     let r = outcome(&out, &f);
-    assert_eq!(r.action, "Hold", "{kind:?}: {r:#?}");
+    assert_eq!(r.action.as_str(), "Hold", "{kind:?}: {r:#?}");
     assert!(
         r.reason.contains("never scale in on unknown"),
         "{kind:?}: {r:#?}"
@@ -268,7 +268,7 @@ async fn dynamodb_claim_case(kind: Kind) -> FaultRow {
     let out = w.tick(w.late(2, 5)).await;
     let tick_ms = started.elapsed().as_millis();
     let r = outcome(&out, &f);
-    assert_eq!(r.action, "Error", "{kind:?}: {r:#?}");
+    assert_eq!(r.action.as_str(), "Error", "{kind:?}: {r:#?}");
     assert!(
         r.error
             .as_deref()
@@ -463,7 +463,7 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
     // be about to commit it); it notes the sighting, on its own clock.
     let seen = w.tick(w.late(3, 5)).await;
     let r = outcome(&seen, &f);
-    assert_eq!(r.action, "Skip", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Skip", "{r:#?}");
     assert!(r.reason.contains("commits it"), "{r:#?}");
     let next = w.tick(w.late(4, 5)).await;
     let r = outcome(&next, &f);
@@ -472,13 +472,13 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
     assert_eq!(s.pending, None, "reconciled on the next tick: {s:#?}");
     assert_eq!(s.capacity, Some(20), "{s:#?}");
     assert_eq!(s.last_scale_out_at, Some(claimed_at), "{s:#?}");
-    assert_eq!(r.action, "Hold", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Hold", "{r:#?}");
     // Later ticks decide from the reconciled state: 9 min 55 s after the
     // step the demand window no longer holds the burst, but the scale-in
     // cooldown, counted from the claim, still does.
     let later = w.tick(w.late(12, 0)).await;
     let r = outcome(&later, &f);
-    assert_eq!(r.action, "Hold", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Hold", "{r:#?}");
     assert_eq!(
         r.decision
             .as_ref()
@@ -531,7 +531,7 @@ async fn an_abandoned_claim_whose_put_never_happened_is_released_after_the_lease
     for m in [3, 4] {
         let inside = w.tick(w.late(m, m + 2)).await;
         let r = outcome(&inside, &f);
-        assert_eq!(r.action, "Skip", "{r:#?}");
+        assert_eq!(r.action.as_str(), "Skip", "{r:#?}");
         assert!(r.reason.contains("claim"), "{r:#?}");
         assert_eq!(w.pc(&f).await, None);
     }
@@ -785,7 +785,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
     for ((file, _), f) in valid_items.iter().zip(&fixture_fns) {
         let r = outcome(&out, f);
         assert!(r.error.is_none(), "{file}: {r:#?}");
-        assert_ne!(r.action, "Error", "{file}: {r:#?}");
+        assert_ne!(r.action.as_str(), "Error", "{file}: {r:#?}");
         if r.applied {
             fixtures_applied += 1;
         }
@@ -806,7 +806,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
                 let r = rows
                     .get(pk.as_str())
                     .unwrap_or_else(|| panic!("{file}: {pk} missing from the summary"));
-                assert_eq!(r.action, "Error", "{file}: {r:#?}");
+                assert_eq!(r.action.as_str(), "Error", "{file}: {r:#?}");
                 assert!(!r.applied, "{file}");
                 let err = r.error.as_deref().unwrap_or_default();
                 assert!(err.contains(path.as_str()), "{file}: {path} not in {err}");
@@ -1361,12 +1361,12 @@ async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_l
     let abandoned: Vec<&ResourceOutcome> = summary
         .resources
         .iter()
-        .filter(|r| r.action == "Error" && r.reason.contains("abandoned"))
+        .filter(|r| r.action.as_str() == "Error" && r.reason.contains("abandoned"))
         .collect();
     let not_started = summary
         .resources
         .iter()
-        .filter(|r| r.action == "Skip" && r.reason.contains("deadline"))
+        .filter(|r| r.action.as_str() == "Skip" && r.reason.contains("deadline"))
         .count();
     assert_eq!(
         abandoned.len(),
@@ -1387,7 +1387,7 @@ async fn a_lambda_invocation_returns_a_partial_summary_before_its_timeout_when_l
         let was_abandoned = abandoned.iter().any(|r| r.resource == pk(f));
         let (first, then) = (outcome(&seen, f), outcome(&later, f));
         let r = if was_abandoned {
-            assert_eq!(first.action, "Skip", "{first:#?}");
+            assert_eq!(first.action.as_str(), "Skip", "{first:#?}");
             then
         } else {
             first
@@ -1681,7 +1681,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
 
     // Alias removed: an error naming the missing resource, recorded once.
     let r = outcome(&out, &f("noalias"));
-    assert_eq!(r.action, "Error", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Error", "{r:#?}");
     assert!(
         r.error.as_deref().is_some_and(|e| e.contains("NotFound")),
         "{r:#?}"
@@ -1705,12 +1705,12 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
 
     // IN_PROGRESS: not touched (no 409 storm); the summary says why.
     let r = outcome(&out, &f("inprog"));
-    assert_eq!(r.action, "Skip", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Skip", "{r:#?}");
     assert!(r.reason.contains("IN_PROGRESS"), "{r:#?}");
 
     // Untouched: nothing to record.
     let r = outcome(&out, &f("control"));
-    assert_eq!(r.action, "Hold", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Hold", "{r:#?}");
     assert!(
         w.activities(&pk(&f("control")))
             .await
@@ -1988,10 +1988,10 @@ async fn faults_in_the_reads_around_a_step_leave_only_the_affected_resource_alon
     let out = w.tick(w.late(2, 5)).await;
 
     let r = outcome(&out, &no_config);
-    assert_eq!(r.action, "Error", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Error", "{r:#?}");
     assert!(r.reason.contains("current config"), "{r:#?}");
     let r = outcome(&out, &no_reserved);
-    assert_eq!(r.action, "Error", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Error", "{r:#?}");
     assert!(
         r.error
             .as_deref()
@@ -2278,7 +2278,7 @@ async fn a_cooldown_timestamp_in_the_future_is_repaired_not_obeyed_forever() {
     let now = w.late(2, 5);
     let first = w.tick(now).await;
     let r = outcome(&first, &f);
-    assert_eq!(r.action, "Hold", "{r:#?}");
+    assert_eq!(r.action.as_str(), "Hold", "{r:#?}");
     let remaining = r
         .decision
         .as_ref()
@@ -2331,7 +2331,7 @@ async fn a_claim_from_a_runner_whose_clock_is_behind_is_not_taken_for_abandoned(
     );
     assert_eq!((a.action.as_str(), a.applied), ("ScaleOut", true), "{a:#?}");
     assert!(a.error.is_none(), "{a:#?}");
-    assert_eq!(b.action, "Skip", "{b:#?}");
+    assert_eq!(b.action.as_str(), "Skip", "{b:#?}");
     assert!(!negative_number(&b.reason), "no negative ages: {b:#?}");
     assert_eq!(w.proxy.count_with("PutProvisionedConcurrencyConfig", &f), 1);
     assert_eq!(w.wait_ready(&f).await, 20);
@@ -2502,7 +2502,7 @@ async fn policy_items_with_a_near_miss_sort_key_are_reported() {
         let out = w.tick(w.late(m, 5)).await;
         for (sk, f) in &fns {
             let r = outcome(&out, f);
-            assert_eq!(r.action, "Error", "{sk:?}: {r:#?}");
+            assert_eq!(r.action.as_str(), "Error", "{sk:?}: {r:#?}");
             assert!(
                 r.error
                     .as_deref()

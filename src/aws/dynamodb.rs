@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use super::port_error;
 use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
-use crate::core::state::{MAX_VERSION, Pending, State, StateDefect};
+use crate::core::state::{MAX_VERSION, Pending, ReservedRead, State, StateDefect};
 use crate::ports::{
     Activity, ErrorKind, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
@@ -658,7 +658,8 @@ fn ts(t: DateTime<Utc>) -> AttributeValue {
 
 /// The state item of `resource` (DESIGN.md §2.2). Attribute names:
 /// `Version`, `Capacity`, `LastScaleOutAt`, `LastScaleInAt`,
-/// `LastDecisionAt`, `LastReason`, `Pending` (`From`, `To`, `ClaimedAt`).
+/// `LastDecisionAt`, `LastReason`, `Pending` (`From`, `To`, `ClaimedAt`),
+/// `Failures`, `ObservedAt`, `Unconfirmed`, `Reserved`/`ReservedAt`.
 pub fn state_to_item(resource: &str, state: &State) -> Item {
     let mut item = Item::new();
     item.insert("pk".into(), s(resource));
@@ -681,6 +682,18 @@ pub fn state_to_item(resource: &str, state: &State) -> Item {
     }
     if state.failures > 0 {
         item.insert("Failures".into(), n(state.failures));
+    }
+    if let Some(t) = state.observed_at {
+        item.insert("ObservedAt".into(), ts(t));
+    }
+    if state.unconfirmed {
+        item.insert("Unconfirmed".into(), AttributeValue::Bool(true));
+    }
+    if let Some(r) = &state.reserved {
+        item.insert("ReservedAt".into(), ts(r.at));
+        if let Some(v) = r.value {
+            item.insert("Reserved".into(), n(v));
+        }
     }
     if let Some(p) = &state.pending {
         let pending = HashMap::from([
@@ -789,6 +802,12 @@ pub fn state_from_item(item: &Item) -> State {
         },
         pending,
         failures: get_u32("Failures", item).unwrap_or(0),
+        observed_at: get_ts("ObservedAt", item),
+        unconfirmed: matches!(item.get("Unconfirmed"), Some(AttributeValue::Bool(true))),
+        reserved: get_ts("ReservedAt", item).map(|at| ReservedRead {
+            value: get_u32("Reserved", item),
+            at,
+        }),
         defect,
     }
 }
@@ -980,6 +999,12 @@ mod tests {
                 seen_at: Some(t("2025-03-01T10:06:00Z")),
             }),
             failures: 2,
+            observed_at: Some(t("2025-03-01T10:04:00Z")),
+            unconfirmed: true,
+            reserved: Some(ReservedRead {
+                value: Some(40),
+                at: t("2025-03-01T10:01:00Z"),
+            }),
             defect: None,
         };
         let item = state_to_item("function:f:live", &state);

@@ -19,14 +19,14 @@ use serde_json::{Value, json};
 use super::policy::{aws_ports, next_scheduled, render_table, resource_arg, tick_settings};
 use super::{CliError, Exit, GlobalOpts, OutputFormat, parse_now, print_json, print_line};
 use crate::core::decide::{
-    Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, Series, decide,
+    Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, Series,
 };
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::schedule::BandSource;
 use crate::core::state::State;
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
-use crate::tick::{allowed, needs_reserved_concurrency, queries_for};
+use crate::tick::{Plan, Reserved, allowed, plan, queries_for};
 
 /// Arguments of `pcscale activity`.
 #[derive(Debug, Clone, clap::Args)]
@@ -320,8 +320,8 @@ async fn repeated_drift(
 
 /// Observes what a tick observes and runs the core decision, mirroring the
 /// tick's order: metrics and account headroom first, then the current config,
-/// then reserved concurrency, which the tick reads only when
-/// [`needs_reserved_concurrency`] says so, and then decides again.
+/// then [`plan`], the tick's own, reading reserved concurrency when the
+/// plan needs it.
 async fn observe_and_decide(
     ex: &mut Explanation,
     ports: &crate::aws::AwsPorts,
@@ -389,23 +389,33 @@ async fn observe_and_decide(
             unreserved,
         },
     };
-    let mut decision = decide(policy, &ex.state, &obs, ex.now);
-    if needs_reserved_concurrency(&decision) {
-        match ports
-            .lambda
-            .reserved_concurrency(&policy.resource.function)
-            .await
-        {
-            Ok(reserved) if reserved.is_some() => {
-                obs.limits.reserved = reserved;
-                decision = decide(policy, &ex.state, &obs, ex.now);
+    // The tick's own plan; reserved concurrency read fresh when it matters
+    // (the tick may use its cached read, at most RESERVED_CACHE_SECS old).
+    let decision = match plan(policy, &ex.state, &obs, Reserved::NotRead, ex.now) {
+        Plan::Decided(d) => d,
+        Plan::NeedsReserved => {
+            let known = match ports
+                .lambda
+                .reserved_concurrency(&policy.resource.function)
+                .await
+            {
+                Ok(r) => {
+                    obs.limits.reserved = r;
+                    r
+                }
+                Err(e) => {
+                    ex.errors.push(format!(
+                        "reserved concurrency unreadable ({e}): the tick records an error and does not scale out"
+                    ));
+                    None
+                }
+            };
+            match plan(policy, &ex.state, &obs, Reserved::Known(known), ex.now) {
+                Plan::Decided(d) => d,
+                Plan::NeedsReserved => return,
             }
-            Ok(_) => {}
-            Err(e) => ex.errors.push(format!(
-                "reserved concurrency unreadable ({e}): the tick records an error and does not scale out"
-            )),
         }
-    }
+    };
     ex.observation = Some(obs);
     ex.decision = Some(decision);
 }

@@ -99,7 +99,7 @@ pub fn render_text(s: &TickSummary) -> String {
             change,
             r.action,
             r.reason,
-            if r.dry_run && r.action != "Hold" && r.error.is_none() {
+            if r.dry_run && r.action != crate::tick::Verb::Hold && r.error.is_none() {
                 " [dry run]"
             } else {
                 ""
@@ -140,7 +140,7 @@ mod tests {
                     resource: "function:a:live".into(),
                     from: Some(2),
                     to: Some(5),
-                    action: "ScaleOut".into(),
+                    action: crate::tick::Verb::ScaleOut,
                     reason: "demand 3.5 / 0.7".into(),
                     error: None,
                     applied: true,
@@ -151,7 +151,7 @@ mod tests {
                     resource: "function:b:live".into(),
                     from: None,
                     to: None,
-                    action: "Error".into(),
+                    action: crate::tick::Verb::Error,
                     reason: "invalid policy".into(),
                     error: Some("MaxCapcity: unknown attribute".into()),
                     applied: false,

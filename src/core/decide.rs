@@ -157,11 +157,47 @@ pub enum Rule {
     BandCeiling,
 }
 
+/// Which ceiling cut the wanted capacity (stored in activity `Detail` as
+/// `band.max`, `guard-rail`, `reserved`, `account-headroom`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Ceiling {
+    /// The effective band's `MaxCapacity`.
+    #[serde(rename = "band.max")]
+    BandMax,
+    /// `PCSCALE_MAX_PER_FUNCTION`.
+    #[serde(rename = "guard-rail")]
+    GuardRail,
+    /// The function's reserved concurrency.
+    #[serde(rename = "reserved")]
+    Reserved,
+    /// The account's `UnreservedConcurrentExecutions - 100` above current.
+    #[serde(rename = "account-headroom")]
+    AccountHeadroom,
+}
+
+impl Ceiling {
+    /// The name people and the activity log see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ceiling::BandMax => "band.max",
+            Ceiling::GuardRail => "guard-rail",
+            Ceiling::Reserved => "reserved",
+            Ceiling::AccountHeadroom => "account-headroom",
+        }
+    }
+}
+
+impl std::fmt::Display for Ceiling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A ceiling that cut the wanted capacity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clamp {
-    /// `band.max`, `guard-rail`, `reserved`, `account-headroom`.
-    pub by: String,
+    /// Which ceiling.
+    pub by: Ceiling,
     /// The ceiling's value.
     pub limit: u32,
 }
@@ -738,7 +774,7 @@ fn finish(p: Proposal, from: u32, band: Band, obs: &Observation) -> Decision {
         to = band.max;
         rule = Rule::BandCeiling;
         clamps.push(Clamp {
-            by: "band.max".into(),
+            by: Ceiling::BandMax,
             limit: band.max,
         });
     }
@@ -746,18 +782,15 @@ fn finish(p: Proposal, from: u32, band: Band, obs: &Observation) -> Decision {
     // Platform and operator ceilings win over the band floor too: a floor of
     // 50 with a guard-rail of 20 gives 20, never 50.
     for (by, limit) in [
-        ("guard-rail", limits.guard_rail),
-        ("reserved", limits.reserved),
+        (Ceiling::GuardRail, limits.guard_rail),
+        (Ceiling::Reserved, limits.reserved),
     ] {
         if let Some(limit) = limit
             && to > limit
         {
             notes.push(format!("capped by {by} {limit}"));
             to = limit;
-            clamps.push(Clamp {
-                by: by.into(),
-                limit,
-            });
+            clamps.push(Clamp { by, limit });
         }
     }
     // Account headroom. Our reading of "UnreservedConcurrentExecutions - 100":
@@ -781,7 +814,7 @@ fn finish(p: Proposal, from: u32, band: Band, obs: &Observation) -> Decision {
             ));
             to = limit;
             clamps.push(Clamp {
-                by: "account-headroom".into(),
+                by: Ceiling::AccountHeadroom,
                 limit,
             });
         }
@@ -1344,7 +1377,7 @@ mod tests {
         assert_eq!(
             d.reason.clamps,
             vec![Clamp {
-                by: "band.max".into(),
+                by: Ceiling::BandMax,
                 limit: 200
             }]
         );
@@ -1369,7 +1402,7 @@ mod tests {
         };
         let d = decide(&p, &state(), &o, now());
         assert_eq!((d.to, d.action), (20, Action::ScaleOut));
-        assert_eq!(d.reason.clamps[0].by, "guard-rail");
+        assert_eq!(d.reason.clamps[0].by, Ceiling::GuardRail);
         assert_eq!(d.reason.clamps[0].limit, 20);
         assert!(d.reason.summary.contains("capped by guard-rail 20"));
     }
@@ -1387,8 +1420,8 @@ mod tests {
         };
         let d = decide(&p, &state(), &o, now());
         assert_eq!(d.to, 90);
-        let bys: Vec<&str> = d.reason.clamps.iter().map(|c| c.by.as_str()).collect();
-        assert_eq!(bys, ["reserved"]);
+        let bys: Vec<Ceiling> = d.reason.clamps.iter().map(|c| c.by).collect();
+        assert_eq!(bys, [Ceiling::Reserved]);
     }
 
     #[test]
@@ -1407,7 +1440,7 @@ mod tests {
         assert_eq!(
             d.reason.clamps,
             vec![Clamp {
-                by: "account-headroom".into(),
+                by: Ceiling::AccountHeadroom,
                 limit: 70
             }]
         );

@@ -43,11 +43,46 @@ pub struct State {
     /// the tick backs off such a resource ([`State::backoff_remaining`]).
     #[serde(default)]
     pub failures: u32,
+    /// When a tick last read this resource's config from Lambda and took
+    /// its capacity into `capacity` (`ObservedAt`); `None`: never, so the
+    /// next tick reads it before deciding. Drives the staggered reconcile.
+    #[serde(default)]
+    pub observed_at: Option<DateTime<Utc>>,
+    /// A step pcscale applied that Lambda has not yet shown `READY`
+    /// (`Unconfirmed`): the next tick reads the config before any other step.
+    #[serde(default)]
+    pub unconfirmed: bool,
+    /// The function's reserved concurrency as last read, cached for
+    /// [`RESERVED_CACHE_SECS`] (`Reserved`, `ReservedAt`).
+    #[serde(default)]
+    pub reserved: Option<ReservedRead>,
     /// Why the stored item could not be used as it is (set by the store
     /// when it reads one; never written). The tick reports it once and
     /// replaces the item.
     #[serde(skip)]
     pub defect: Option<StateDefect>,
+}
+
+/// How long a read of a function's reserved concurrency is trusted. A
+/// reservation lowered below the provisioned concurrency in the meantime
+/// makes Lambda refuse the Put (counted as a failure, retried after a fresh read).
+pub const RESERVED_CACHE_SECS: i64 = 15 * 60;
+
+/// One read of a function's reserved concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservedRead {
+    /// The reservation; `None`: the function has none.
+    pub value: Option<u32>,
+    /// When it was read.
+    pub at: DateTime<Utc>,
+}
+
+impl ReservedRead {
+    /// The cached value when it is still fresh at `now`.
+    pub fn fresh(&self, now: DateTime<Utc>) -> Option<Option<u32>> {
+        let age = (now - self.at).num_seconds();
+        ((0..RESERVED_CACHE_SECS).contains(&age)).then_some(self.value)
+    }
 }
 
 /// A state item the store could read only in part: its `Version` is
@@ -175,6 +210,7 @@ impl State {
             last_reason: Some(decision.reason.summary.clone()),
             pending: None,
             failures: 0,
+            unconfirmed: true,
             ..self.clone()
         };
         match decision.action {

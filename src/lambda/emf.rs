@@ -173,7 +173,7 @@ pub fn tick_lines(summary: &TickSummary, function_name: &str) -> Vec<Value> {
 /// (applied, dry-run or failed; not one another tick had claimed).
 pub fn change_line(now: DateTime<Utc>, r: &ResourceOutcome) -> Option<MetricLine> {
     let d = r.decision.as_ref()?;
-    if !d.action.changes_capacity() || r.action == "Skip" {
+    if !d.action.changes_capacity() || r.action == crate::tick::Verb::Skip {
         return None;
     }
     let applied = if r.applied { d.to } else { d.from };
@@ -202,7 +202,7 @@ pub fn change_line(now: DateTime<Utc>, r: &ResourceOutcome) -> Option<MetricLine
         value: if r.error.is_some() { 1.0 } else { 0.0 },
     });
     let mut props = Map::new();
-    props.insert("Action".into(), Value::String(r.action.clone()));
+    props.insert("Action".into(), Value::String(r.action.as_str().to_owned()));
     props.insert("From".into(), json!(d.from));
     props.insert("DryRun".into(), Value::Bool(r.dry_run));
     props.insert("Reason".into(), Value::String(r.reason.clone()));
