@@ -1,38 +1,46 @@
-//! One tick over 1,000 policies against the emulators: `GetMetricData`
-//! calls (must be `ceil(queries / 500)`), wall time and peak RSS.
+//! Ticks over 1,000 aliases against the emulators, metered as AWS would
+//! bill and refuse them: wall time, Lambda control-plane requests (through
+//! the test proxy, which enforces the account's 15 requests/s quota),
+//! `GetMetricData` calls, DynamoDB read units (a filtered Scan charged for
+//! every item it reads), aliases decided and carried over.
 //!
 //! ```text
-//! cargo bench --bench tick_1000            # 1,000 policies (PCSCALE_BENCH_POLICIES to change)
+//! cargo bench --bench tick_1000            # 1,000 aliases (PCSCALE_BENCH_POLICIES to change)
 //! ```
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs the same
-//! flow with 3 policies as a smoke test, so it stays correct and fast.
+//! flow with 5 aliases as a smoke test, so it stays correct and fast.
 //!
-//! Set-up (not measured): a table, N functions with alias `live` in
-//! LocalStack, N policies (target tracking on true demand, target 0.5), and
-//! demand 0.5 four minutes before the tick for every other function (each
-//! wants 1). The ticks read CloudWatch through the test proxy, which
-//! publishes a minute three minutes after it ends (AWS takes 1-3 minutes),
-//! judged at the tick's `now`.
-//! Then two ticks run, each in a fresh child process so that its peak RSS
-//! is the tick's own (client set-up included), configured only through the
-//! environment like the Lambda:
-//! 1. the first tick with the production Lambda rate limit (10 requests/s):
-//!    N/2 scale-outs;
-//! 2. the next minute's tick with the limit lifted (`PCSCALE_LAMBDA_RPS`,
-//!    emulators only): every config is READY and holds; the time left is
-//!    the tick's own overhead.
+//! Set-up (not measured): a table and its activity table, N functions with
+//! alias `live` in LocalStack, N policies (target tracking on true demand,
+//! target 0.5), demand 0.5 in every minute of the run for one function in
+//! five (each of those wants 1). Every tick runs in a fresh child process
+//! configured only through the environment like the deployed Lambda
+//! (`PCSCALE_RECONCILE_MINUTES` 15 and `PCSCALE_LAMBDA_BUDGET` 120 by
+//! default, `PCSCALE_LAMBDA_RPS` 10), every service through the proxy, one
+//! tick a minute of simulated time:
+//! 1. the cold first tick (no state: every alias must be read first);
+//! 2. ticks until nothing is carried and every step is confirmed (the
+//!    converged fleet), then three steady-state ticks;
+//! 3. 10,000 activity items written to the activity table (one alias's
+//!    30 days of history), and three steady-state ticks again;
+//! 4. the same 10,000 items in the policy table, where pcscale before
+//!    issue #13 kept them (and an upgraded table keeps them until they
+//!    expire or `pcscale activity --migrate` moves them): one tick.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use pcscale::aws::AwsPorts;
-use pcscale::aws::cloudwatch::{MAX_QUERIES_PER_CALL, minute_start};
+use pcscale::aws::cloudwatch::minute_start;
+use pcscale::aws::dynamodb::{activity_to_item, default_activity_table};
 use pcscale::lambda::tick_options_from_env;
+use pcscale::ports::Activity;
 use pcscale::tick::{TickSummary, run_tick};
 use serde_json::{Value, json};
 use support::fault_proxy::FaultProxy;
@@ -53,7 +61,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000)
     } else {
-        3
+        5
     };
     rt.block_on(parent(n, full));
 }
@@ -69,27 +77,41 @@ async fn child() {
     let opts = tick_options_from_env().expect("options");
     let ports = AwsPorts::from_env().await.expect("clients");
     let summary = run_tick(ports.ports(), now, &opts).await.expect("tick");
-    let wall = started.elapsed();
     let out = json!({
-        "wall_ms": wall.as_millis(),
-        "tick_ms": summary.duration_ms,
-        "peak_rss_kb": peak_rss_kb(),
+        "wall_ms": started.elapsed().as_millis(),
         "summary": summary,
     });
     println!("{out}");
 }
 
-/// `VmHWM` of this process, in kB (Linux).
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+/// One tick's figures.
+struct Row {
+    label: String,
+    wall_s: f64,
+    control_plane: usize,
+    refused: usize,
+    get_metric_data: usize,
+    read_units: f64,
+    decided: usize,
+    carried: usize,
+    changed: usize,
+}
+
+impl Row {
+    fn print(&self, n: usize) {
+        println!(
+            "| {n} | {} | {:.1} s | {} | {} | {} | {:.1} | {} | {} | {} |",
+            self.label,
+            self.wall_s,
+            self.control_plane,
+            self.refused,
+            self.get_metric_data,
+            self.read_units,
+            self.decided,
+            self.carried,
+            self.changed,
+        );
+    }
 }
 
 async fn parent(n: usize, full: bool) {
@@ -120,22 +142,22 @@ async fn parent(n: usize, full: bool) {
         .buffer_unordered(8)
         .collect::<Vec<()>>()
         .await;
-    let now = minute_start(Utc::now()) + TimeDelta::seconds(5);
-    // Published by `now` (it ended three minutes before): the newest minute
-    // a tick in AWS is sure to read.
-    let latest = now - TimeDelta::minutes(4) + TimeDelta::seconds(5);
-    let proxy = FaultProxy::start(support::emulators()).await;
-    let publication = proxy.publication();
-    futures::stream::iter(names.iter().step_by(2))
+    // Simulated minutes: the run starts an hour ago, one tick a minute.
+    let t0 = minute_start(Utc::now()) - TimeDelta::minutes(60) + TimeDelta::seconds(5);
+    let busy: Vec<&String> = names.iter().step_by(5).collect();
+    futures::stream::iter(busy.iter())
         .map(|f| {
             let c = &c;
+            let points: Vec<(DateTime<Utc>, f64)> = (-15..60)
+                .map(|m| (t0 + TimeDelta::minutes(m), 0.5))
+                .collect();
             async move {
                 support::put_metric(
                     &c.cloudwatch,
                     f,
                     "live",
                     support::Seed::Concurrency,
-                    &[(latest, 0.5)],
+                    &points,
                 )
                 .await;
             }
@@ -143,76 +165,199 @@ async fn parent(n: usize, full: bool) {
         .buffer_unordered(8)
         .collect::<Vec<()>>()
         .await;
+    let proxy = FaultProxy::start(support::emulators()).await;
     eprintln!(
-        "tick_1000: {n} functions, policies and demand set up in {:.1} s",
+        "tick_1000: {n} aliases ({} busy), policies and demand set up in {:.1} s",
+        busy.len(),
         setup.elapsed().as_secs_f64()
     );
 
-    publication.set_now(Some(now));
-    // The children block this thread; the proxy serves on the others.
-    let first = tokio::task::block_in_place(|| run_child(&table, &proxy.url, now, None));
-    let s1 = summary(&first);
-    let scaled = n.div_ceil(2);
-    assert_eq!(s1.totals.resources, n);
-    assert_eq!(s1.totals.changed, scaled, "{:#?}", s1.totals);
-    assert_eq!(s1.totals.errors, 0, "{:#?}", first["summary"]["resources"]);
-    // Wait until LocalStack reports every new config READY (about 1 s each,
-    // in parallel), as a tick a minute later would find them.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for f in names.iter().step_by(2) {
-        loop {
-            match support::pc_config(&c.lambda, f, "live").await {
-                Some((1, s)) if s == "READY" => break,
-                other if Instant::now() < deadline => {
-                    let _ = other;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                other => panic!("{f}: {other:?}"),
+    let mut rows = Vec::new();
+    let mut minute = 0;
+    let mut tick = |label: &str, minute: &mut i64| -> (Row, TickSummary) {
+        let now = t0 + TimeDelta::minutes(*minute);
+        *minute += 1;
+        proxy.publication().set_now(Some(now));
+        proxy.reset_log();
+        // The children block this thread; the proxy serves on the others.
+        let run = tokio::task::block_in_place(|| run_child(&table, &proxy.url, now));
+        let s: TickSummary = serde_json::from_value(run["summary"].clone()).expect("summary");
+        assert_eq!(s.totals.errors, 0, "{label}: {:#?}", s.resources);
+        assert_eq!(
+            s.api_calls.control_plane(),
+            proxy.control_plane_requests(),
+            "{label}: the tick counts every request the proxy saw"
+        );
+        let row = Row {
+            label: label.to_owned(),
+            wall_s: run["wall_ms"].as_f64().unwrap_or(f64::NAN) / 1000.0,
+            control_plane: proxy.control_plane_requests(),
+            refused: proxy.quota_refused(),
+            get_metric_data: proxy.count("GetMetricData"),
+            read_units: proxy.read_units(),
+            decided: s.totals.resources - s.totals.carried - s.totals.skipped,
+            carried: s.totals.carried,
+            changed: s.totals.changed,
+        };
+        (row, s)
+    };
+    let wait_ready = |s: &TickSummary| {
+        let applied: Vec<String> = s
+            .resources
+            .iter()
+            .filter(|r| r.applied)
+            .map(|r| r.resource.clone())
+            .collect();
+        async move {
+            for key in applied {
+                let f = key
+                    .trim_start_matches("function:")
+                    .trim_end_matches(":live");
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    support::wait_ready(&c.lambda, f, "live"),
+                )
+                .await;
             }
         }
-    }
-    publication.set_now(Some(now + TimeDelta::minutes(1)));
-    let second = tokio::task::block_in_place(|| {
-        run_child(
-            &table,
-            &proxy.url,
-            now + TimeDelta::minutes(1),
-            Some("1000"),
-        )
-    });
-    let s2 = summary(&second);
-    assert_eq!(s2.totals.changed, 0, "{:#?}", s2.totals);
+    };
 
-    for (label, run, s) in [
-        ("first tick, 10 req/s", &first, &s1),
-        ("next tick, no rate limit", &second, &s2),
-    ] {
-        let queries = s.api_calls.metric_queries;
-        let expected = queries.div_ceil(MAX_QUERIES_PER_CALL);
-        assert_eq!(
-            s.api_calls.metric_requests, expected,
-            "GetMetricData calls must be ceil({queries} / 500)"
-        );
-        println!(
-            "| {n} | {label} | {queries} | {} | {} | {} | {} | {:.1} s | {:.1} MB |",
-            s.api_calls.metric_requests,
-            s.api_calls.get_config,
-            s.api_calls.put_config,
-            s.totals.changed,
-            run["wall_ms"].as_f64().unwrap_or(f64::NAN) / 1000.0,
-            run["peak_rss_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0,
-        );
+    let (cold, s) = tick("cold first tick", &mut minute);
+    rows.push(cold);
+    wait_ready(&s).await;
+    // Converge: until a tick carries nothing and changes nothing.
+    let mut converging = 1;
+    loop {
+        let (row, s) = tick("converging", &mut minute);
+        let settled = row.carried == 0 && row.changed == 0;
+        wait_ready(&s).await;
+        converging += 1;
+        if settled || converging > 40 {
+            rows.push(Row {
+                label: format!("tick {converging}: converged"),
+                ..row
+            });
+            break;
+        }
     }
-    if !full {
+    let mut steady = Vec::new();
+    for i in 1..=3 {
+        let (row, s) = tick(&format!("steady state {i}"), &mut minute);
+        wait_ready(&s).await;
+        steady.push(row);
+    }
+
+    // 10,000 activity items of one alias: the activity table, then the
+    // policy table (the layout before issue #13).
+    let key = format!("function:{}:live", names[0]);
+    let items = if full { 10_000 } else { 100 };
+    write_activity(&c.dynamodb, &default_activity_table(&table), &key, t0, items).await;
+    let mut with_history = Vec::new();
+    for i in 1..=3 {
+        let (row, s) = tick(
+            &format!("steady state {i}, {items} activity items in the activity table"),
+            &mut minute,
+        );
+        wait_ready(&s).await;
+        with_history.push(row);
+    }
+    write_activity(&c.dynamodb, &table, &key, t0, items).await;
+    let (legacy, _) = tick(
+        &format!("{items} activity items in the policy table (before #13)"),
+        &mut minute,
+    );
+
+    println!(
+        "| aliases | tick | wall | Lambda control-plane requests | refused by the 15/s quota | GetMetricData calls | DynamoDB read units | decided | carried | changed |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows.iter().chain(&steady).chain(&with_history).chain([&legacy]) {
+        r.print(n);
+    }
+
+    // The acceptance of issue #13, on the steady-state ticks.
+    for r in steady.iter().chain(&with_history) {
+        assert_eq!(r.carried, 0, "{}: every alias decided", r.label);
+        assert_eq!(r.decided, n, "{}: every alias decided", r.label);
+        assert!(r.control_plane <= 150, "{}: {} requests", r.label, r.control_plane);
+        assert!(r.get_metric_data <= 4, "{}: {} GetMetricData", r.label, r.get_metric_data);
+        assert_eq!(r.refused, 0, "{}: refused by the quota", r.label);
+        if full {
+            assert!(r.wall_s <= 30.0, "{}: {:.1} s", r.label, r.wall_s);
+        }
+    }
+    let mean = |rs: &[Row], f: fn(&Row) -> f64| rs.iter().map(f).sum::<f64>() / rs.len() as f64;
+    let (ru0, ru1) = (
+        mean(&steady, |r| r.read_units),
+        mean(&with_history, |r| r.read_units),
+    );
+    assert!(
+        (ru1 - ru0).abs() <= 0.3 * ru0,
+        "read units {ru0:.1} -> {ru1:.1} with {items} activity items"
+    );
+    let (w0, w1) = (mean(&steady, |r| r.wall_s), mean(&with_history, |r| r.wall_s));
+    eprintln!(
+        "tick_1000: steady state {w0:.1} s, {ru0:.1} read units; with {items} activity items \
+         {w1:.1} s, {ru1:.1} read units"
+    );
+    if full {
+        assert!((w1 - w0).abs() <= 0.3 * w0, "wall {w0:.1} s -> {w1:.1} s");
+    } else {
         eprintln!(
-            "tick_1000: smoke run with {n} policies passed (cargo bench --bench tick_1000 for 1,000)"
+            "tick_1000: smoke run with {n} aliases passed (cargo bench --bench tick_1000 for 1,000)"
         );
     }
 }
 
-/// Runs one tick in a child process of this binary, CloudWatch through the
-/// proxy at `cloudwatch`; returns its JSON report.
-fn run_child(table: &str, cloudwatch: &str, now: DateTime<Utc>, lambda_rps: Option<&str>) -> Value {
+/// Writes `count` activity items of `resource` into `table`, one a few
+/// minutes apart over the 30 days before `t0`, 25 per `BatchWriteItem`.
+async fn write_activity(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    resource: &str,
+    t0: DateTime<Utc>,
+    count: usize,
+) {
+    let step = (30 * 24 * 60 * 60 / count.max(1)) as i64;
+    let requests: Vec<WriteRequest> = (0..count)
+        .map(|i| {
+            let a = Activity {
+                resource: resource.to_owned(),
+                at: t0 - TimeDelta::seconds(step * i as i64),
+                from: Some(1),
+                to: Some(2),
+                action: "ScaleOut".to_owned(),
+                cause: "scale out: demand 0.9 at target 0.5 wants 2 (bench history)".to_owned(),
+                outcome: "applied".to_owned(),
+                detail: Some(json!({"rule": "TargetTrackingScaleOut", "demand_latest": 0.9})),
+            };
+            let item = activity_to_item(&a, u32::try_from(i).unwrap_or(u32::MAX));
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("put request"),
+                )
+                .build()
+        })
+        .collect();
+    futures::stream::iter(requests.chunks(25).map(<[WriteRequest]>::to_vec))
+        .map(|chunk| async move {
+            ddb.batch_write_item()
+                .request_items(table, chunk)
+                .send()
+                .await
+                .expect("BatchWriteItem");
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Runs one tick in a child process of this binary, every service through
+/// the proxy at `proxy`; returns its JSON report.
+fn run_child(table: &str, proxy: &str, now: DateTime<Utc>) -> Value {
     let exe = std::env::current_exe().expect("current exe");
     let mut cmd = std::process::Command::new(exe);
     cmd.env("PCSCALE_BENCH_CHILD", "1")
@@ -221,10 +366,9 @@ fn run_child(table: &str, cloudwatch: &str, now: DateTime<Utc>, lambda_rps: Opti
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("PCSCALE_LAMBDA_RPS")
         .envs(support::cli_env(table))
-        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch);
-    if let Some(r) = lambda_rps {
-        cmd.env("PCSCALE_LAMBDA_RPS", r);
-    }
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", proxy)
+        .env("AWS_ENDPOINT_URL_LAMBDA", proxy)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", proxy);
     let out = cmd.output().expect("child runs");
     assert!(
         out.status.success(),
@@ -232,8 +376,4 @@ fn run_child(table: &str, cloudwatch: &str, now: DateTime<Utc>, lambda_rps: Opti
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("child report")
-}
-
-fn summary(run: &Value) -> TickSummary {
-    serde_json::from_value(run["summary"].clone()).expect("summary")
 }

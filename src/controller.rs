@@ -142,6 +142,7 @@ mod tests {
                 changed: 0,
                 errors: 2,
                 skipped: 0,
+                carried: 0,
             },
             api_calls: Default::default(),
         };

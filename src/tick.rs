@@ -1907,3 +1907,146 @@ mod quiet_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod schedule_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 / 60 * 60 + minute * 60 + 5, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
+    }
+
+    fn seen(minute: i64) -> State {
+        State {
+            version: 3,
+            capacity: Some(4),
+            observed_at: Some(at(minute)),
+            ..State::default()
+        }
+    }
+
+    #[test]
+    fn every_alias_is_reconciled_once_a_period_and_the_reads_spread_evenly() {
+        let keys: Vec<String> = (0..1500).map(|i| format!("function:f{i}:live")).collect();
+        let mut states: Vec<State> = keys.iter().map(|_| seen(0)).collect();
+        let mut per_minute = Vec::new();
+        let mut last_read = vec![0_i64; keys.len()];
+        for minute in 1..=60 {
+            let mut reads = 0;
+            for (i, key) in keys.iter().enumerate() {
+                if read_needed(15, key, &states[i], at(minute)) == Read::Reconcile {
+                    assert!(minute - last_read[i] <= 15, "{key} waited too long");
+                    last_read[i] = minute;
+                    states[i] = seen(minute);
+                    reads += 1;
+                }
+            }
+            per_minute.push(reads);
+        }
+        // Each alias once every 15 minutes: 1,500 / 15 = 100 a minute.
+        assert_eq!(per_minute.iter().sum::<usize>(), 1500 * 4, "{per_minute:?}");
+        assert!(
+            per_minute.iter().all(|&n| (60..=140).contains(&n)),
+            "{per_minute:?}"
+        );
+        assert!(last_read.iter().all(|&m| m > 45));
+    }
+
+    #[test]
+    fn missing_stale_and_unconfirmed_states_are_read_before_acting() {
+        let key = "function:f:live";
+        assert_eq!(read_needed(15, key, &State::default(), at(0)), Read::Reconcile);
+        // Missed its minute (the budget carried it): overdue next tick.
+        assert_eq!(read_needed(15, key, &seen(0), at(16)), Read::Reconcile);
+        // Observed "in the future" (a clock far off): not trusted.
+        assert_eq!(read_needed(15, key, &seen(5), at(0)), Read::Reconcile);
+        let unconfirmed = State {
+            unconfirmed: true,
+            ..seen(0)
+        };
+        assert_eq!(read_needed(15, key, &unconfirmed, at(1)), Read::Confirm);
+        let claimed = State {
+            pending: Some(Pending {
+                from: 4,
+                to: 8,
+                claimed_at: at(0),
+                seen_at: None,
+            }),
+            ..seen(0)
+        };
+        assert_eq!(read_needed(15, key, &claimed, at(1)), Read::Confirm);
+        // A period of one minute reads every alias every tick.
+        assert!((1..30).all(|m| read_needed(1, key, &seen(m - 1), at(m)) == Read::Reconcile));
+        // Trusted in between: 14 of 15 minutes.
+        let trusted = (1..=15)
+            .filter(|m| read_needed(15, key, &seen(0), at(*m)) == Read::Trusted)
+            .count();
+        assert_eq!(trusted, 14);
+    }
+
+    #[test]
+    fn the_budget_takes_whole_requests_and_never_goes_below_zero() {
+        let b = Budget::new(Some(3));
+        assert!(b.take(2));
+        assert!(!b.take(2), "only one left");
+        assert!(b.take(1));
+        assert!(!b.take(1));
+        b.spend(1);
+        assert!(!b.take(1));
+        let unlimited = Budget::new(None);
+        assert!((0..10_000).all(|_| unlimited.take(1)));
+    }
+
+    #[test]
+    fn trusted_current_is_the_capacity_pcscale_applied() {
+        assert_eq!(trusted_current(&State::default()), None);
+        let s = State {
+            capacity: Some(0),
+            ..State::default()
+        };
+        assert_eq!(trusted_current(&s), None, "0: the config was deleted");
+        let c = trusted_current(&seen(0)).expect("a config");
+        assert_eq!((c.requested, c.status), (4, PcStatus::Ready));
+    }
+    #[test]
+    fn the_plan_asks_for_reserved_concurrency_only_for_an_increase_and_is_capped_by_it() {
+        use crate::core::decide::Series;
+        let policy = crate::core::policy::parse_policy(&serde_json::json!({
+            "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 50,
+            "TargetTracking": {"TargetValue": 0.5}
+        }))
+        .expect("valid");
+        let obs = |demand: f64| Observation {
+            demand: Demand::Known(Series::of(vec![Some(demand); 10])),
+            utilization: None,
+            current: trusted_current(&seen(0)),
+            limits: Limits::default(),
+        };
+        let state = seen(0);
+        // 10 wants 20 > 4: the reservation matters.
+        assert_eq!(
+            plan(&policy, &state, &obs(10.0), Reserved::NotRead, at(1)),
+            Plan::NeedsReserved
+        );
+        let Plan::Decided(d) = plan(&policy, &state, &obs(10.0), Reserved::Known(Some(6)), at(1))
+        else {
+            panic!("known");
+        };
+        assert_eq!((d.to, d.action), (6, Action::ScaleOut));
+        assert_eq!(d.reason.clamps[0].by, Ceiling::Reserved);
+        let Plan::Decided(d) = plan(&policy, &state, &obs(10.0), Reserved::Known(None), at(1))
+        else {
+            panic!("known");
+        };
+        assert_eq!(d.to, 20, "no reservation: the need");
+        // 2 wants 4 = current: a hold never reads it.
+        let Plan::Decided(d) = plan(&policy, &state, &obs(2.0), Reserved::NotRead, at(1)) else {
+            panic!("a hold needs no reservation");
+        };
+        assert_eq!(d.action, Action::Hold);
+    }
+}

@@ -12,11 +12,14 @@
 mod support;
 
 use std::process::Output;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
 use pcscale::aws::dynamodb::Item;
 use serde_json::{Value, json};
+use pcscale::tick::TickOptions;
+use support::fault_proxy::{Fault, Rule};
 use support::world::{World, outcome, pk, tracking_policy};
 
 impl World {
@@ -713,4 +716,202 @@ async fn explain_shows_the_minutes_it_treated_as_not_yet_published() {
         )),
         "{text}"
     );
+}
+
+// ------------------------------------------ reads within the budget (#13) --
+
+/// The deployed schedule: reconcile every 15 minutes, 120 requests a tick.
+fn scheduled() -> TickOptions {
+    TickOptions {
+        reconcile_every_minutes: 15,
+        lambda_budget: Some(120),
+        ..TickOptions::default()
+    }
+}
+
+/// The Lambda provisioned-concurrency calls the proxy saw for `function`,
+/// in order (`Get`, `Put`, `Delete`).
+fn pc_calls(w: &World, function: &str) -> Vec<&'static str> {
+    let proxy = w.proxy().expect("the world's own proxy");
+    proxy
+        .exchanges()
+        .iter()
+        .filter(|e| e.function.as_deref() == Some(function))
+        .filter_map(|e| match e.operation.as_str() {
+            "GetProvisionedConcurrencyConfig" => Some("Get"),
+            "PutProvisionedConcurrencyConfig" => Some("Put"),
+            "DeleteProvisionedConcurrencyConfig" => Some("Delete"),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_made_outside_pcscale_is_found_within_one_reconcile_period() {
+    let w = World::new("drift15").await;
+    let f = w.function("drift15").await;
+    w.put_policy(json!({"pk": pk(&f), "MinCapacity": 2, "MaxCapacity": 20}))
+        .await;
+    let opts = scheduled();
+    // No state yet: read before acting, then the band floor's step.
+    let first = w.tick_with(w.at(0, 5), &opts).await;
+    let r = outcome(&first, &f);
+    assert_eq!((r.action.as_str(), r.to), ("ScaleOut", Some(2)), "{r:#?}");
+    assert_eq!(pc_calls(&w, &f), ["Get", "Put"]);
+    assert_eq!(w.wait_ready(&f).await, 2);
+    // The next tick confirms the step (READY), then pcscale trusts its state.
+    let second = w.tick_with(w.at(1, 5), &opts).await;
+    assert_eq!(outcome(&second, &f).action.as_str(), "Hold");
+    assert_eq!(pc_calls(&w, &f), ["Get", "Put", "Get"]);
+
+    w.put_pc_directly(&f, 7).await;
+    let mut found = None;
+    for m in 2..=17 {
+        w.tick_with(w.at(m, 5), &opts).await;
+        let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+        if acts.iter().any(|a| a.action == "Drift") {
+            found = Some((m, acts));
+            break;
+        }
+        // Until its reconcile minute, no tick reads the alias.
+        assert_eq!(pc_calls(&w, &f).len(), 3, "minute {m}");
+    }
+    let (m, acts) = found.expect("the drift is found within one reconcile period");
+    assert!(
+        (2..=16).contains(&m),
+        "found at minute {m}, more than 15 min after the change at minute 1"
+    );
+    let drift = acts.iter().find(|a| a.action == "Drift").expect("drift");
+    assert_eq!((drift.from, drift.to), (Some(2), Some(7)), "{drift:#?}");
+    // One read found it.
+    assert_eq!(pc_calls(&w, &f)[3], "Get", "{:?}", pc_calls(&w, &f));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_is_confirmed_ready_before_the_next_step() {
+    let w = World::new("confirm").await;
+    let f = w.function("confirm").await;
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    w.demand(&f, &[0], 2.0).await;
+    w.demand(&f, &[1, 2], 10.0).await;
+    let opts = scheduled();
+    let first = w.tick_with(w.late(1, 5), &opts).await;
+    let r = outcome(&first, &f);
+    assert_eq!((r.action.as_str(), r.to), ("ScaleOut", Some(4)), "{r:#?}");
+    assert_eq!(w.wait_ready(&f).await, 4);
+
+    // Lambda still allocating: the confirmation read says IN_PROGRESS, and
+    // the step demand now asks for (20) waits.
+    let proxy = w.proxy().expect("the world's own proxy");
+    proxy.inject(
+        Rule::on(
+            "GetProvisionedConcurrencyConfig",
+            Fault::Rewrite(Arc::new(|v: &mut Value| {
+                v["Status"] = json!("IN_PROGRESS");
+            })),
+        )
+        .containing(&f)
+        .times(1),
+    );
+    let second = w.tick_with(w.late(2, 5), &opts).await;
+    let r = outcome(&second, &f);
+    assert_eq!(r.action.as_str(), "Skip", "{r:#?}");
+    assert!(r.reason.contains("IN_PROGRESS"), "{r:#?}");
+    // READY now: the next step follows its confirmation.
+    let third = w.tick_with(w.late(3, 5), &opts).await;
+    let r = outcome(&third, &f);
+    assert_eq!((r.action.as_str(), r.to), ("ScaleOut", Some(20)), "{r:#?}");
+    assert_eq!(pc_calls(&w, &f), ["Get", "Put", "Get", "Get", "Put"]);
+    assert_eq!(w.wait_ready(&f).await, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_defers_work_without_losing_it() {
+    let w = World::new("budget").await;
+    let mut fs = Vec::new();
+    for _ in 0..4 {
+        let f = w.function("budget").await;
+        w.put_policy(json!({"pk": pk(&f), "MinCapacity": 3, "MaxCapacity": 10}))
+            .await;
+        fs.push(f);
+    }
+    // Three requests a tick: GetAccountSettings and two more. Each alias
+    // needs three (a read, its Put, the confirmation): six ticks at least.
+    let opts = TickOptions {
+        lambda_budget: Some(3),
+        concurrency: 1,
+        ..scheduled()
+    };
+    let proxy = w.proxy().expect("the world's own proxy");
+    let mut carried = 0;
+    let mut done_at = None;
+    for m in 0..12 {
+        proxy.reset_log();
+        let s = w.tick_with(w.at(m, 5), &opts).await;
+        assert_eq!(s.totals.errors, 0, "minute {m}: {s:#?}");
+        assert!(
+            proxy.control_plane_requests() <= 3,
+            "minute {m}: {} requests",
+            proxy.control_plane_requests()
+        );
+        assert_eq!(s.api_calls.control_plane(), proxy.control_plane_requests());
+        carried += s.totals.carried;
+        for r in s.resources.iter().filter(|r| r.applied) {
+            let f = r.resource.trim_start_matches("function:").trim_end_matches(":live");
+            assert_eq!(w.wait_ready(f).await, 3);
+        }
+        if s.totals.carried == 0 && s.resources.iter().all(|r| r.action.as_str() == "Hold") {
+            done_at = Some(m);
+            break;
+        }
+    }
+    let m = done_at.expect("every alias reaches its floor and is confirmed");
+    assert!(m >= 5, "three requests a tick cannot do it in {m} ticks");
+    assert!(carried > 0, "the budget deferred work");
+    for f in &fs {
+        assert_eq!(w.pc(f).await, Some((3, "READY".to_owned())), "{f}");
+        let acts = w.store().activities(&pk(f), None).await.expect("activity");
+        let steps = acts.iter().filter(|a| a.action == "ScaleOut").count();
+        assert_eq!(steps, 1, "{f}: one step, never lost nor repeated: {acts:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_concurrency_caps_the_need_and_explain_predicts_what_the_tick_applies() {
+    let w = World::new("reserved").await;
+    let f = w.function("reserved").await;
+    w.direct
+        .lambda
+        .put_function_concurrency()
+        .function_name(&f)
+        .reserved_concurrent_executions(6)
+        .send()
+        .await
+        .expect("PutFunctionConcurrency");
+    w.put_policy(tracking_policy(&f, 0, 50, 600)).await;
+    // Demand 10 wants 20; the reservation allows 6.
+    w.demand(&f, &[0], 10.0).await;
+    let now = w.late(1, 5);
+    let (out, ex) = w.cli(&["explain", &pk(&f), "--now", &now.to_rfc3339()]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = w.tick_with(now, &scheduled()).await;
+    let r = outcome(&s, &f);
+    assert_eq!((r.action.as_str(), r.to), ("ScaleOut", Some(6)), "{r:#?}");
+    assert_eq!(ex["decision"]["to"], 6, "{ex:#}");
+    assert_eq!(ex["decision"]["action"], "ScaleOut", "{ex:#}");
+    assert_eq!(
+        ex["decision"]["reason"]["clamps"][0]["by"], "reserved",
+        "{ex:#}"
+    );
+    let d = r.decision.as_ref().expect("decision");
+    assert_eq!(
+        serde_json::to_value(d).expect("json")["reason"]["clamps"],
+        ex["decision"]["reason"]["clamps"]
+    );
+    assert_eq!(w.wait_ready(&f).await, 6);
 }

@@ -1730,7 +1730,7 @@ async fn drift_outside_pcscale_is_handled_and_recorded() {
 
     // A minute later nothing new is recorded for what has not changed.
     let again = w.tick(w.late(4, 5)).await;
-    assert_eq!(outcome(&again, &f("noalias")).action, "Error");
+    assert_eq!(outcome(&again, &f("noalias")).action.as_str(), "Error");
     assert_eq!(
         errors(&w.activities(&pk(&f("noalias"))).await),
         1,
@@ -2366,7 +2366,7 @@ async fn a_claim_stamped_in_the_future_is_released_after_the_lease_counted_from_
     for (m, want) in [(2, "Skip"), (3, "Skip"), (5, "ScaleOut")] {
         let out = w.tick(w.late(m, 5)).await;
         let r = outcome(&out, &f);
-        assert_eq!(r.action, want, "minute {m}: {r:#?}");
+        assert_eq!(r.action.as_str(), want, "minute {m}: {r:#?}");
         assert!(!negative_number(&r.reason), "no negative ages: {r:#?}");
         reasons.push(r.reason.clone());
     }

@@ -63,6 +63,8 @@ pub enum ConfigError {
 pub struct AwsSettings {
     /// DynamoDB table (`PCSCALE_TABLE`, default `pcscale`).
     pub table: String,
+    /// The activity table (`PCSCALE_ACTIVITY_TABLE`; `None`: `<table>-activity`).
+    pub activity_table: Option<String>,
     /// Lambda control-plane calls per second for this process
     /// (`PCSCALE_LAMBDA_RPS`, default [`DEFAULT_LAMBDA_RPS`]).
     pub lambda_rps: f64,
@@ -72,13 +74,14 @@ impl Default for AwsSettings {
     fn default() -> Self {
         AwsSettings {
             table: DEFAULT_TABLE.to_owned(),
+            activity_table: None,
             lambda_rps: DEFAULT_LAMBDA_RPS,
         }
     }
 }
 
 impl AwsSettings {
-    /// Reads `PCSCALE_TABLE` and `PCSCALE_LAMBDA_RPS`.
+    /// Reads `PCSCALE_TABLE`, `PCSCALE_ACTIVITY_TABLE` and `PCSCALE_LAMBDA_RPS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -88,6 +91,9 @@ impl AwsSettings {
         let mut s = AwsSettings::default();
         if let Some(t) = get("PCSCALE_TABLE").filter(|t| !t.trim().is_empty()) {
             s.table = t.trim().to_owned();
+        }
+        if let Some(t) = get("PCSCALE_ACTIVITY_TABLE").filter(|t| !t.trim().is_empty()) {
+            s.activity_table = Some(t.trim().to_owned());
         }
         if let Some(v) = get("PCSCALE_LAMBDA_RPS").filter(|v| !v.trim().is_empty()) {
             s.lambda_rps = v
@@ -136,6 +142,8 @@ pub struct AwsPorts {
     pub metrics: CloudWatchMetrics,
     /// Lambda: provisioned-concurrency configs and limits.
     pub lambda: LambdaApi,
+    /// `PCSCALE_ACTIVITY_TABLE`, kept across [`AwsPorts::with_table`].
+    activity_table: Option<String>,
 }
 
 impl AwsPorts {
@@ -165,8 +173,13 @@ impl AwsPorts {
         lambda: aws_sdk_lambda::Client,
         settings: &AwsSettings,
     ) -> Self {
+        let store = DynamoStore::new(dynamodb, &settings.table);
         AwsPorts {
-            store: DynamoStore::new(dynamodb, &settings.table),
+            store: match &settings.activity_table {
+                Some(t) => store.with_activity_table(t),
+                None => store,
+            },
+            activity_table: settings.activity_table.clone(),
             metrics: CloudWatchMetrics::new(cloudwatch),
             lambda: LambdaApi::new(
                 lambda,
@@ -175,9 +188,13 @@ impl AwsPorts {
         }
     }
 
-    /// The same adapters on another table (the CLI's `--table`).
+    /// The same adapters on another table (the CLI's `--table`); activity
+    /// in `PCSCALE_ACTIVITY_TABLE` when set, else `<table>-activity`.
     pub fn with_table(mut self, table: &str) -> Self {
         self.store = self.store.with_table(table);
+        if let Some(t) = &self.activity_table {
+            self.store = self.store.with_activity_table(t);
+        }
         self
     }
 

@@ -1,8 +1,16 @@
-//! The DynamoDB policy store (DESIGN.md §2): one table, `pk` = the resource
-//! (`function:<name>:<qualifier>`), `sk` = `policy` (written by users),
-//! `state` (written only by pcscale, every write conditional on `Version`)
-//! or `activity#<RFC 3339 UTC>#<suffix>` (one per change or error, expiring
-//! after 30 days through the table's TTL on `ExpiresAt`).
+//! The DynamoDB policy store (DESIGN.md §2): the table (`PCSCALE_TABLE`),
+//! `pk` = the resource (`function:<name>:<qualifier>`), `sk` = `policy`
+//! (written by users) or `state` (written only by pcscale, every write
+//! conditional on `Version`); and the activity table
+//! (`PCSCALE_ACTIVITY_TABLE`, default `<table>-activity`), same keys, `sk` =
+//! `activity#<RFC 3339 UTC>#<suffix>` (one per change or error, expiring
+//! after 30 days through its TTL on `ExpiresAt`).
+//!
+//! The tick's Scan reads the first table only, so its cost follows the
+//! number of policies, never the history. Activity items an older pcscale
+//! wrote into the first table are still shown by the CLI (and still read by
+//! the Scan until they expire, or until `pcscale activity --migrate` moves
+//! them).
 //!
 //! Besides the [`PolicyStore`] port, [`DynamoStore`] carries the item
 //! helpers the CLI verbs need (`policy put/get/list/delete`, `activity`,
@@ -13,7 +21,7 @@ use std::future::Future;
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Number, Value};
 use tracing::{Instrument, debug, info_span, warn};
@@ -38,31 +46,50 @@ pub const SK_ACTIVITY_PREFIX: &str = "activity#";
 /// How long activity items live (DESIGN.md §2.3), through the TTL on `ExpiresAt`.
 pub const ACTIVITY_TTL: TimeDelta = TimeDelta::days(30);
 
-/// The policy store over one DynamoDB table.
+/// The activity table of `table` when `PCSCALE_ACTIVITY_TABLE` is unset.
+pub fn default_activity_table(table: &str) -> String {
+    format!("{table}-activity")
+}
+
+/// The policy store over the policy table and its activity table.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    activity_table: String,
 }
 
 impl DynamoStore {
-    /// A store over `table`.
+    /// A store over `table`, activity in [`default_activity_table`].
     pub fn new(client: Client, table: &str) -> Self {
         DynamoStore {
             client,
             table: table.to_owned(),
+            activity_table: default_activity_table(table),
         }
     }
 
-    /// The same client on another table.
+    /// The same client on another table (and its default activity table).
     pub fn with_table(mut self, table: &str) -> Self {
         table.clone_into(&mut self.table);
+        self.activity_table = default_activity_table(table);
+        self
+    }
+
+    /// The same store with activity in `table`.
+    pub fn with_activity_table(mut self, table: &str) -> Self {
+        table.clone_into(&mut self.activity_table);
         self
     }
 
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The activity table's name.
+    pub fn activity_table(&self) -> &str {
+        &self.activity_table
     }
 
     /// The underlying SDK client.
@@ -341,37 +368,57 @@ impl DynamoStore {
         resource: &str,
         limit: Option<usize>,
     ) -> Result<Vec<Activity>, PortError> {
-        let mut out_items = Vec::new();
+        self.recent_activities(Some(resource), None, limit.unwrap_or(usize::MAX / 4))
+            .await
+    }
+
+    /// Moves the activity items an older pcscale wrote into the policy
+    /// table to the activity table (`pcscale activity --migrate`), so that
+    /// the tick's Scan no longer reads them. Idempotent: each item is
+    /// written to the activity table, then deleted from the policy table.
+    /// Returns how many moved.
+    pub async fn migrate_activity(&self) -> Result<usize, PortError> {
+        let mut moved = 0;
         let mut start: Option<Item> = None;
         loop {
-            let remaining = limit.map(|l| l.saturating_sub(out_items.len()));
-            if remaining == Some(0) {
-                break;
-            }
             let out = self
                 .client
-                .query()
+                .scan()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
-                .expression_attribute_values(":pk", AttributeValue::S(resource.to_owned()))
-                .expression_attribute_values(":a", AttributeValue::S(SK_ACTIVITY_PREFIX.into()))
-                .scan_index_forward(false)
-                .select(Select::AllAttributes)
-                .set_limit(remaining.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
+                .filter_expression("begins_with(sk, :a)")
+                .expression_attribute_values(":a", s(SK_ACTIVITY_PREFIX))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| port_error("Query", Some(resource), &e))?;
-            out_items.extend(out.items.unwrap_or_default());
+                .map_err(|e| port_error("Scan", Some(&self.table), &e))?;
+            for item in out.items.unwrap_or_default() {
+                let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned())
+                else {
+                    continue;
+                };
+                self.client
+                    .put_item()
+                    .table_name(&self.activity_table)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("PutItem", Some(&self.activity_table), &e))?;
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", pk)
+                    .key("sk", sk)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("DeleteItem", Some(&self.table), &e))?;
+                moved += 1;
+            }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
             }
         }
-        if let Some(l) = limit {
-            out_items.truncate(l);
-        }
-        Ok(out_items.iter().filter_map(activity_from_item).collect())
+        Ok(moved)
     }
 
     /// The newest `limit` activity records at or after `since`, of one
@@ -384,6 +431,25 @@ impl DynamoStore {
         since: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<Activity>, PortError> {
+        let mut newest = self
+            .recent_in(&self.activity_table, resource, since, limit)
+            .await?;
+        // Written by an older pcscale into the policy table (until they
+        // expire or `pcscale activity --migrate` moves them).
+        newest.extend(self.recent_in(&self.table, resource, since, limit).await?);
+        newest.sort_by(|a, b| b.0.cmp(&a.0));
+        newest.truncate(limit);
+        Ok(newest.into_iter().map(|(_, a)| a).collect())
+    }
+
+    /// [`DynamoStore::recent_activities`] in one table, with each record's `sk`.
+    async fn recent_in(
+        &self,
+        table: &str,
+        resource: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<(String, Activity)>, PortError> {
         let from = since.map_or_else(|| SK_ACTIVITY_PREFIX.to_owned(), |t| activity_sk(t, 0));
         // `~` sorts after every character of an activity sk.
         let to = format!("{SK_ACTIVITY_PREFIX}~");
@@ -401,7 +467,7 @@ impl DynamoStore {
                     let out = self
                         .client
                         .query()
-                        .table_name(&self.table)
+                        .table_name(table)
                         .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                         .expression_attribute_values(":pk", AttributeValue::S(r.to_owned()))
                         .expression_attribute_values(":from", AttributeValue::S(from.clone()))
@@ -418,14 +484,14 @@ impl DynamoStore {
                     let out = self
                         .client
                         .scan()
-                        .table_name(&self.table)
+                        .table_name(table)
                         .filter_expression("sk BETWEEN :from AND :to")
                         .expression_attribute_values(":from", AttributeValue::S(from.clone()))
                         .expression_attribute_values(":to", AttributeValue::S(to.clone()))
                         .set_exclusive_start_key(start.take())
                         .send()
                         .await
-                        .map_err(|e| port_error("Scan", Some(&self.table), &e))?;
+                        .map_err(|e| port_error("Scan", Some(table), &e))?;
                     (out.items.unwrap_or_default(), out.last_evaluated_key)
                 }
             };
@@ -449,7 +515,7 @@ impl DynamoStore {
             }
         }
         keep(&mut newest, limit);
-        Ok(newest.into_iter().map(|(_, a)| a).collect())
+        Ok(newest)
     }
 }
 
@@ -561,7 +627,7 @@ impl PolicyStore for DynamoStore {
             async {
                 self.client
                     .put_item()
-                    .table_name(&self.table)
+                    .table_name(&self.activity_table)
                     .set_item(Some(activity_to_item(activity, rand::random::<u32>())))
                     .send()
                     .await

@@ -41,6 +41,10 @@ pub struct ActivityArgs {
     /// At most this many records, newest first.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub limit: u32,
+    /// Move the activity an older pcscale kept in the policy table to the
+    /// activity table (once, after upgrading), then exit.
+    #[arg(long, conflicts_with_all = ["resource", "since"])]
+    pub migrate: bool,
 }
 
 /// `--since`: an instant, or an age counted back from the clock.
@@ -108,6 +112,22 @@ pub async fn run_activity(args: &ActivityArgs, global: &GlobalOpts) -> Result<Ex
         .map(|r| r.to_string());
     let since = args.since.map(|s| s.instant(Utc::now()));
     let ports = aws_ports(global).await?;
+    if args.migrate {
+        let moved = ports.store.migrate_activity().await?;
+        match global.output {
+            OutputFormat::Json => print_json(&json!({
+                "moved": moved,
+                "from": ports.store.table(),
+                "to": ports.store.activity_table(),
+            }))?,
+            OutputFormat::Text => print_line(&format!(
+                "moved {moved} activity records from {} to {}",
+                ports.store.table(),
+                ports.store.activity_table()
+            ))?,
+        }
+        return Ok(Exit::Success);
+    }
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
     let records = ports
         .store

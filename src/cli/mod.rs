@@ -200,7 +200,7 @@ fn without_debug_dump(message: &str) -> String {
 /// How to create the table, for the "table not found" error.
 pub fn create_table_hint(table: &str) -> String {
     format!(
-        "table {table} does not exist in this account and region. Deploy the stack          (`sam deploy --guided`, which creates it), pass --table/--region for the one you have,          or create it: aws dynamodb create-table --table-name {table}          --attribute-definitions AttributeName=pk,AttributeType=S AttributeName=sk,AttributeType=S          --key-schema AttributeName=pk,KeyType=HASH AttributeName=sk,KeyType=RANGE          --billing-mode PAY_PER_REQUEST && aws dynamodb update-time-to-live --table-name {table}          --time-to-live-specification Enabled=true,AttributeName=ExpiresAt"
+        "table {table} does not exist in this account and region. Deploy the stack          (`sam deploy --guided`, which creates it), pass --table/--region for the one you have,          or create it: aws dynamodb create-table --table-name {table}          --attribute-definitions AttributeName=pk,AttributeType=S AttributeName=sk,AttributeType=S          --key-schema AttributeName=pk,KeyType=HASH AttributeName=sk,KeyType=RANGE          --billing-mode PAY_PER_REQUEST && aws dynamodb update-time-to-live --table-name {table}          --time-to-live-specification Enabled=true,AttributeName=ExpiresAt          (and the same for its activity table, {table}-activity)"
     )
 }
 

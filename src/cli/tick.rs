@@ -164,6 +164,7 @@ mod tests {
                 changed: 1,
                 errors: 1,
                 skipped: 0,
+                carried: 0,
             },
             api_calls: ApiCalls {
                 metric_queries: 1,

@@ -1781,7 +1781,7 @@ mod tests {
                 if let Some(r) = c.obs.limits.reserved {
                     prop_assert!(d.to <= r, "reserved exceeded: {d:?}");
                 }
-                let platform_cut = d.reason.clamps.iter().any(|k| k.by != "band.max");
+                let platform_cut = d.reason.clamps.iter().any(|k| k.by != Ceiling::BandMax);
                 if !platform_cut {
                     prop_assert!(d.to >= d.band.min, "below the floor: {d:?}");
                 }

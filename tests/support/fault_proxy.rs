@@ -23,6 +23,12 @@
 //! proxy's [`Publication`]: datapoints CloudWatch would not have published
 //! yet at the test's `now` are removed (see [`super::publication`]).
 //!
+//! The proxy is as strict as AWS and meters what AWS would bill
+//! ([`super::metering`]): Lambda control-plane requests above the account's
+//! 15 per second are answered 429 `TooManyRequestsException`, and every
+//! DynamoDB read is charged the read units AWS would charge
+//! ([`FaultProxy::read_units`]), a filtered Scan for every item it read.
+//!
 //! Bounded: one request per connection (answers carry `Connection: close`),
 //! heads up to 64 KiB, bodies up to 32 MiB; the accept loop stops when the
 //! proxy is dropped.
@@ -38,9 +44,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::Emulators;
+use super::metering::{self, Quota};
 use super::publication::Publication;
 
 const MAX_HEAD: usize = 64 * 1024;
+/// The fault label of a request refused by Lambda's control-plane quota.
+pub const QUOTA_LABEL: &str = "quota: 429 TooManyRequestsException";
 const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// Which AWS service a request is for.
@@ -71,6 +80,8 @@ pub struct Exchange {
     pub status: Option<u16>,
     /// Path, query and body (lossy UTF-8), for assertions.
     pub text: String,
+    /// DynamoDB read units AWS would charge for it (reads only).
+    pub read_units: Option<f64>,
 }
 
 /// What to do to a matching request.
@@ -234,6 +245,7 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     log: Mutex<Vec<Exchange>>,
     publication: Publication,
+    quota: Quota,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -269,6 +281,7 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             publication: Publication::default(),
+            quota: Quota::default(),
         });
         let s = Arc::clone(&shared);
         let accept = tokio::spawn(async move {
@@ -349,6 +362,31 @@ impl FaultProxy {
             .iter()
             .filter(|e| e.service == service && e.text.contains(text))
             .count()
+    }
+
+    /// Lambda control-plane requests that reached the proxy (every Lambda
+    /// API but invocation; those refused by the quota included).
+    pub fn control_plane_requests(&self) -> usize {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|e| e.service == Service::Lambda && metering::is_control_plane(&e.operation))
+            .count()
+    }
+
+    /// Lambda requests refused by the account's control-plane quota.
+    pub fn quota_refused(&self) -> usize {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|e| e.fault.as_deref() == Some(QUOTA_LABEL))
+            .count()
+    }
+
+    /// DynamoDB read units AWS would have charged for the reads so far.
+    pub fn read_units(&self) -> f64 {
+        lock(&self.shared.log)
+            .iter()
+            .filter_map(|e| e.read_units)
+            .sum()
     }
 
     /// Arrival times of the requests of `operation` that mention `text`.
@@ -570,8 +608,30 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
     let (service, operation, function) = classify(&req);
     let target = req.start.split(' ').nth(1).unwrap_or_default();
     let text = format!("{target} {}", String::from_utf8_lossy(&req.body));
-    let picked = pick(&shared, &operation, &text);
-    let fault_label = picked.as_ref().map(|(f, _)| f.label());
+    // Lambda's control-plane quota comes before any test rule: AWS refuses
+    // such a request before anything else happens to it.
+    let over_quota = service == Service::Lambda
+        && metering::is_control_plane(&operation)
+        && !shared
+            .quota
+            .admit(&metering::access_key(req.header("authorization")));
+    let picked = if over_quota {
+        Some((
+            Fault::Error {
+                status: 429,
+                code: "TooManyRequestsException".into(),
+                message: "Rate exceeded".into(),
+            },
+            None,
+        ))
+    } else {
+        pick(&shared, &operation, &text)
+    };
+    let fault_label = if over_quota {
+        Some(QUOTA_LABEL.to_owned())
+    } else {
+        picked.as_ref().map(|(f, _)| f.label())
+    };
     let index = {
         let mut log = lock(&shared.log);
         log.push(Exchange {
@@ -582,6 +642,7 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
             fault: fault_label,
             status: None,
             text,
+            read_units: None,
         });
         log.len() - 1
     };
@@ -596,6 +657,28 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
         && let Some(body) = shared.publication.hide_unpublished(&ans.body)
     {
         ans.body = body;
+    }
+    if let Some(ans) = &answer
+        && service == Service::DynamoDb
+        && status_of(ans).is_some_and(|s| (200..300).contains(&s))
+    {
+        // What the read cost: a filtered Scan or Query pays for every item
+        // it read, which only the same request without the filter shows.
+        let units = match metering::unfiltered(&req.body) {
+            Some(body) => {
+                let shadow = Message {
+                    start: req.start.clone(),
+                    headers: req.headers.clone(),
+                    body,
+                };
+                match forward(&shared, service, &shadow).await {
+                    Ok(all) => metering::read_units_of(&operation, &req.body, &all.body),
+                    Err(_) => None,
+                }
+            }
+            None => metering::read_units_of(&operation, &req.body, &ans.body),
+        };
+        lock(&shared.log)[index].read_units = units;
     }
     if let Some(ans) = answer {
         lock(&shared.log)[index].status = status_of(&ans);

@@ -14,6 +14,7 @@
 
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod metering;
 pub mod publication;
 pub mod world;
 
@@ -361,8 +362,15 @@ pub fn cli_env(table: &str) -> Vec<(String, String)> {
 }
 
 /// Creates the pcscale table as DESIGN.md §2 describes it (pk/sk strings,
-/// on demand). TTL and PITR are not needed by the tests.
+/// on demand) and its activity table (`<name>-activity`, the same keys), as
+/// the SAM template does. TTL and PITR are not needed by the tests.
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    create_keyed_table(ddb, name).await;
+    create_keyed_table(ddb, &pcscale::aws::dynamodb::default_activity_table(name)).await;
+}
+
+/// One table keyed by `pk` (hash) and `sk` (range), both strings, on demand.
+pub async fn create_keyed_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
     let key = |n: &str, t: KeyType| {
         KeySchemaElement::builder()
             .attribute_name(n)

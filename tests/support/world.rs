@@ -139,6 +139,12 @@ impl World {
         env
     }
 
+    /// The proxy `via` goes through, when this world started it: its log
+    /// counts what AWS would have billed and refused.
+    pub fn proxy(&self) -> Option<&FaultProxy> {
+        self._proxy.as_ref()
+    }
+
     /// Fresh adapters over `via` for every tick: nothing survives in memory
     /// between ticks, as between two Lambda invocations.
     pub fn ports(&self) -> AwsPorts {
