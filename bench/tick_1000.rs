@@ -174,7 +174,7 @@ async fn parent(n: usize, full: bool) {
 
     let mut rows = Vec::new();
     let mut minute = 0;
-    let mut tick = |label: &str, minute: &mut i64| -> (Row, TickSummary) {
+    let tick = |label: &str, minute: &mut i64| -> (Row, TickSummary) {
         let now = t0 + TimeDelta::minutes(*minute);
         *minute += 1;
         proxy.publication().set_now(Some(now));
@@ -201,6 +201,7 @@ async fn parent(n: usize, full: bool) {
         };
         (row, s)
     };
+    let lambda = &c.lambda;
     let wait_ready = |s: &TickSummary| {
         let applied: Vec<String> = s
             .resources
@@ -215,7 +216,7 @@ async fn parent(n: usize, full: bool) {
                     .trim_end_matches(":live");
                 let _ = tokio::time::timeout(
                     Duration::from_secs(60),
-                    support::wait_ready(&c.lambda, f, "live"),
+                    support::wait_ready(lambda, f, "live"),
                 )
                 .await;
             }

@@ -36,6 +36,13 @@ pub struct ControllerReport {
     pub quiet_every_minutes: u32,
     /// The claim lease, seconds.
     pub claim_lease_secs: i64,
+    /// `PCSCALE_RECONCILE_MINUTES` (absent in items written before it: 1,
+    /// every alias read every tick, as those versions did).
+    #[serde(default = "every_tick")]
+    pub reconcile_minutes: u32,
+    /// `PCSCALE_LAMBDA_BUDGET` (absent: no budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_budget: Option<u32>,
     /// `PCSCALE_METRIC_DELAY_SECONDS` (absent in items written before it
     /// existed: the default).
     #[serde(default = "default_metric_delay_secs")]
@@ -57,6 +64,9 @@ pub struct ControllerReport {
     pub errors: usize,
     /// Resources skipped.
     pub skipped: usize,
+    /// Resources whose read or write the budget carried to the next tick.
+    #[serde(default)]
+    pub carried: usize,
     /// Errors counted by their one-line reason (`invalid policy`, ...).
     #[serde(default)]
     pub errors_by_kind: BTreeMap<String, usize>,
@@ -77,6 +87,8 @@ impl ControllerReport {
             max_per_function: base.max_per_function,
             quiet_every_minutes: base.quiet_every_minutes,
             claim_lease_secs: base.claim_lease_secs,
+            reconcile_minutes: base.reconcile_every_minutes,
+            lambda_budget: base.lambda_budget,
             metric_delay_secs: base.metric_delay.secs(),
             last_tick_at: summary.now,
             last_tick_duration_ms: summary.duration_ms,
@@ -86,6 +98,7 @@ impl ControllerReport {
             changed: summary.totals.changed,
             errors: summary.totals.errors,
             skipped: summary.totals.skipped,
+            carried: summary.totals.carried,
             errors_by_kind,
         }
     }
@@ -99,11 +112,17 @@ impl ControllerReport {
             max_per_function: self.max_per_function,
             quiet_every_minutes: self.quiet_every_minutes,
             claim_lease_secs: self.claim_lease_secs,
+            reconcile_every_minutes: self.reconcile_minutes,
+            lambda_budget: self.lambda_budget,
             metric_delay: PublicationDelay::from_secs(u64::from(self.metric_delay_secs))
                 .unwrap_or(local.metric_delay),
             ..local.clone()
         }
     }
+}
+
+fn every_tick() -> u32 {
+    1
 }
 
 fn default_metric_delay_secs() -> u32 {

@@ -813,6 +813,9 @@ struct Observed {
     current: Option<CurrentPc>,
     /// A `FAILED` config's report, listed as an error unless a step follows.
     failed: Option<String>,
+    /// `state` holds an observation (or a reserved-concurrency read) not
+    /// yet written.
+    dirty: bool,
 }
 
 /// Why a resource's steps stopped early: its outcome for this tick.
@@ -837,15 +840,26 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     ) -> Result<ResourceOutcome, Stop> {
         let v = self.validate(res, calls).await?;
         let observed = self.observe(&v, read, calls).await?;
-        let (state, decision) = self.plan_step(&v, observed.state, observed.current, calls).await?;
+        let (state, decision, dirty) = self
+            .plan_step(&v, observed.state, observed.current, observed.dirty, calls)
+            .await?;
         if !decision.action.changes_capacity() {
+            self.persist(&v.key, &state, dirty, calls).await;
             let verb = Verb::from(decision.action);
             return Ok(decided(&v.key, &decision, verb, observed.failed, false, v.dry_run));
         }
         if v.dry_run {
-            return Ok(self.record_dry_run(&v, &state, &decision, calls).await);
+            return Ok(self.record_dry_run(&v, &state, &decision, dirty, calls).await);
         }
-        let claimed = self.claim(&v, &state, &decision, calls).await?;
+        let claimed = match self.claim(&v, &state, &decision, calls).await {
+            Ok(c) => c,
+            Err(stop) => {
+                // Not claimed (backing off, budget spent): what was read
+                // is kept, so the next tick need not read it again.
+                self.persist(&v.key, &state, dirty, calls).await;
+                return Err(stop);
+            }
+        };
         let applied = self.apply(&v, &decision, calls).await;
         let verdict = self.confirm(&v, &decision, applied, calls).await;
         Ok(self
@@ -931,6 +945,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 state: v.state.clone(),
                 current: trusted_current(&v.state),
                 failed: None,
+                dirty: false,
             });
         }
         let key = v.key.as_str();
@@ -972,30 +987,16 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             .note_platform(key, state, current.as_ref(), dry_run, calls)
             .await;
 
+        // Recorded with the next state write: the claim when a step
+        // follows, otherwise [`Ctx::persist`].
+        let mut dirty = false;
         if self.remembers_observations(v) {
             // Confirmed once Lambda shows pcscale's capacity READY (a
             // drift was adopted above, so the capacities agree).
             let confirmed = current.as_ref().is_none_or(|c| c.status == PcStatus::Ready);
-            let next = State {
-                version: state.next_version(),
-                observed_at: Some(self.now),
-                unconfirmed: !confirmed,
-                ..state.clone()
-            };
-            match self.write_state(key, state.version, &next, calls).await {
-                Ok(WriteOutcome::Written) => state = next,
-                Ok(WriteOutcome::Conflict) => {
-                    return Err(Box::new(outcome_without_decision(
-                        key,
-                        Verb::Skip,
-                        "another tick wrote this resource's state first".into(),
-                        None,
-                        dry_run,
-                    )));
-                }
-                // Not recorded: the next tick reads it again.
-                Err(_) => {}
-            }
+            state.observed_at = Some(self.now);
+            state.unconfirmed = !confirmed;
+            dirty = true;
         }
 
         // A FAILED config is decided like a READY one (a new Put is the way
@@ -1017,6 +1018,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             state,
             current,
             failed,
+            dirty,
         })
     }
 
@@ -1114,6 +1116,16 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         }
     }
 
+    /// The reserved concurrency the state's cache holds; never cached with
+    /// a reconcile period of one minute (every tick reads what it needs).
+    fn reserved_known(&self, state: &State) -> Reserved {
+        if self.opts.reconcile_every_minutes <= 1 {
+            Reserved::NotRead
+        } else {
+            cached_reserved(state, self.now)
+        }
+    }
+
     /// Whether a resource read as [`Read::Trusted`] would be written this
     /// tick (the writes are served first).
     fn trusted_wants_write(&self, r: &StoredResource) -> bool {
@@ -1124,7 +1136,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             return false;
         }
         let obs = self.observation(policy, trusted_current(&r.state));
-        match plan(policy, &r.state, &obs, cached_reserved(&r.state, self.now), self.now) {
+        match plan(policy, &r.state, &obs, self.reserved_known(&r.state), self.now) {
             Plan::NeedsReserved => true,
             Plan::Decided(d) => d.action.changes_capacity(),
         }
@@ -1137,12 +1149,13 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         v: &Valid,
         state: State,
         current: Option<CurrentPc>,
+        dirty: bool,
         calls: &mut ApiCalls,
-    ) -> Result<(State, Decision), Stop> {
+    ) -> Result<(State, Decision, bool), Stop> {
         let obs = self.observation(&v.policy, current);
-        let cached = cached_reserved(&state, self.now);
+        let cached = self.reserved_known(&state);
         let first = match plan(&v.policy, &state, &obs, cached, self.now) {
-            Plan::Decided(d) => return Ok((state, d)),
+            Plan::Decided(d) => return Ok((state, d, dirty)),
             Plan::NeedsReserved => plan(&v.policy, &state, &obs, Reserved::Known(None), self.now),
         };
         let Plan::Decided(first) = first else {
@@ -1186,19 +1199,24 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             Plan::Decided(d) => d,
             Plan::NeedsReserved => first,
         };
-        // Kept for the next ticks; a step's claim writes it anyway.
-        if !decision.action.changes_capacity() && self.remembers_observations(v) {
-            let next = State {
-                version: state.next_version(),
-                ..state.clone()
-            };
-            if let Ok(WriteOutcome::Written) =
-                self.write_state(&v.key, state.version, &next, calls).await
-            {
-                state = next;
-            }
+        // Kept for the next ticks (with the claim, or by `persist`).
+        let dirty = dirty || self.remembers_observations(v);
+        Ok((state, decision, dirty))
+    }
+
+    /// Writes what this tick learnt into `state` (an observation, a
+    /// reserved-concurrency read) when no other write carried it.
+    async fn persist(&self, key: &str, state: &State, dirty: bool, calls: &mut ApiCalls) {
+        if !dirty {
+            return;
         }
-        Ok((state, decision))
+        let next = State {
+            version: state.next_version(),
+            ..state.clone()
+        };
+        // A conflict means another tick wrote first (and noted its own
+        // observation); a failure, that the next tick reads again.
+        let _ = self.write_state(key, state.version, &next, calls).await;
     }
 
     /// Decide and record what would be done, but never touch the applied
@@ -1211,10 +1229,13 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         v: &Valid,
         state: &State,
         decision: &Decision,
+        dirty: bool,
         calls: &mut ApiCalls,
     ) -> ResourceOutcome {
         let marker = dry_run_marker(decision);
-        if state.last_reason.as_deref() != Some(marker.as_str()) {
+        if state.last_reason.as_deref() == Some(marker.as_str()) {
+            self.persist(&v.key, state, dirty, calls).await;
+        } else {
             let next = state.released(self.now, &marker);
             if matches!(
                 self.write_state(&v.key, state.version, &next, calls).await,

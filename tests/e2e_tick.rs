@@ -121,7 +121,11 @@ async fn a_burst_scales_out_on_the_next_tick_through_the_binary() {
     let state = w.item(&pk(&f), "state").await.expect("state item written");
     assert_eq!(n(&state, "Capacity"), Some(20));
     assert_eq!(ts(&state, "LastScaleOutAt"), Some(now2));
-    assert_eq!(n(&state, "Version"), Some(2), "claim then commit");
+    // The first tick's read of the (absent) config, then claim and commit;
+    // the step is trusted and read back until READY by the next ticks.
+    assert_eq!(n(&state, "Version"), Some(3), "observation, claim, commit");
+    assert_eq!(ts(&state, "ObservedAt"), Some(w.late(1, 5)));
+    assert_eq!(state.get("Unconfirmed"), Some(&AttributeValue::Bool(true)));
     assert!(!state.contains_key("Pending"), "the claim is cleared");
     let acts = w.store().activities(&pk(&f), None).await.expect("activity");
     assert_eq!(acts.len(), 1, "{acts:#?}");
@@ -436,7 +440,7 @@ async fn an_invalid_policy_is_reported_while_the_valid_one_still_scales() {
         .direct
         .dynamodb
         .query()
-        .table_name(&w.table)
+        .table_name(pcscale::aws::dynamodb::default_activity_table(&w.table))
         .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
         .expression_attribute_values(":pk", AttributeValue::S(pk(&bad)))
         .expression_attribute_values(":a", AttributeValue::S("activity#".into()))

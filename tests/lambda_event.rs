@@ -194,6 +194,18 @@ fn the_environment_sets_dry_run_guard_rail_and_allow_list() {
     let delayed =
         tick_options_from_lookup(env(&[("PCSCALE_METRIC_DELAY_SECONDS", " 60 ")])).unwrap();
     assert_eq!(delayed.metric_delay.secs(), 60);
+    // The deployed read schedule and budget unless set (issue #13).
+    assert_eq!(opts.reconcile_every_minutes, 15);
+    assert_eq!(opts.lambda_budget, Some(120));
+    let set = tick_options_from_lookup(env(&[
+        ("PCSCALE_RECONCILE_MINUTES", "1"),
+        ("PCSCALE_LAMBDA_BUDGET", " 300 "),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (set.reconcile_every_minutes, set.lambda_budget),
+        (1, Some(300))
+    );
     assert_eq!(
         opts.allowed_functions,
         Some(vec![
@@ -279,6 +291,11 @@ fn a_mistyped_environment_variable_is_an_error_not_a_default() {
             "2m",
             "PCSCALE_METRIC_DELAY_SECONDS",
         ),
+        ("PCSCALE_RECONCILE_MINUTES", "0", "PCSCALE_RECONCILE_MINUTES"),
+        ("PCSCALE_RECONCILE_MINUTES", "1441", "PCSCALE_RECONCILE_MINUTES"),
+        ("PCSCALE_LAMBDA_BUDGET", "0", "PCSCALE_LAMBDA_BUDGET"),
+        ("PCSCALE_LAMBDA_BUDGET", "901", "PCSCALE_LAMBDA_BUDGET"),
+        ("PCSCALE_LAMBDA_BUDGET", "2/s", "PCSCALE_LAMBDA_BUDGET"),
     ] {
         let err = tick_options_from_lookup(env(&[(k, v)])).unwrap_err();
         assert!(err.to_string().contains(needle), "{k}={v}: {err}");

@@ -106,8 +106,8 @@ pub async fn run(args: &StatusArgs, global: &GlobalOpts) -> Result<Exit, CliErro
                     if r.last_tick_dry_run { ", dry run" } else { "" }
                 ),
                 format!(
-                    "resources    {} decided, {} changed, {} in error, {} skipped",
-                    r.resources, r.changed, r.errors, r.skipped
+                    "resources    {} decided, {} changed, {} in error, {} skipped, {} carried to the next tick (Lambda budget)",
+                    r.resources, r.changed, r.errors, r.skipped, r.carried
                 ),
                 format!(
                     "errors       {}",
@@ -122,7 +122,7 @@ pub async fn run(args: &StatusArgs, global: &GlobalOpts) -> Result<Exit, CliErro
                     }
                 ),
                 format!(
-                    "settings     dry run {}, allow-list {}, guard-rail {}, quiet resources every {} min, metric delay {} s",
+                    "settings     dry run {}, allow-list {}, guard-rail {}, quiet resources every {} min, metric delay {} s, drift re-read every {} min, Lambda budget {} per tick",
                     yes_no(r.dry_run),
                     r.allowed_functions
                         .as_ref()
@@ -130,7 +130,10 @@ pub async fn run(args: &StatusArgs, global: &GlobalOpts) -> Result<Exit, CliErro
                     r.max_per_function
                         .map_or_else(|| "none".to_owned(), |m| format!("{m} per alias")),
                     r.quiet_every_minutes,
-                    r.metric_delay_secs
+                    r.metric_delay_secs,
+                    r.reconcile_minutes,
+                    r.lambda_budget
+                        .map_or_else(|| "none".to_owned(), |b| b.to_string())
                 ),
             ];
             for l in lines {
@@ -156,6 +159,8 @@ mod tests {
             max_per_function: None,
             quiet_every_minutes: 1,
             claim_lease_secs: 120,
+            reconcile_minutes: 15,
+            lambda_budget: Some(120),
             metric_delay_secs: 180,
             last_tick_at: at.parse().unwrap(),
             last_tick_duration_ms: 10,
@@ -165,6 +170,7 @@ mod tests {
             changed: 0,
             errors: 0,
             skipped: 0,
+            carried: 0,
             errors_by_kind: Default::default(),
         }
     }
