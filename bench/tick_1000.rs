@@ -183,10 +183,10 @@ async fn parent(n: usize, full: bool) {
         let run = tokio::task::block_in_place(|| run_child(&table, &proxy.url, now));
         let s: TickSummary = serde_json::from_value(run["summary"].clone()).expect("summary");
         assert_eq!(s.totals.errors, 0, "{label}: {:#?}", s.resources);
-        assert_eq!(
-            s.api_calls.control_plane(),
-            proxy.control_plane_requests(),
-            "{label}: the tick counts every request the proxy saw"
+        // The wire counts SDK retries too (a 429, a timeout under load).
+        assert!(
+            proxy.control_plane_requests() >= s.api_calls.control_plane(),
+            "{label}: the proxy sees every request the tick sends"
         );
         let row = Row {
             label: label.to_owned(),
@@ -199,6 +199,19 @@ async fn parent(n: usize, full: bool) {
             carried: s.totals.carried,
             changed: s.totals.changed,
         };
+        eprintln!(
+            "tick_1000: {label}: {:.1} s, {} control-plane requests ({} sent by the tick, {} refused), \
+             {} GetMetricData, {:.1} read units, {} decided, {} carried, {} changed",
+            row.wall_s,
+            row.control_plane,
+            s.api_calls.control_plane(),
+            row.refused,
+            row.get_metric_data,
+            row.read_units,
+            row.decided,
+            row.carried,
+            row.changed
+        );
         (row, s)
     };
     let lambda = &c.lambda;

@@ -152,6 +152,9 @@ fn the_function_is_the_rust_binary_on_al2023_arm64() {
         "PCSCALE_DRY_RUN",
         "PCSCALE_ALLOWED_FUNCTIONS",
         "PCSCALE_MAX_PER_FUNCTION",
+        "PCSCALE_ACTIVITY_TABLE",
+        "PCSCALE_RECONCILE_MINUTES",
+        "PCSCALE_LAMBDA_BUDGET",
     ] {
         assert!(
             t.contains(&format!("{var}: !Ref")),
@@ -540,4 +543,14 @@ fn only_actions_without_resource_level_permissions_get_resource_star() {
         .find(|s| s.actions.iter().any(|a| a.starts_with("dynamodb:")))
         .expect("a DynamoDB statement");
     assert_eq!(table.resources, vec!["!GetAtt PcscaleTable.Arn".to_owned()]);
+    // The activity table: written, never read, by the controller.
+    let activity = stmts
+        .iter()
+        .find(|s| s.sid.as_deref() == Some("Activity"))
+        .expect("an Activity statement");
+    assert_eq!(activity.actions, vec!["dynamodb:PutItem".to_owned()]);
+    assert_eq!(
+        activity.resources,
+        vec!["!GetAtt PcscaleActivityTable.Arn".to_owned()]
+    );
 }

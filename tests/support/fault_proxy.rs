@@ -35,6 +35,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -246,6 +247,8 @@ struct Shared {
     log: Mutex<Vec<Exchange>>,
     publication: Publication,
     quota: Quota,
+    /// Reads whose units are still being measured.
+    metering: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -282,6 +285,7 @@ impl FaultProxy {
             log: Mutex::new(Vec::new()),
             publication: Publication::default(),
             quota: Quota::default(),
+            metering: AtomicUsize::new(0),
         });
         let s = Arc::clone(&shared);
         let accept = tokio::spawn(async move {
@@ -381,8 +385,15 @@ impl FaultProxy {
             .count()
     }
 
-    /// DynamoDB read units AWS would have charged for the reads so far.
+    /// DynamoDB read units AWS would have charged for the reads so far,
+    /// once every read's measurement is done (blocks this thread, at most
+    /// 60 s: call it from a blocking context, after the reads' clients have
+    /// their answers).
     pub fn read_units(&self) -> f64 {
+        let until = Instant::now() + Duration::from_secs(60);
+        while self.shared.metering.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         lock(&self.shared.log)
             .iter()
             .filter_map(|e| e.read_units)
@@ -658,12 +669,36 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
     {
         ans.body = body;
     }
-    if let Some(ans) = &answer
-        && service == Service::DynamoDb
-        && status_of(ans).is_some_and(|s| (200..300).contains(&s))
-    {
-        // What the read cost: a filtered Scan or Query pays for every item
-        // it read, which only the same request without the filter shows.
+    let metered = answer.as_ref().is_some_and(|ans| {
+        service == Service::DynamoDb && status_of(ans).is_some_and(|s| (200..300).contains(&s))
+    });
+    let answer_body = if metered {
+        shared.metering.fetch_add(1, Ordering::SeqCst);
+        answer.as_ref().map(|a| a.body.clone()).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if let Some(ans) = answer {
+        if let Some(e) = lock(&shared.log).get_mut(index) {
+            e.status = status_of(&ans);
+        }
+        let sent = async {
+            conn.write_all(&encode(&ans)).await?;
+            conn.flush().await
+        }
+        .await;
+        if let Err(e) = sent {
+            if metered {
+                shared.metering.fetch_sub(1, Ordering::SeqCst);
+            }
+            return Err(e);
+        }
+    }
+    if metered {
+        // What the read cost, measured after the client has its answer (so
+        // that metering never slows the code under test): a filtered Scan or
+        // Query pays for every item it read, which only the same request
+        // without the filter shows.
         let units = match metering::unfiltered(&req.body) {
             Some(body) => {
                 let shadow = Message {
@@ -676,14 +711,13 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
                     Err(_) => None,
                 }
             }
-            None => metering::read_units_of(&operation, &req.body, &ans.body),
+            None => metering::read_units_of(&operation, &req.body, &answer_body),
         };
-        lock(&shared.log)[index].read_units = units;
-    }
-    if let Some(ans) = answer {
-        lock(&shared.log)[index].status = status_of(&ans);
-        conn.write_all(&encode(&ans)).await?;
-        conn.flush().await?;
+        // (The log may have been reset meanwhile.)
+        if let Some(e) = lock(&shared.log).get_mut(index) {
+            e.read_units = units;
+        }
+        shared.metering.fetch_sub(1, Ordering::SeqCst);
     }
     let _ = conn.shutdown().await;
     Ok(())
