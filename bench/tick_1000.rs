@@ -265,7 +265,14 @@ async fn parent(n: usize, full: bool) {
     // policy table (the layout before issue #13).
     let key = format!("function:{}:live", names[0]);
     let items = if full { 10_000 } else { 100 };
-    write_activity(&c.dynamodb, &default_activity_table(&table), &key, t0, items).await;
+    write_activity(
+        &c.dynamodb,
+        &default_activity_table(&table),
+        &key,
+        t0,
+        items,
+    )
+    .await;
     let mut with_history = Vec::new();
     for i in 1..=3 {
         let (row, s) = tick(
@@ -285,7 +292,12 @@ async fn parent(n: usize, full: bool) {
         "| aliases | tick | wall | Lambda control-plane requests | refused by the 15/s quota | GetMetricData calls | DynamoDB read units | decided | carried | changed |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for r in rows.iter().chain(&steady).chain(&with_history).chain([&legacy]) {
+    for r in rows
+        .iter()
+        .chain(&steady)
+        .chain(&with_history)
+        .chain([&legacy])
+    {
         r.print(n);
     }
 
@@ -293,8 +305,18 @@ async fn parent(n: usize, full: bool) {
     for r in steady.iter().chain(&with_history) {
         assert_eq!(r.carried, 0, "{}: every alias decided", r.label);
         assert_eq!(r.decided, n, "{}: every alias decided", r.label);
-        assert!(r.control_plane <= 150, "{}: {} requests", r.label, r.control_plane);
-        assert!(r.get_metric_data <= 4, "{}: {} GetMetricData", r.label, r.get_metric_data);
+        assert!(
+            r.control_plane <= 150,
+            "{}: {} requests",
+            r.label,
+            r.control_plane
+        );
+        assert!(
+            r.get_metric_data <= 4,
+            "{}: {} GetMetricData",
+            r.label,
+            r.get_metric_data
+        );
         assert_eq!(r.refused, 0, "{}: refused by the quota", r.label);
         if full {
             assert!(r.wall_s <= 30.0, "{}: {:.1} s", r.label, r.wall_s);
@@ -309,7 +331,10 @@ async fn parent(n: usize, full: bool) {
         (ru1 - ru0).abs() <= 0.3 * ru0,
         "read units {ru0:.1} -> {ru1:.1} with {items} activity items"
     );
-    let (w0, w1) = (mean(&steady, |r| r.wall_s), mean(&with_history, |r| r.wall_s));
+    let (w0, w1) = (
+        mean(&steady, |r| r.wall_s),
+        mean(&with_history, |r| r.wall_s),
+    );
     eprintln!(
         "tick_1000: steady state {w0:.1} s, {ru0:.1} read units; with {items} activity items \
          {w1:.1} s, {ru1:.1} read units"

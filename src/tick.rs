@@ -16,7 +16,7 @@
 //! records it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -568,6 +568,13 @@ impl Budget {
         })
     }
 
+    /// Gives back `n` requests taken and not sent.
+    fn refund(&self, n: u32) {
+        if let Some(left) = &self.0 {
+            left.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+
     /// Counts `n` requests that are sent whatever is left (checking a write
     /// whose outcome is unknown: the step must not be guessed).
     fn spend(&self, n: u32) {
@@ -575,6 +582,43 @@ impl Budget {
             let _ = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
                 Some(l.saturating_sub(n))
             });
+        }
+    }
+}
+
+/// A write's share of the budget, put aside by a read so that the step the
+/// read finds is not starved by the reads started after it; given back when
+/// no write follows.
+struct WriteSlot<'a> {
+    budget: &'a Budget,
+    held: AtomicBool,
+}
+
+impl<'a> WriteSlot<'a> {
+    fn new(budget: &'a Budget) -> Self {
+        WriteSlot {
+            budget,
+            held: AtomicBool::new(false),
+        }
+    }
+
+    /// Puts one request aside, when the budget has it.
+    fn hold(&self) {
+        if self.budget.take(1) {
+            self.held.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The request for a write: the one put aside, or a new one.
+    fn take_for_write(&self) -> bool {
+        self.held.swap(false, Ordering::SeqCst) || self.budget.take(1)
+    }
+}
+
+impl Drop for WriteSlot<'_> {
+    fn drop(&mut self) {
+        if self.held.swap(false, Ordering::SeqCst) {
+            self.budget.refund(1);
         }
     }
 }
@@ -824,7 +868,8 @@ type Stop = Box<ResourceOutcome>;
 impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     async fn process(&self, res: StoredResource, read: Read) -> (ResourceOutcome, ApiCalls) {
         let mut calls = ApiCalls::default();
-        let outcome = match self.steps(res, read, &mut calls).await {
+        let slot = WriteSlot::new(self.budget);
+        let outcome = match self.steps(res, read, &slot, &mut calls).await {
             Ok(o) => o,
             Err(stop) => *stop,
         };
@@ -836,22 +881,32 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         &self,
         res: StoredResource,
         read: Read,
+        slot: &WriteSlot<'_>,
         calls: &mut ApiCalls,
     ) -> Result<ResourceOutcome, Stop> {
         let v = self.validate(res, calls).await?;
-        let observed = self.observe(&v, read, calls).await?;
+        let observed = self.observe(&v, read, slot, calls).await?;
         let (state, decision, dirty) = self
             .plan_step(&v, observed.state, observed.current, observed.dirty, calls)
             .await?;
         if !decision.action.changes_capacity() {
             self.persist(&v.key, &state, dirty, calls).await;
             let verb = Verb::from(decision.action);
-            return Ok(decided(&v.key, &decision, verb, observed.failed, false, v.dry_run));
+            return Ok(decided(
+                &v.key,
+                &decision,
+                verb,
+                observed.failed,
+                false,
+                v.dry_run,
+            ));
         }
         if v.dry_run {
-            return Ok(self.record_dry_run(&v, &state, &decision, dirty, calls).await);
+            return Ok(self
+                .record_dry_run(&v, &state, &decision, dirty, calls)
+                .await);
         }
-        let claimed = match self.claim(&v, &state, &decision, calls).await {
+        let claimed = match self.claim(&v, &state, &decision, slot, calls).await {
             Ok(c) => c,
             Err(stop) => {
                 // Not claimed (backing off, budget spent): what was read
@@ -939,7 +994,13 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     /// otherwise Lambda's (within the budget), with a claim left behind
     /// settled, a drift or a `FAILED` config noted, and the observation
     /// recorded in the state.
-    async fn observe(&self, v: &Valid, read: Read, calls: &mut ApiCalls) -> Result<Observed, Stop> {
+    async fn observe(
+        &self,
+        v: &Valid,
+        read: Read,
+        slot: &WriteSlot<'_>,
+        calls: &mut ApiCalls,
+    ) -> Result<Observed, Stop> {
         if read == Read::Trusted {
             return Ok(Observed {
                 state: v.state.clone(),
@@ -957,6 +1018,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             };
             return Err(carried(key, what, dry_run));
         }
+        slot.hold();
         calls.get_config += 1;
         let current = match self.ports.lambda.get_config(&v.policy.resource).await {
             Ok(c) => c,
@@ -982,7 +1044,9 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             }
         };
 
-        let mut state = self.settle_claim(key, &v.state, current.as_ref(), calls).await?;
+        let mut state = self
+            .settle_claim(key, &v.state, current.as_ref(), calls)
+            .await?;
         state = self
             .note_platform(key, state, current.as_ref(), dry_run, calls)
             .await;
@@ -1058,7 +1122,9 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     ..state.clone()
                 };
                 // Same Version: the claimant's commit still succeeds.
-                self.write_state(key, state.version, &seen, calls).await.ok();
+                self.write_state(key, state.version, &seen, calls)
+                    .await
+                    .ok();
                 let why = if shown {
                     format!("{claim} is applied; its claimant commits it")
                 } else {
@@ -1136,7 +1202,13 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             return false;
         }
         let obs = self.observation(policy, trusted_current(&r.state));
-        match plan(policy, &r.state, &obs, self.reserved_known(&r.state), self.now) {
+        match plan(
+            policy,
+            &r.state,
+            &obs,
+            self.reserved_known(&r.state),
+            self.now,
+        ) {
             Plan::NeedsReserved => true,
             Plan::Decided(d) => d.action.changes_capacity(),
         }
@@ -1254,6 +1326,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         v: &Valid,
         state: &State,
         decision: &Decision,
+        slot: &WriteSlot<'_>,
         calls: &mut ApiCalls,
     ) -> Result<State, Stop> {
         let dry_run = v.dry_run;
@@ -1274,7 +1347,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 dry_run,
             )));
         }
-        if !self.budget.take(1) {
+        if !slot.take_for_write() {
             return Err(Box::new(
                 decided(&v.key, decision, Verb::Carried, None, false, dry_run).with_reason(
                     "control-plane budget spent: the step is carried to the next tick",
@@ -1980,7 +2053,10 @@ mod schedule_tests {
     #[test]
     fn missing_stale_and_unconfirmed_states_are_read_before_acting() {
         let key = "function:f:live";
-        assert_eq!(read_needed(15, key, &State::default(), at(0)), Read::Reconcile);
+        assert_eq!(
+            read_needed(15, key, &State::default(), at(0)),
+            Read::Reconcile
+        );
         // Missed its minute (the budget carried it): overdue next tick.
         assert_eq!(read_needed(15, key, &seen(0), at(16)), Read::Reconcile);
         // Observed "in the future" (a clock far off): not trusted.
@@ -2020,6 +2096,28 @@ mod schedule_tests {
         assert!(!b.take(1));
         let unlimited = Budget::new(None);
         assert!((0..10_000).all(|_| unlimited.take(1)));
+    }
+
+    #[test]
+    fn a_read_puts_its_write_aside_and_gives_it_back_when_unused() {
+        let b = Budget::new(Some(3));
+        {
+            let slot = WriteSlot::new(&b);
+            assert!(b.take(1), "the read");
+            slot.hold();
+            // Other reads cannot take the write's request.
+            assert!(b.take(1));
+            assert!(!b.take(1));
+            assert!(slot.take_for_write());
+        }
+        assert!(!b.take(1), "spent on the write");
+        let b = Budget::new(Some(2));
+        {
+            let slot = WriteSlot::new(&b);
+            assert!(b.take(1));
+            slot.hold();
+        }
+        assert!(b.take(1), "no write followed: given back");
     }
 
     #[test]

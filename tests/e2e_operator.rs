@@ -1249,8 +1249,13 @@ fn explain_and_tick_read_reserved_concurrency_when_the_account_headroom_holds_a_
         plan(&policy, &State::default(), &obs, Reserved::NotRead, now),
         Plan::NeedsReserved
     );
-    let Plan::Decided(d) = plan(&policy, &State::default(), &obs, Reserved::Known(Some(80)), now)
-    else {
+    let Plan::Decided(d) = plan(
+        &policy,
+        &State::default(),
+        &obs,
+        Reserved::Known(Some(80)),
+        now,
+    ) else {
         panic!("a known reservation decides");
     };
     assert_eq!((d.from, d.to), (40, 80), "{d:?}");

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
 use pcscale::aws::dynamodb::Item;
-use serde_json::{Value, json};
 use pcscale::tick::TickOptions;
+use serde_json::{Value, json};
 use support::fault_proxy::{Fault, Rule};
 use support::world::{World, outcome, pk, tracking_policy};
 
@@ -861,7 +861,10 @@ async fn the_budget_defers_work_without_losing_it() {
         assert_eq!(s.api_calls.control_plane(), proxy.control_plane_requests());
         carried += s.totals.carried;
         for r in s.resources.iter().filter(|r| r.applied) {
-            let f = r.resource.trim_start_matches("function:").trim_end_matches(":live");
+            let f = r
+                .resource
+                .trim_start_matches("function:")
+                .trim_end_matches(":live");
             assert_eq!(w.wait_ready(f).await, 3);
         }
         if s.totals.carried == 0 && s.resources.iter().all(|r| r.action.as_str() == "Hold") {
@@ -876,7 +879,10 @@ async fn the_budget_defers_work_without_losing_it() {
         assert_eq!(w.pc(f).await, Some((3, "READY".to_owned())), "{f}");
         let acts = w.store().activities(&pk(f), None).await.expect("activity");
         let steps = acts.iter().filter(|a| a.action == "ScaleOut").count();
-        assert_eq!(steps, 1, "{f}: one step, never lost nor repeated: {acts:#?}");
+        assert_eq!(
+            steps, 1,
+            "{f}: one step, never lost nor repeated: {acts:#?}"
+        );
     }
 }
 
@@ -896,7 +902,9 @@ async fn reserved_concurrency_caps_the_need_and_explain_predicts_what_the_tick_a
     // Demand 10 wants 20; the reservation allows 6.
     w.demand(&f, &[0], 10.0).await;
     let now = w.late(1, 5);
-    let (out, ex) = w.cli(&["explain", &pk(&f), "--now", &now.to_rfc3339()]).await;
+    let (out, ex) = w
+        .cli(&["explain", &pk(&f), "--now", &now.to_rfc3339()])
+        .await;
     assert_eq!(
         out.status.code(),
         Some(0),

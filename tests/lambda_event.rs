@@ -291,8 +291,16 @@ fn a_mistyped_environment_variable_is_an_error_not_a_default() {
             "2m",
             "PCSCALE_METRIC_DELAY_SECONDS",
         ),
-        ("PCSCALE_RECONCILE_MINUTES", "0", "PCSCALE_RECONCILE_MINUTES"),
-        ("PCSCALE_RECONCILE_MINUTES", "1441", "PCSCALE_RECONCILE_MINUTES"),
+        (
+            "PCSCALE_RECONCILE_MINUTES",
+            "0",
+            "PCSCALE_RECONCILE_MINUTES",
+        ),
+        (
+            "PCSCALE_RECONCILE_MINUTES",
+            "1441",
+            "PCSCALE_RECONCILE_MINUTES",
+        ),
         ("PCSCALE_LAMBDA_BUDGET", "0", "PCSCALE_LAMBDA_BUDGET"),
         ("PCSCALE_LAMBDA_BUDGET", "901", "PCSCALE_LAMBDA_BUDGET"),
         ("PCSCALE_LAMBDA_BUDGET", "2/s", "PCSCALE_LAMBDA_BUDGET"),

@@ -694,6 +694,7 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
             return Err(e);
         }
     }
+    let _ = conn.shutdown().await;
     if metered {
         // What the read cost, measured after the client has its answer (so
         // that metering never slows the code under test): a filtered Scan or
@@ -719,7 +720,6 @@ async fn serve(shared: Arc<Shared>, mut conn: TcpStream) -> std::io::Result<()> 
         }
         shared.metering.fetch_sub(1, Ordering::SeqCst);
     }
-    let _ = conn.shutdown().await;
     Ok(())
 }
 

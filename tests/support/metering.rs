@@ -84,7 +84,12 @@ fn value_size(v: &Value) -> usize {
             .map(|n| n.len().div_ceil(2) + 1)
             .sum(),
         ("L", Value::Array(a)) => 3 + a.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
-        ("M", Value::Object(m)) => 3 + m.iter().map(|(k, e)| 1 + k.len() + value_size(e)).sum::<usize>(),
+        ("M", Value::Object(m)) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
         _ => 0,
     }
 }
@@ -138,10 +143,7 @@ pub fn read_units_of(operation: &str, request: &[u8], answer: &[u8]) -> Option<f
         .and_then(Value::as_bool)
         .unwrap_or(false);
     match operation {
-        "GetItem" => Some(read_units(
-            ans.get("Item").map_or(0, item_size),
-            consistent,
-        )),
+        "GetItem" => Some(read_units(ans.get("Item").map_or(0, item_size), consistent)),
         "Scan" | "Query" => {
             let bytes: usize = ans
                 .get("Items")
