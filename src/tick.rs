@@ -633,6 +633,9 @@ pub enum Reserved {
 }
 
 /// The outcome of [`plan`].
+// Returned and matched at once, never stored: boxing the decision would
+// only add an allocation per resource.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     /// The decision.

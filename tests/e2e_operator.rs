@@ -1179,10 +1179,19 @@ async fn a_capacity_set_outside_pcscale_twice_in_a_row_is_a_warning() {
     }))
     .await;
     let w = &w;
+    // Every alias read every tick (PCSCALE_RECONCILE_MINUTES=1), so that
+    // each change is seen by the next tick; deployed, within 15 minutes
+    // (e2e_tick: a_drift_made_outside_pcscale_is_found_within_one_reconcile_period).
     let tick = |m: i64| {
         let now = rfc(w.at(m, 5));
         async move {
-            let run = w.cli(&["tick", "--now", &now, "--output", "json"]).await;
+            let run = w
+                .cli_with(
+                    &["tick", "--now", &now, "--output", "json"],
+                    None,
+                    &[("PCSCALE_RECONCILE_MINUTES", "1")],
+                )
+                .await;
             assert_eq!(run.code, 0, "{}", run.stderr);
         }
     };

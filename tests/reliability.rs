@@ -2469,7 +2469,7 @@ async fn a_put_lambda_keeps_refusing_is_backed_off_and_recorded_once() {
                 .is_some_and(|e| e.contains("AccessDenied")),
             "minute {m}: the summary says why: {r:#?}"
         );
-        actions.push(r.action.clone());
+        actions.push(r.action);
     }
     eprintln!("refused Put, 8 ticks: {actions:?}");
     // Tried at minutes 2, 3, 5, 9.
