@@ -32,7 +32,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use pcscale::aws::AwsPorts;
 use pcscale::aws::cloudwatch::{MAX_QUERIES_PER_CALL, minute_start};
-use pcscale::lambda::tick_options_from_env;
+use pcscale::env::tick_options_from_env;
 use pcscale::tick::{TickSummary, run_tick};
 use serde_json::{Value, json};
 use support::fault_proxy::FaultProxy;

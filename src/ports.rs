@@ -66,6 +66,17 @@ impl PortError {
     }
 }
 
+/// The three ports a tick drives (what every driver hands [`crate::tick::run_tick`]).
+#[derive(Debug)]
+pub struct Ports<'a, S, M, C> {
+    /// Policies and state.
+    pub store: &'a S,
+    /// Metrics.
+    pub metrics: &'a M,
+    /// The Lambda control plane.
+    pub lambda: &'a C,
+}
+
 /// A parallel-scan slice of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {

@@ -26,14 +26,15 @@ use futures::StreamExt;
 use super::import::ImportArgs;
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
 use crate::aws::AwsPorts;
-use crate::aws::config::{AwsSettings, sdk_config_loader};
+use crate::aws::config::sdk_config_loader;
 use crate::core::decide::{CurrentPc, PcStatus};
 use crate::core::policy::{
     ITEM_PATH, InvalidPolicy, Policy, Problem, ResourceId, document_items, from_dynamodb_json,
     json_schema, looks_like_dynamodb_json, parse_policy, parse_policy_any,
 };
 use crate::core::schedule::{Band, BandSource, ScheduledAction, effective_band};
-use crate::lambda::tick_options_from_env;
+use crate::env::AwsSettings;
+use crate::env::tick_options_from_env;
 use crate::ports::{ConcurrencyApi, ErrorKind, PolicyStore, PortError};
 use crate::tick::{self, TickOptions};
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::coldstart::{self, ColdStartAware};
 use super::policy::{MetricKind, Policy, TargetTracking};
 use super::schedule::{Band, BandSource, effective_band};
-use super::state::State;
+use super::state::{Direction, State, Step};
 
 /// One per-minute metric series, oldest first; the last entry is the newest
 /// minute CloudWatch has published (see [`super::window`]). `None` = no
@@ -208,6 +208,21 @@ pub struct Decision {
     pub band: Band,
     /// Why.
     pub reason: Reason,
+}
+
+impl<'a> From<&'a Decision> for Step<'a> {
+    fn from(d: &'a Decision) -> Step<'a> {
+        Step {
+            from: d.from,
+            to: d.to,
+            direction: match d.action {
+                Action::ScaleOut => Direction::Out,
+                Action::ScaleIn | Action::Delete => Direction::In,
+                Action::Hold | Action::Skip => Direction::Unchanged,
+            },
+            summary: &d.reason.summary,
+        }
+    }
 }
 
 /// Scale-in only below this fraction of the target (the hysteresis band).
