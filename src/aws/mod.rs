@@ -19,6 +19,7 @@
 
 pub mod cloudwatch;
 pub mod config;
+pub mod ddb_json;
 pub mod dynamodb;
 pub mod lambda;
 

@@ -24,9 +24,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::coldstart::{self, ColdStartAware};
-use super::policy::{MetricKind, Policy, TargetTracking};
-use super::schedule::{Band, BandSource, effective_band};
+use super::coldstart;
+use super::policy::{
+    Band, BandSource, ColdStartAware, MetricKind, Policy, TargetTracking, effective_band,
+};
 use super::state::{Direction, State, Step};
 
 /// One per-minute metric series, oldest first; the last entry is the newest
