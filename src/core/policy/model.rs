@@ -3,11 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::core::schedule::Schedule;
 
@@ -86,6 +86,23 @@ impl From<ResourceId> for String {
     }
 }
 
+impl JsonSchema for ResourceId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": r"^function:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,128}$"
+        })
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "function:{}:{}", self.function, self.qualifier)
@@ -113,22 +130,61 @@ impl MetricKind {
 }
 
 /// The `TargetTracking` map of a policy item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[schemars(
+    title = "TargetTracking",
+    description = "Target tracking: keep provisioned concurrency at TargetValue utilisation."
+)]
 pub struct TargetTracking {
-    /// Target utilisation of PC, `0 < v <= 1`.
+    /// Target utilisation of provisioned concurrency, 0 < v <= 1 (e.g. 0.7).
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub target_value: f64,
-    /// The metric followed.
+    /// ConcurrentExecutions (true demand incl. spill-over, the default) or
+    /// ProvisionedConcurrencyUtilization (AWS-compatible).
+    #[serde(default)]
     pub metric: MetricKind,
     /// Seconds after a scale-out before the next scale-out (a larger need ends it early).
+    #[serde(rename = "ScaleOutCooldown", default = "default_scale_out_cooldown")]
+    #[schemars(range(min = COOLDOWN.min, max = COOLDOWN.max))]
     pub scale_out_cooldown_secs: u64,
-    /// Seconds after any scaling before a scale-in; also the demand look-back for scale-in.
+    /// Seconds after any scaling before a scale-in (also the demand look-back for scale-in).
+    #[serde(rename = "ScaleInCooldown", default = "default_scale_in_cooldown")]
+    #[schemars(range(min = COOLDOWN.min, max = COOLDOWN.max))]
     pub scale_in_cooldown_secs: u64,
-    /// `(0, 1]`: fraction of the excess removed per scale-in step.
+    /// Fraction of the excess removed per scale-in step, 0 < v <= 1.
+    #[serde(default = "default_scale_in_factor")]
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub scale_in_factor: f64,
     /// Never scale in from target tracking.
+    #[serde(default)]
     pub disable_scale_in: bool,
-    /// pcscale's cold-start-aware level (`ColdStarts`); `None`: plain target tracking.
+    /// pcscale's cold-start-aware level: keep only the PC that recent history
+    /// says would have avoided enough cold starts to pay for itself. Absent:
+    /// plain target tracking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ColdStartAware")]
     pub cold_starts: Option<ColdStartAware>,
+}
+
+fn default_scale_out_cooldown() -> u64 {
+    DEFAULT_SCALE_OUT_COOLDOWN_SECS
+}
+
+fn default_scale_in_cooldown() -> u64 {
+    DEFAULT_SCALE_IN_COOLDOWN_SECS
+}
+
+fn default_scale_in_factor() -> f64 {
+    1.0
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_utc() -> Tz {
+    Tz::UTC
 }
 
 impl Default for TargetTracking {
@@ -138,54 +194,80 @@ impl Default for TargetTracking {
             metric: MetricKind::ConcurrentExecutions,
             scale_out_cooldown_secs: DEFAULT_SCALE_OUT_COOLDOWN_SECS,
             scale_in_cooldown_secs: DEFAULT_SCALE_IN_COOLDOWN_SECS,
-            scale_in_factor: 1.0,
+            scale_in_factor: default_scale_in_factor(),
             disable_scale_in: false,
             cold_starts: None,
         }
     }
 }
 
-/// A validated policy item (`sk = "policy"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A validated policy item (`sk = "policy"`). Serialised, it is the item as
+/// stored (defaults written out, so the item shows what is in force); its
+/// JSON Schema is [`super::json_schema`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[schemars(
+    title = "pcscale policy item",
+    description = "One policy item (sk = \"policy\") of the pcscale DynamoDB table: how pcscale scales the provisioned concurrency of one Lambda alias or version."
+)]
 pub struct Policy {
-    /// The resource (`pk`).
+    /// The scalable resource, named as Application Auto Scaling names it:
+    /// function:<FunctionName>:<Qualifier> (alias or published version; $LATEST is refused).
+    #[serde(rename = "pk")]
     pub resource: ResourceId,
-    /// false: the resource is left alone.
+    /// false: pcscale leaves the resource alone.
+    #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Floor when no scheduled action has set one; 0 allows deleting the config.
+    /// Floor of provisioned concurrency; 0 means the config may be deleted.
+    #[schemars(range(min = CAPACITY.min, max = CAPACITY.max))]
     pub min_capacity: u32,
-    /// Hard ceiling when no scheduled action has set one.
+    /// Hard ceiling, never exceeded; at least max(1, MinCapacity).
+    #[schemars(range(min = 1, max = CAPACITY.max))]
     pub max_capacity: u32,
-    /// Absent: capacity follows schedules / MinCapacity only.
+    /// Target tracking; absent: capacity follows schedules / MinCapacity only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "TargetTracking")]
     pub target_tracking: Option<TargetTracking>,
-    /// Scheduled changes of the band.
+    /// Scheduled changes of the [MinCapacity, MaxCapacity] band (Application Auto Scaling semantics).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_SCHEDULED_ACTIONS))]
     pub scheduled_actions: Vec<ScheduledAction>,
     /// Decide and record, but never call the Lambda API.
+    #[serde(default)]
     pub dry_run: bool,
-    /// Free text kept for people.
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(max = MAX_DESCRIPTION_CHARS))]
     pub description: Option<String>,
 }
 
 /// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+#[schemars(title = "ColdStarts")]
 pub struct ColdStartAware {
-    /// A PC unit is kept only if it would have avoided at least this many
-    /// cold starts per hour of the look-back (`MinColdStartsPerInstanceHour`).
+    /// Keep a PC unit only if it would have avoided at least this many cold
+    /// starts per hour it was kept, over the look-back.
+    #[serde(rename = "MinColdStartsPerInstanceHour")]
+    #[schemars(range(min = COLD_STARTS_PER_HOUR.min, max = COLD_STARTS_PER_HOUR.max))]
     pub min_per_instance_hour: f64,
-    /// Minutes of history the estimate reads (`LookbackMinutes`).
+    /// Minutes of history the estimate reads.
+    #[schemars(range(min = LOOKBACK.min, max = LOOKBACK.max))]
     pub lookback_minutes: u32,
-    /// Assumed keep-alive of an idle on-demand environment (`KeepAliveSeconds`).
+    /// Assumed keep-alive of an idle on-demand environment, in seconds.
+    #[serde(rename = "KeepAliveSeconds")]
+    #[schemars(range(min = KEEP_ALIVE.min, max = KEEP_ALIVE.max))]
     pub keep_alive_secs: u32,
-    /// Also follow demand as plain target tracking does (`FollowDemand`):
-    /// the level is then a floor under `ceil(D / TargetValue)`.
+    /// Also follow demand (ceil(D / TargetValue)) above the level.
     pub follow_demand: bool,
-    /// Minutes over which the base load is read (`BaseLoadWindowMinutes`).
+    /// Minutes over which the base load (units busy nearly all the time) is read.
+    #[schemars(range(min = LOOKBACK.min, max = LOOKBACK.max))]
     pub base_load_window_minutes: u32,
-    /// The base load is this fraction of the lowest per-minute peak over
-    /// that window (`BaseLoadFactor`; 0 turns it off).
+    /// Base load = this factor x the lowest per-minute peak over the window; 0 turns it off.
+    #[schemars(range(min = BASE_LOAD_FACTOR.min, max = BASE_LOAD_FACTOR.max))]
     pub base_load_factor: f64,
-    /// Keep units whose cold starts recur at a fixed period just before
-    /// their next one is due (`PreWarmPeriodic`).
+    /// Keep the units whose cold starts recur at a fixed period (timers) just
+    /// before their next one is due.
     pub pre_warm_periodic: bool,
 }
 
@@ -204,21 +286,44 @@ impl Default for ColdStartAware {
 }
 
 /// One entry of `ScheduledActions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[schemars(
+    title = "ScheduledAction",
+    description = "When it fires, sets the [MinCapacity, MaxCapacity] band until another action fires (at least one of the two).",
+    extend("anyOf" = [{"required": ["MinCapacity"]}, {"required": ["MaxCapacity"]}])
+)]
 pub struct ScheduledAction {
-    /// Unique within the policy.
+    /// Unique within the policy; 1-256 characters.
+    #[schemars(length(min = 1, max = MAX_ACTION_NAME_CHARS))]
     pub name: String,
-    /// When it fires.
+    /// at(yyyy-mm-ddThh:mm:ss), cron(<min> <hour> <dom> <month> <dow> <year>) (AWS 6 fields, ? allowed)
+    /// or rate(<n> minute(s)|hour(s)|day(s)).
+    #[schemars(
+        with = "String",
+        length(min = 1, max = MAX_SCHEDULE_CHARS),
+        regex(pattern = r"^\s*(at|cron|rate)\(.*\)\s*$")
+    )]
     pub schedule: Schedule,
-    /// IANA zone for `at` and `cron` (UTC by default).
+    /// IANA time zone for at() and cron(), e.g. Asia/Shanghai; UTC by default.
+    #[serde(default = "default_utc")]
+    #[schemars(with = "String", length(min = 1, max = MAX_TIMEZONE_CHARS), extend("default" = "UTC"))]
     pub timezone: Tz,
-    /// Bounds the recurrence (inclusive).
+    /// RFC 3339; the action does not fire before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub start_time: Option<DateTime<Utc>>,
-    /// Bounds the recurrence (inclusive).
+    /// RFC 3339, after StartTime; the action does not fire after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub end_time: Option<DateTime<Utc>>,
     /// The floor set when the action fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32", range(min = CAPACITY.min, max = CAPACITY.max))]
     pub min_capacity: Option<u32>,
     /// The ceiling set when the action fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32", range(min = CAPACITY.min, max = CAPACITY.max))]
     pub max_capacity: Option<u32>,
 }
 
@@ -281,6 +386,73 @@ pub const MAX_DESCRIPTION_CHARS: usize = 4096;
 
 /// `pk`: `function:` + 64 + `:` + 128 characters, and some slack for the message.
 pub const MAX_PK_CHARS: usize = 256;
+
+/// A whole-number range and why its ends are where they are: declared once
+/// here, read by the validator's messages and by the JSON Schema.
+pub struct Whole {
+    /// Smallest allowed value.
+    pub min: u64,
+    /// Largest allowed value.
+    pub max: u64,
+    /// Appended to the "at most" message.
+    pub why_max: &'static str,
+    /// Unit for the expectation, e.g. " of seconds".
+    pub unit: &'static str,
+}
+
+/// `MinCapacity` / `MaxCapacity`, on the item and in scheduled actions.
+pub const CAPACITY: Whole = Whole {
+    min: 0,
+    max: MAX_CAPACITY_VALUE as u64,
+    why_max: " (pcscale's sanity cap, far above any Lambda concurrency quota)",
+    unit: "",
+};
+
+/// `ColdStarts.LookbackMinutes` and `ColdStarts.BaseLoadWindowMinutes`.
+pub const LOOKBACK: Whole = Whole {
+    min: 10,
+    max: 1440,
+    why_max: " minutes (one day)",
+    unit: " of minutes",
+};
+
+/// `ColdStarts.KeepAliveSeconds`.
+pub const KEEP_ALIVE: Whole = Whole {
+    min: 60,
+    max: 3600,
+    why_max: " seconds",
+    unit: " of seconds",
+};
+
+/// `ScaleOutCooldown` / `ScaleInCooldown`.
+pub const COOLDOWN: Whole = Whole {
+    min: 0,
+    max: MAX_COOLDOWN_SECS,
+    why_max: " seconds (one day; ScaleInCooldown is also the demand look-back)",
+    unit: " of seconds",
+};
+
+/// A range of real numbers with whole ends (written as whole numbers in
+/// messages and in the JSON Schema).
+pub struct Span {
+    /// Smallest allowed value.
+    pub min: u32,
+    /// Largest allowed value.
+    pub max: u32,
+}
+
+impl Span {
+    /// Whether `x` is finite and inside the range.
+    pub fn contains(&self, x: f64) -> bool {
+        x.is_finite() && (f64::from(self.min)..=f64::from(self.max)).contains(&x)
+    }
+}
+
+/// `ColdStarts.MinColdStartsPerInstanceHour`: at most one a second.
+pub const COLD_STARTS_PER_HOUR: Span = Span { min: 0, max: 3600 };
+
+/// `ColdStarts.BaseLoadFactor`: 0 (off) to twice the lowest peak.
+pub const BASE_LOAD_FACTOR: Span = Span { min: 0, max: 2 };
 
 /// Attribute names (DESIGN.md §2.1).
 pub mod attr {
@@ -386,79 +558,14 @@ pub mod attr {
 }
 
 impl Policy {
-    /// The policy as a plain JSON item (the inverse of [`parse_policy`]):
-    /// `parse_policy(&p.to_item()) == Ok(p)` for every policy `parse_policy`
-    /// returned. Defaults are written out, so the item shows what is in force.
+    /// The policy as a plain JSON item, `sk` included: its serialisation
+    /// (the inverse of [`super::parse_policy`]).
     pub fn to_item(&self) -> Value {
-        let mut m = Map::new();
-        m.insert(attr::PK.into(), Value::String(self.resource.to_string()));
-        m.insert(attr::SK.into(), Value::String(POLICY_SK.into()));
-        m.insert(attr::ENABLED.into(), Value::Bool(self.enabled));
-        m.insert(attr::MIN_CAPACITY.into(), Value::from(self.min_capacity));
-        m.insert(attr::MAX_CAPACITY.into(), Value::from(self.max_capacity));
-        if let Some(tt) = &self.target_tracking {
-            let mut t = Map::new();
-            t.insert(attr::TARGET_VALUE.into(), Value::from(tt.target_value));
-            t.insert(
-                attr::METRIC.into(),
-                Value::String(tt.metric.as_str().into()),
-            );
-            t.insert(
-                attr::SCALE_OUT_COOLDOWN.into(),
-                Value::from(tt.scale_out_cooldown_secs),
-            );
-            t.insert(
-                attr::SCALE_IN_COOLDOWN.into(),
-                Value::from(tt.scale_in_cooldown_secs),
-            );
-            t.insert(
-                attr::SCALE_IN_FACTOR.into(),
-                Value::from(tt.scale_in_factor),
-            );
-            t.insert(
-                attr::DISABLE_SCALE_IN.into(),
-                Value::Bool(tt.disable_scale_in),
-            );
-            if let Some(c) = &tt.cold_starts {
-                let mut cm = Map::new();
-                cm.insert(
-                    attr::MIN_COLD_STARTS_PER_INSTANCE_HOUR.into(),
-                    Value::from(c.min_per_instance_hour),
-                );
-                cm.insert(
-                    attr::LOOKBACK_MINUTES.into(),
-                    Value::from(c.lookback_minutes),
-                );
-                cm.insert(
-                    attr::KEEP_ALIVE_SECONDS.into(),
-                    Value::from(c.keep_alive_secs),
-                );
-                cm.insert(attr::FOLLOW_DEMAND.into(), Value::Bool(c.follow_demand));
-                cm.insert(
-                    attr::BASE_LOAD_WINDOW_MINUTES.into(),
-                    Value::from(c.base_load_window_minutes),
-                );
-                cm.insert(
-                    attr::BASE_LOAD_FACTOR.into(),
-                    Value::from(c.base_load_factor),
-                );
-                cm.insert(
-                    attr::PRE_WARM_PERIODIC.into(),
-                    Value::Bool(c.pre_warm_periodic),
-                );
-                t.insert(attr::COLD_STARTS.into(), Value::Object(cm));
-            }
-            m.insert(attr::TARGET_TRACKING.into(), Value::Object(t));
+        let mut item = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut item {
+            m.insert(attr::SK.into(), Value::String(POLICY_SK.into()));
         }
-        if !self.scheduled_actions.is_empty() {
-            let actions = self.scheduled_actions.iter().map(action_item).collect();
-            m.insert(attr::SCHEDULED_ACTIONS.into(), Value::Array(actions));
-        }
-        m.insert(attr::DRY_RUN.into(), Value::Bool(self.dry_run));
-        if let Some(d) = &self.description {
-            m.insert(attr::DESCRIPTION.into(), Value::String(d.clone()));
-        }
-        Value::Object(m)
+        item
     }
 
     /// One line for people: `function:checkout:live: enabled, capacity 1..100, ...`.
@@ -497,33 +604,4 @@ impl Policy {
         }
         format!("{}: {}", self.resource, parts.join(", "))
     }
-}
-
-fn action_item(a: &ScheduledAction) -> Value {
-    let mut m = Map::new();
-    m.insert(attr::NAME.into(), Value::String(a.name.clone()));
-    m.insert(attr::SCHEDULE.into(), Value::String(a.schedule.to_string()));
-    m.insert(
-        attr::TIMEZONE.into(),
-        Value::String(a.timezone.name().into()),
-    );
-    if let Some(t) = a.start_time {
-        m.insert(
-            attr::START_TIME.into(),
-            Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        );
-    }
-    if let Some(t) = a.end_time {
-        m.insert(
-            attr::END_TIME.into(),
-            Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        );
-    }
-    if let Some(v) = a.min_capacity {
-        m.insert(attr::MIN_CAPACITY.into(), Value::from(v));
-    }
-    if let Some(v) = a.max_capacity {
-        m.insert(attr::MAX_CAPACITY.into(), Value::from(v));
-    }
-    Value::Object(m)
 }

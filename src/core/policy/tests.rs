@@ -910,3 +910,57 @@ proptest! {
         prop_assert_eq!(parse_policy_any(&to_dynamodb_json(&p.to_item())), Ok(p));
     }
 }
+
+/// The validator's attribute lists (allowed keys, hints) name exactly the
+/// model's attributes, map by map: an attribute added to the model but not
+/// to `attr` (or the reverse) fails here.
+#[test]
+fn the_validators_attribute_names_are_the_models() {
+    let schema = json_schema();
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        n.sort_unstable();
+        n
+    };
+    let sorted = |l: &[&str]| -> Vec<String> {
+        let mut n: Vec<String> = l.iter().map(|s| (*s).to_owned()).collect();
+        n.sort_unstable();
+        n
+    };
+    let defs = &schema["$defs"];
+    assert_eq!(names(&schema), sorted(attr::ITEM));
+    assert_eq!(
+        names(&defs["TargetTracking"]),
+        sorted(attr::TARGET_TRACKING_MAP)
+    );
+    assert_eq!(
+        names(&defs["ColdStartAware"]),
+        sorted(attr::COLD_STARTS_MAP)
+    );
+    assert_eq!(
+        names(&defs["ScheduledAction"]),
+        sorted(attr::SCHEDULED_ACTION)
+    );
+    // And every default the schema states is the one the validator applies.
+    let p = parse_policy(&json!({
+        "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 1,
+        "TargetTracking": {"TargetValue": 0.5, "ColdStarts": {}}
+    }))
+    .expect("valid");
+    let item = p.to_item();
+    for (map, value) in [
+        ("TargetTracking", &item["TargetTracking"]),
+        ("ColdStartAware", &item["TargetTracking"]["ColdStarts"]),
+    ] {
+        for (k, d) in defs[map]["properties"].as_object().expect("properties") {
+            if let Some(default) = d.get("default") {
+                assert_eq!(&value[k], default, "{map}.{k}");
+            }
+        }
+    }
+}

@@ -170,44 +170,6 @@ impl Expect {
     }
 }
 
-/// A whole-number range and why its ends are where they are.
-struct Whole {
-    min: u64,
-    max: u64,
-    /// Appended to the "at most" message.
-    why_max: &'static str,
-    /// Unit for the expectation, e.g. " of seconds".
-    unit: &'static str,
-}
-
-const CAPACITY: Whole = Whole {
-    min: 0,
-    max: MAX_CAPACITY_VALUE as u64,
-    why_max: " (pcscale's sanity cap, far above any Lambda concurrency quota)",
-    unit: "",
-};
-
-const LOOKBACK: Whole = Whole {
-    min: 10,
-    max: 1440,
-    why_max: " minutes (one day)",
-    unit: " of minutes",
-};
-
-const KEEP_ALIVE: Whole = Whole {
-    min: 60,
-    max: 3600,
-    why_max: " seconds",
-    unit: " of seconds",
-};
-
-const COOLDOWN: Whole = Whole {
-    min: 0,
-    max: MAX_COOLDOWN_SECS,
-    why_max: " seconds (one day; ScaleInCooldown is also the demand look-back)",
-    unit: " of seconds",
-};
-
 impl Checker {
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(path, message);
@@ -604,7 +566,7 @@ impl Checker {
             Some(v) => self.whole(v, &p(attr::SCALE_IN_COOLDOWN), &COOLDOWN),
         };
         let factor = match obj.get(attr::SCALE_IN_FACTOR) {
-            None => Some(1.0),
+            None => Some(TargetTracking::default().scale_in_factor),
             Some(v) => self.fraction(v, &p(attr::SCALE_IN_FACTOR), true),
         };
         let disable = match obj.get(attr::DISABLE_SCALE_IN) {
@@ -637,12 +599,14 @@ impl Checker {
             Some(v) => {
                 let path = p(attr::MIN_COLD_STARTS_PER_INSTANCE_HOUR);
                 match v.as_f64() {
-                    Some(x) if x.is_finite() && (0.0..=3600.0).contains(&x) => Some(x),
+                    Some(x) if COLD_STARTS_PER_HOUR.contains(x) => Some(x),
                     _ => {
                         self.problem(
                             &path,
                             format!(
-                                "expected a number of cold starts per PC-instance-hour from 0 to 3600, got {}",
+                                "expected a number of cold starts per PC-instance-hour from {} to {}, got {}",
+                                COLD_STARTS_PER_HOUR.min,
+                                COLD_STARTS_PER_HOUR.max,
                                 truncate(&v.to_string(), 40)
                             ),
                         );
@@ -672,12 +636,14 @@ impl Checker {
             Some(v) => {
                 let path = p(attr::BASE_LOAD_FACTOR);
                 match v.as_f64() {
-                    Some(x) if x.is_finite() && (0.0..=2.0).contains(&x) => Some(x),
+                    Some(x) if BASE_LOAD_FACTOR.contains(x) => Some(x),
                     _ => {
                         self.problem(
                             &path,
                             format!(
-                                "expected a number from 0 (off) to 2, got {}",
+                                "expected a number from {} (off) to {}, got {}",
+                                BASE_LOAD_FACTOR.min,
+                                BASE_LOAD_FACTOR.max,
                                 truncate(&v.to_string(), 40)
                             ),
                         );
