@@ -39,7 +39,7 @@ use futures::StreamExt;
 use pcscale::aws::AwsPorts;
 use pcscale::aws::cloudwatch::minute_start;
 use pcscale::aws::dynamodb::{activity_to_item, default_activity_table};
-use pcscale::lambda::tick_options_from_env;
+use pcscale::env::tick_options_from_env;
 use pcscale::ports::Activity;
 use pcscale::tick::{TickSummary, run_tick};
 use serde_json::{Value, json};

@@ -8,69 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-use crate::core::window::{DEFAULT_PUBLICATION_DELAY_SECS, PublicationDelay};
+use crate::core::window::PublicationDelay;
 use crate::tick::{TickOptions, TickSummary};
 
-/// `pk` and `sk` of the controller item.
-pub const CONTROLLER_KEY: &str = "controller";
-
-/// The controller item (attribute names as stored, PascalCase like the
-/// policy item's).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ControllerReport {
-    /// The pcscale version the Lambda runs.
-    pub version: String,
-    /// `PCSCALE_DRY_RUN`.
-    pub dry_run: bool,
-    /// `PCSCALE_ALLOWED_FUNCTIONS` (absent: every function allowed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_functions: Option<Vec<String>>,
-    /// `PCSCALE_MAX_PER_FUNCTION`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_per_function: Option<u32>,
-    /// `PCSCALE_QUIET_EVERY_MINUTES`.
-    pub quiet_every_minutes: u32,
-    /// The claim lease, seconds.
-    pub claim_lease_secs: i64,
-    /// `PCSCALE_RECONCILE_MINUTES` (absent in items written before it: 1,
-    /// every alias read every tick, as those versions did).
-    #[serde(default = "every_tick")]
-    pub reconcile_minutes: u32,
-    /// `PCSCALE_LAMBDA_BUDGET` (absent: no budget).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lambda_budget: Option<u32>,
-    /// `PCSCALE_METRIC_DELAY_SECONDS` (absent in items written before it
-    /// existed: the default).
-    #[serde(default = "default_metric_delay_secs")]
-    pub metric_delay_secs: u32,
-    /// The last tick's `now`.
-    pub last_tick_at: DateTime<Utc>,
-    /// Its wall time.
-    pub last_tick_duration_ms: u64,
-    /// Whether that tick ran in dry-run (the environment's or the event's).
-    pub last_tick_dry_run: bool,
-    /// `I/N` when the tick covered one scan segment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment: Option<String>,
-    /// Resources decided.
-    pub resources: usize,
-    /// Capacity changes applied (or recorded, in dry-run).
-    pub changed: usize,
-    /// Resources in error.
-    pub errors: usize,
-    /// Resources skipped.
-    pub skipped: usize,
-    /// Resources whose read or write the budget carried to the next tick.
-    #[serde(default)]
-    pub carried: usize,
-    /// Errors counted by their one-line reason (`invalid policy`, ...).
-    #[serde(default)]
-    pub errors_by_kind: BTreeMap<String, usize>,
-}
+pub use crate::ports::{CONTROLLER_KEY, ControllerReport};
 
 impl ControllerReport {
     /// The report of one tick run with `base` (the environment's options)
@@ -119,14 +60,6 @@ impl ControllerReport {
             ..local.clone()
         }
     }
-}
-
-fn every_tick() -> u32 {
-    1
-}
-
-fn default_metric_delay_secs() -> u32 {
-    DEFAULT_PUBLICATION_DELAY_SECS
 }
 
 #[cfg(test)]

@@ -5,9 +5,8 @@
 //!   `"Scheduled Event"` envelope (options in `detail`) and an EventBridge
 //!   Scheduler payload (the options object itself, possibly `{}`) — and
 //!   rejects anything else with an [`EventError`] that says what it saw.
-//! * [`tick_options_from_env`] reads `PCSCALE_DRY_RUN`,
-//!   `PCSCALE_ALLOWED_FUNCTIONS` and `PCSCALE_MAX_PER_FUNCTION`; the CLI's
-//!   `pcscale tick` reuses it so both drivers read the environment alike.
+//! * The environment (`PCSCALE_*`) is read by [`crate::env`], shared with
+//!   the CLI so both drivers read it alike.
 //! * [`Driver`] holds the ports (built once per execution environment by
 //!   `bin/pcscale-lambda.rs`) and is generic over them, after the
 //!   `examples/basic-sdk` pattern of aws-lambda-rust-runtime, so tests drive
@@ -28,12 +27,8 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::controller::ControllerReport;
-use crate::core::window::PublicationDelay;
-use crate::ports::{Clock, ConcurrencyApi, MetricsSource, PolicyStore, Segment};
-use crate::tick::{
-    DEFAULT_LAMBDA_BUDGET, DEFAULT_RECONCILE_MINUTES, Ports, TickError, TickOptions, TickSummary,
-    run_tick,
-};
+use crate::ports::{Clock, ConcurrencyApi, MetricsSource, PolicyStore, Ports, Segment};
+use crate::tick::{TickError, TickOptions, TickSummary, run_tick};
 
 /// The `detail-type` of the events an EventBridge rule with a schedule sends
 /// (<https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-run-lambda-schedule.html>).
@@ -220,149 +215,6 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// A configuration variable that could not be read. The Lambda fails its
-/// init with it (a misconfigured controller must not run with defaults).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// `PCSCALE_DRY_RUN` is not a boolean.
-    #[error("PCSCALE_DRY_RUN={0:?} is not a boolean (true/false, 1/0, yes/no)")]
-    DryRun(String),
-    /// `PCSCALE_MAX_PER_FUNCTION` is not a positive integer.
-    #[error(
-        "PCSCALE_MAX_PER_FUNCTION={0:?} is not a positive integer (to stop pcscale, disable its schedule or set PCSCALE_DRY_RUN)"
-    )]
-    MaxPerFunction(String),
-    /// An entry of `PCSCALE_ALLOWED_FUNCTIONS` is not a function-name glob.
-    #[error(
-        "PCSCALE_ALLOWED_FUNCTIONS entry {0:?} is not a function-name glob (letters, digits, '-', '_', '*', '?'; no ARNs, no qualifiers)"
-    )]
-    AllowedFunction(String),
-    /// `PCSCALE_QUIET_EVERY_MINUTES` is not an integer from 1 to 60.
-    #[error(
-        "PCSCALE_QUIET_EVERY_MINUTES={0:?} is not an integer from 1 to 60 (1: decide every alias every tick)"
-    )]
-    QuietEveryMinutes(String),
-    /// `PCSCALE_METRIC_DELAY_SECONDS` is not an integer from 0 to 900.
-    #[error(
-        "PCSCALE_METRIC_DELAY_SECONDS={0:?} is not an integer from 0 to 900 (seconds after a minute ends by which CloudWatch has surely published it; default 180)"
-    )]
-    MetricDelay(String),
-    /// `PCSCALE_RECONCILE_MINUTES` is not an integer from 1 to 1440.
-    #[error(
-        "PCSCALE_RECONCILE_MINUTES={0:?} is not an integer from 1 to 1440 (minutes between two reads of an alias's config, to find changes made outside pcscale; default 15)"
-    )]
-    ReconcileMinutes(String),
-    /// `PCSCALE_LAMBDA_BUDGET` is not an integer from 1 to 900.
-    #[error(
-        "PCSCALE_LAMBDA_BUDGET={0:?} is not an integer from 1 to 900 (Lambda control-plane requests per tick; default 120, 2 requests/s over the minute; the account's quota is 15/s, 900 a minute)"
-    )]
-    LambdaBudget(String),
-    /// `PCSCALE_ALLOWED_FUNCTIONS` is set but names no function (`","`).
-    #[error(
-        "PCSCALE_ALLOWED_FUNCTIONS={0:?} names no function (unset it to allow every function, or list globs: \"checkout,orders-*\")"
-    )]
-    AllowedFunctionsEmpty(String),
-}
-
-/// [`TickOptions`] from the process environment: `PCSCALE_DRY_RUN`,
-/// `PCSCALE_ALLOWED_FUNCTIONS` (comma-separated globs; unset or empty allows
-/// every function), `PCSCALE_MAX_PER_FUNCTION` (unset or empty: none),
-/// `PCSCALE_QUIET_EVERY_MINUTES`, `PCSCALE_METRIC_DELAY_SECONDS`,
-/// `PCSCALE_RECONCILE_MINUTES` (default [`DEFAULT_RECONCILE_MINUTES`]) and
-/// `PCSCALE_LAMBDA_BUDGET` (default [`DEFAULT_LAMBDA_BUDGET`]).
-/// Other fields keep their defaults. Shared by the Lambda and `pcscale tick`.
-pub fn tick_options_from_env() -> Result<TickOptions, ConfigError> {
-    tick_options_from_lookup(|k| std::env::var(k).ok())
-}
-
-/// [`tick_options_from_env`] over any lookup (for tests and for flags that
-/// override the environment).
-pub fn tick_options_from_lookup(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<TickOptions, ConfigError> {
-    let mut opts = TickOptions::default();
-    if let Some(v) = lookup("PCSCALE_DRY_RUN") {
-        opts.dry_run = parse_bool(&v).ok_or(ConfigError::DryRun(v))?;
-    }
-    if let Some(v) = lookup("PCSCALE_MAX_PER_FUNCTION").filter(|v| !v.trim().is_empty()) {
-        let n = v
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| ConfigError::MaxPerFunction(v.clone()))?;
-        opts.max_per_function = Some(n);
-    }
-    if let Some(v) = lookup("PCSCALE_QUIET_EVERY_MINUTES").filter(|v| !v.trim().is_empty()) {
-        opts.quiet_every_minutes = v
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=60).contains(n))
-            .ok_or_else(|| ConfigError::QuietEveryMinutes(v.clone()))?;
-    }
-    opts.reconcile_every_minutes = DEFAULT_RECONCILE_MINUTES;
-    if let Some(v) = lookup("PCSCALE_RECONCILE_MINUTES").filter(|v| !v.trim().is_empty()) {
-        opts.reconcile_every_minutes = v
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1440).contains(n))
-            .ok_or_else(|| ConfigError::ReconcileMinutes(v.clone()))?;
-    }
-    opts.lambda_budget = Some(DEFAULT_LAMBDA_BUDGET);
-    if let Some(v) = lookup("PCSCALE_LAMBDA_BUDGET").filter(|v| !v.trim().is_empty()) {
-        opts.lambda_budget = Some(
-            v.trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=900).contains(n))
-                .ok_or_else(|| ConfigError::LambdaBudget(v.clone()))?,
-        );
-    }
-    if let Some(v) = lookup("PCSCALE_METRIC_DELAY_SECONDS").filter(|v| !v.trim().is_empty()) {
-        opts.metric_delay = v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .and_then(|s| PublicationDelay::from_secs(s).ok())
-            .ok_or_else(|| ConfigError::MetricDelay(v.clone()))?;
-    }
-    if let Some(v) = lookup("PCSCALE_ALLOWED_FUNCTIONS") {
-        let globs = v
-            .split(',')
-            .map(str::trim)
-            .filter(|g| !g.is_empty())
-            .map(|g| {
-                if g.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '?'))
-                {
-                    Ok(g.to_owned())
-                } else {
-                    Err(ConfigError::AllowedFunction(g.to_owned()))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // Unset or empty allows every function; a list that parses to no
-        // entry (",", " , ") is a mistake, refused rather than read as "all".
-        if globs.is_empty() && !v.trim().is_empty() {
-            return Err(ConfigError::AllowedFunctionsEmpty(v));
-        }
-        if !globs.is_empty() {
-            opts.allowed_functions = Some(globs);
-        }
-    }
-    Ok(opts)
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "false" | "no" | "off" => Some(false),
-        "1" | "true" | "yes" | "on" => Some(true),
-        _ => None,
-    }
-}
-
 /// Deadlines below this (2001-09-09) cannot be the epoch milliseconds of a
 /// current invocation: `cargo lambda watch` sends the function timeout
 /// itself (`Lambda-Runtime-Deadline-Ms: 600000`), `Context::default()` 0.
@@ -438,7 +290,7 @@ pub struct Driver<S, M, C, K> {
     pub lambda: C,
     /// The clock that gives the tick its `now`.
     pub clock: K,
-    /// Options from the environment (see [`tick_options_from_env`]).
+    /// Options from the environment (see [`crate::env::tick_options_from_env`]).
     pub options: TickOptions,
     /// The `FunctionName` dimension of the per-tick EMF line.
     pub function_name: String,

@@ -16,6 +16,7 @@ pub mod aws;
 pub mod cli;
 pub mod controller;
 pub mod core;
+pub mod env;
 pub mod import;
 pub mod lambda;
 pub mod ports;

@@ -5,7 +5,7 @@
 //! `async fn`s and the Lambda runtime can drive the tick on a multi-threaded
 //! executor.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::decide::{CurrentPc, Demand};
 use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
 use crate::core::state::{State, StateDefect};
-use crate::core::window::Horizon;
+use crate::core::window::{DEFAULT_PUBLICATION_DELAY_SECS, Horizon};
 
 /// What kind of failure a port call met; drives retry and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,17 @@ impl PortError {
             message: message.into(),
         }
     }
+}
+
+/// The three ports a tick drives (what every driver hands [`crate::tick::run_tick`]).
+#[derive(Debug)]
+pub struct Ports<'a, S, M, C> {
+    /// Policies and state.
+    pub store: &'a S,
+    /// Metrics.
+    pub metrics: &'a M,
+    /// The Lambda control plane.
+    pub lambda: &'a C,
 }
 
 /// A parallel-scan slice of the table.
@@ -142,7 +153,7 @@ pub trait PolicyStore: Send + Sync {
     /// which does nothing.
     fn publish_controller(
         &self,
-        _report: &crate::controller::ControllerReport,
+        _report: &ControllerReport,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
         std::future::ready(Ok(()))
     }
@@ -253,4 +264,70 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// `pk` and `sk` of the controller item.
+pub const CONTROLLER_KEY: &str = "controller";
+
+/// The controller item (built by [`crate::controller`]; attribute names as stored, PascalCase like the
+/// policy item's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ControllerReport {
+    /// The pcscale version the Lambda runs.
+    pub version: String,
+    /// `PCSCALE_DRY_RUN`.
+    pub dry_run: bool,
+    /// `PCSCALE_ALLOWED_FUNCTIONS` (absent: every function allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_functions: Option<Vec<String>>,
+    /// `PCSCALE_MAX_PER_FUNCTION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_function: Option<u32>,
+    /// `PCSCALE_QUIET_EVERY_MINUTES`.
+    pub quiet_every_minutes: u32,
+    /// The claim lease, seconds.
+    pub claim_lease_secs: i64,
+    /// `PCSCALE_RECONCILE_MINUTES` (absent in items written before it: 1,
+    /// every alias read every tick, as those versions did).
+    #[serde(default = "every_tick")]
+    pub reconcile_minutes: u32,
+    /// `PCSCALE_LAMBDA_BUDGET` (absent: no budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_budget: Option<u32>,
+    /// `PCSCALE_METRIC_DELAY_SECONDS` (absent in items written before it
+    /// existed: the default).
+    #[serde(default = "default_metric_delay_secs")]
+    pub metric_delay_secs: u32,
+    /// The last tick's `now`.
+    pub last_tick_at: DateTime<Utc>,
+    /// Its wall time.
+    pub last_tick_duration_ms: u64,
+    /// Whether that tick ran in dry-run (the environment's or the event's).
+    pub last_tick_dry_run: bool,
+    /// `I/N` when the tick covered one scan segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Resources decided.
+    pub resources: usize,
+    /// Capacity changes applied (or recorded, in dry-run).
+    pub changed: usize,
+    /// Resources in error.
+    pub errors: usize,
+    /// Resources skipped.
+    pub skipped: usize,
+    /// Resources whose read or write the budget carried to the next tick.
+    #[serde(default)]
+    pub carried: usize,
+    /// Errors counted by their one-line reason (`invalid policy`, ...).
+    #[serde(default)]
+    pub errors_by_kind: BTreeMap<String, usize>,
+}
+
+fn every_tick() -> u32 {
+    1
+}
+
+fn default_metric_delay_secs() -> u32 {
+    DEFAULT_PUBLICATION_DELAY_SECS
 }

@@ -33,7 +33,7 @@ use crate::core::state::{Lease, Pending, ReservedRead, State};
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
-    PortError, Segment, StoredResource, WriteOutcome,
+    PortError, Ports, Segment, StoredResource, WriteOutcome,
 };
 
 /// Options of one tick (from flags, the event and the environment).
@@ -267,17 +267,6 @@ pub struct TickSummary {
     pub totals: Totals,
     /// Port calls.
     pub api_calls: ApiCalls,
-}
-
-/// The three ports a tick drives.
-#[derive(Debug)]
-pub struct Ports<'a, S, M, C> {
-    /// Policies and state.
-    pub store: &'a S,
-    /// Metrics.
-    pub metrics: &'a M,
-    /// The Lambda control plane.
-    pub lambda: &'a C,
 }
 
 /// Runs one tick at `now`: load, observe the metrics (one batched fetch) and

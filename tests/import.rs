@@ -8,8 +8,8 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use pcscale::core::effective_band;
+use pcscale::core::policy::BandSource;
 use pcscale::core::policy::{MetricKind, Policy, parse_policy};
-use pcscale::core::schedule::BandSource;
 use pcscale::import::{ImportOptions, Imported, Vendor, WarningKind, import};
 use serde_json::Value;
 

@@ -15,9 +15,9 @@ use pcscale::core::decide::{CurrentPc, Demand};
 use pcscale::core::policy::{ResourceId, parse_policy};
 use pcscale::core::state::State;
 use pcscale::core::window::Horizon;
+use pcscale::env::tick_options_from_lookup;
 use pcscale::lambda::{
     DEADLINE_MARGIN, Driver, EventError, EventKind, HandlerError, emf, parse_event, tick_deadline,
-    tick_options_from_lookup,
 };
 use pcscale::ports::{
     Activity, Clock, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource,

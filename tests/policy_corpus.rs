@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use pcscale::aws::ddb_json::{from_dynamodb_json, parse_policy_any};
 use pcscale::core::policy::{
-    ITEM_PATH, Problem, document_items, from_dynamodb_json, json_schema, looks_like_dynamodb_json,
-    parse_policy, parse_policy_any,
+    ITEM_PATH, Problem, document_items, json_schema, looks_like_dynamodb_json, parse_policy,
 };
 use serde::Deserialize;
 use serde_json::Value;

@@ -23,93 +23,11 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use super::cloudwatch::CloudWatchMetrics;
 use super::dynamodb::DynamoStore;
 use super::lambda::{LambdaApi, RateLimiter};
-use crate::tick::Ports;
+use crate::env::{AwsSettings, ConfigError};
+use crate::ports::Ports;
 
 /// Attempts per SDK call (the first try included).
 pub const MAX_ATTEMPTS: u32 = 3;
-
-/// The default table name (DESIGN.md §2).
-pub const DEFAULT_TABLE: &str = "pcscale";
-
-/// Default rate of Lambda control-plane calls per second: under the account's
-/// 15 requests/s quota for the control plane (which includes the
-/// provisioned-concurrency and concurrency APIs), leaving room for deploys
-/// and consoles. <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests>
-pub const DEFAULT_LAMBDA_RPS: f64 = 10.0;
-
-/// The rates `PCSCALE_LAMBDA_RPS` may take: below 0.1/s (10 s per call) a
-/// tick cannot finish inside its Lambda timeout; above 1,000/s is a typo
-/// (the quota is 15/s). Checked at start-up so that nonsense fails the init
-/// naming the variable instead of panicking or hanging a tick.
-pub const LAMBDA_RPS_RANGE: std::ops::RangeInclusive<f64> = 0.1..=1000.0;
-
-/// A setting in the environment could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A variable was set to something unusable.
-    #[error("{name}={value:?}: {why}")]
-    BadVariable {
-        /// The variable.
-        name: &'static str,
-        /// Its value.
-        value: String,
-        /// What was expected.
-        why: &'static str,
-    },
-}
-
-/// Settings of the adapters that are not SDK settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsSettings {
-    /// DynamoDB table (`PCSCALE_TABLE`, default `pcscale`).
-    pub table: String,
-    /// The activity table (`PCSCALE_ACTIVITY_TABLE`; `None`: `<table>-activity`).
-    pub activity_table: Option<String>,
-    /// Lambda control-plane calls per second for this process
-    /// (`PCSCALE_LAMBDA_RPS`, default [`DEFAULT_LAMBDA_RPS`]).
-    pub lambda_rps: f64,
-}
-
-impl Default for AwsSettings {
-    fn default() -> Self {
-        AwsSettings {
-            table: DEFAULT_TABLE.to_owned(),
-            activity_table: None,
-            lambda_rps: DEFAULT_LAMBDA_RPS,
-        }
-    }
-}
-
-impl AwsSettings {
-    /// Reads `PCSCALE_TABLE`, `PCSCALE_ACTIVITY_TABLE` and `PCSCALE_LAMBDA_RPS`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// As [`AwsSettings::from_env`], reading variables through `get` (for tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut s = AwsSettings::default();
-        if let Some(t) = get("PCSCALE_TABLE").filter(|t| !t.trim().is_empty()) {
-            s.table = t.trim().to_owned();
-        }
-        if let Some(t) = get("PCSCALE_ACTIVITY_TABLE").filter(|t| !t.trim().is_empty()) {
-            s.activity_table = Some(t.trim().to_owned());
-        }
-        if let Some(v) = get("PCSCALE_LAMBDA_RPS").filter(|v| !v.trim().is_empty()) {
-            s.lambda_rps = v
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|r| LAMBDA_RPS_RANGE.contains(r))
-                .ok_or(ConfigError::BadVariable {
-                    name: "PCSCALE_LAMBDA_RPS",
-                    value: v,
-                    why: "requests per second from 0.1 to 1000 (the account's control-plane quota is 15)",
-                })?;
-        }
-        Ok(s)
-    }
-}
 
 /// The SDK configuration loader with pcscale's retry and timeout settings
 /// (standard retries, [`MAX_ATTEMPTS`], bounded timeouts) on top of the
@@ -205,51 +123,5 @@ impl AwsPorts {
             metrics: &self.metrics,
             lambda: &self.lambda,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_default_to_the_pcscale_table_and_ten_requests_per_second() {
-        let s = AwsSettings::from_lookup(|_| None).unwrap();
-        assert_eq!(s.table, "pcscale");
-        assert_eq!(s.lambda_rps, 10.0);
-    }
-
-    #[test]
-    fn settings_read_the_table_and_rate_from_the_environment() {
-        let s = AwsSettings::from_lookup(|k| match k {
-            "PCSCALE_TABLE" => Some("prod-pcscale".into()),
-            "PCSCALE_LAMBDA_RPS" => Some("2.5".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(s.table, "prod-pcscale");
-        assert_eq!(s.lambda_rps, 2.5);
-    }
-
-    #[test]
-    fn rates_that_would_panic_or_hang_are_refused_naming_the_variable() {
-        for bad in ["1e-20", "1e-12", "0.01", "NaN", "inf", "-3", "1e9", "ten"] {
-            let e = AwsSettings::from_lookup(|k| (k == "PCSCALE_LAMBDA_RPS").then(|| bad.into()))
-                .expect_err(bad);
-            assert!(e.to_string().contains("PCSCALE_LAMBDA_RPS"), "{bad}: {e}");
-        }
-        for good in ["0.1", "15", "1000"] {
-            let s = AwsSettings::from_lookup(|k| (k == "PCSCALE_LAMBDA_RPS").then(|| good.into()))
-                .expect(good);
-            // Building the limiter must not panic either.
-            let _ = crate::aws::lambda::RateLimiter::per_second(s.lambda_rps);
-        }
-    }
-
-    #[test]
-    fn a_non_positive_rate_is_refused_naming_the_variable() {
-        let e = AwsSettings::from_lookup(|k| (k == "PCSCALE_LAMBDA_RPS").then(|| "0".into()))
-            .unwrap_err();
-        assert!(e.to_string().contains("PCSCALE_LAMBDA_RPS"), "{e}");
     }
 }

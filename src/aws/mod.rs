@@ -19,6 +19,7 @@
 
 pub mod cloudwatch;
 pub mod config;
+pub mod ddb_json;
 pub mod dynamodb;
 pub mod lambda;
 
@@ -28,7 +29,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub use cloudwatch::CloudWatchMetrics;
-pub use config::{AwsPorts, AwsSettings, ConfigError, load_sdk_config, sdk_config_loader};
+pub use config::{AwsPorts, load_sdk_config, sdk_config_loader};
 pub use dynamodb::DynamoStore;
 pub use lambda::{LambdaApi, RateLimiter};
 

@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use lambda_runtime::{Error, service_fn};
 use pcscale::aws::AwsPorts;
-use pcscale::lambda::{Driver, logging, tick_options_from_env};
+use pcscale::env::tick_options_from_env;
+use pcscale::lambda::{Driver, logging};
 use pcscale::ports::SystemClock;
 use tracing::{error, info};
 

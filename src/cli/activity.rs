@@ -21,8 +21,8 @@ use super::{CliError, Exit, GlobalOpts, OutputFormat, parse_now, print_json, pri
 use crate::core::decide::{
     Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, Series,
 };
+use crate::core::policy::BandSource;
 use crate::core::policy::{MetricKind, Policy};
-use crate::core::schedule::BandSource;
 use crate::core::state::State;
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};

@@ -24,8 +24,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::policy::read_input;
-use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json};
+use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, read_input};
 use crate::core::policy::Problem;
 use crate::import::{self as vendor_import, ImportError, ImportOptions, Source};
 

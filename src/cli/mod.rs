@@ -30,7 +30,8 @@ pub mod simulate;
 pub mod status;
 pub mod tick;
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -248,6 +249,42 @@ pub fn init_tracing() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Files larger than this are refused before parsing. A DynamoDB item is at
+/// most 400 KB; 16 MiB leaves room for a list of many items.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a file (or stdin for `-`), refusing files over [`MAX_FILE_BYTES`].
+pub fn read_input(path: &Path) -> Result<String, CliError> {
+    let shown = path.display().to_string();
+    let read_err = |source| CliError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_err)?;
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(CliError::InvalidInput(format!(
+            "{shown}: larger than {MAX_FILE_BYTES} bytes; a DynamoDB item is at most 400 KB"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        CliError::InvalidInput(format!(
+            "{shown}: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 /// Writes `text` (plus a newline) to stdout. A closed pipe

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
-use crate::lambda::tick_options_from_env;
+use crate::env::tick_options_from_env;
 use crate::ports::Segment;
 use crate::tick::{TickSummary, run_tick};
 

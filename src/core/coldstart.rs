@@ -76,6 +76,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::policy::ColdStartAware;
+
 /// The utilisation above which a PC unit costs less than no PC: the PC price
 /// over what PC saves on each busy second. us-east-1, per GB-s: x86
 /// `0.0000041667 / (0.0000166667 - 0.0000097222) = 0.60`; arm64
@@ -109,43 +111,6 @@ pub const PREWARM_LEAD_MINUTES: u32 = 5;
 /// it changes no decision, and it bounds every buffer sized by a peak
 /// (about 40 MB at the bound, against the 8 GB a 1e9 datapoint asked for).
 pub const MAX_LEVEL_UNITS: u32 = crate::core::policy::MAX_CAPACITY_VALUE;
-
-/// Settings of the cold-start-aware level (`TargetTracking.ColdStarts`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColdStartAware {
-    /// A PC unit is kept only if it would have avoided at least this many
-    /// cold starts per hour of the look-back (`MinColdStartsPerInstanceHour`).
-    pub min_per_instance_hour: f64,
-    /// Minutes of history the estimate reads (`LookbackMinutes`).
-    pub lookback_minutes: u32,
-    /// Assumed keep-alive of an idle on-demand environment (`KeepAliveSeconds`).
-    pub keep_alive_secs: u32,
-    /// Also follow demand as plain target tracking does (`FollowDemand`):
-    /// the level is then a floor under `ceil(D / TargetValue)`.
-    pub follow_demand: bool,
-    /// Minutes over which the base load is read (`BaseLoadWindowMinutes`).
-    pub base_load_window_minutes: u32,
-    /// The base load is this fraction of the lowest per-minute peak over
-    /// that window (`BaseLoadFactor`; 0 turns it off).
-    pub base_load_factor: f64,
-    /// Keep units whose cold starts recur at a fixed period just before
-    /// their next one is due (`PreWarmPeriodic`).
-    pub pre_warm_periodic: bool,
-}
-
-impl Default for ColdStartAware {
-    fn default() -> Self {
-        ColdStartAware {
-            min_per_instance_hour: 1.5,
-            lookback_minutes: 480,
-            keep_alive_secs: 300,
-            follow_demand: false,
-            base_load_window_minutes: 60,
-            base_load_factor: 0.0,
-            pre_warm_periodic: true,
-        }
-    }
-}
 
 /// The level and the evidence behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

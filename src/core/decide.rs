@@ -24,10 +24,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::coldstart::{self, ColdStartAware};
-use super::policy::{MetricKind, Policy, TargetTracking};
-use super::schedule::{Band, BandSource, effective_band};
-use super::state::State;
+use super::coldstart;
+use super::policy::{
+    Band, BandSource, ColdStartAware, MetricKind, Policy, TargetTracking, effective_band,
+};
+use super::state::{Direction, State, Step};
 
 /// One per-minute metric series, oldest first; the last entry is the newest
 /// minute CloudWatch has published (see [`super::window`]). `None` = no
@@ -244,6 +245,21 @@ pub struct Decision {
     pub band: Band,
     /// Why.
     pub reason: Reason,
+}
+
+impl<'a> From<&'a Decision> for Step<'a> {
+    fn from(d: &'a Decision) -> Step<'a> {
+        Step {
+            from: d.from,
+            to: d.to,
+            direction: match d.action {
+                Action::ScaleOut => Direction::Out,
+                Action::ScaleIn | Action::Delete => Direction::In,
+                Action::Hold | Action::Skip => Direction::Unchanged,
+            },
+            summary: &d.reason.summary,
+        }
+    }
 }
 
 /// Scale-in only below this fraction of the target (the hysteresis band).
@@ -1629,6 +1645,227 @@ mod tests {
         assert_eq!(lookback_minutes(&policy(0, 1, None)), 1);
     }
 
+    /// DESIGN.md §3, one row per rule: what the rule says, its inputs, and
+    /// the capacity and action it must give. A new rule gets a row here.
+    #[test]
+    fn every_decision_rule_of_the_design_holds() {
+        struct Row {
+            rule: &'static str,
+            policy: Policy,
+            state: State,
+            obs: Observation,
+            to: u32,
+            action: Action,
+        }
+        let ago = |s: i64| Some(now() - Duration::seconds(s));
+        let cooling = TargetTracking {
+            scale_out_cooldown_secs: 300,
+            ..demand_tt(0.8)
+        };
+        let scaled_out_a_minute_ago = State {
+            capacity: Some(125),
+            last_scale_out_at: ago(60),
+            ..state()
+        };
+        let with_limits = |limits: Limits| Observation {
+            limits,
+            ..obs(known(&[100.0]), 40)
+        };
+        let timer: Vec<f64> = (0..120).map(|m| f64::from(u8::from(m % 10 == 0))).collect();
+        let mut peak_early = [10.0; 10];
+        peak_early[2] = 60.0;
+        let rows = [
+            Row {
+                rule: "demand: scale out to ceil(D_latest / TargetValue) at once",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: obs(known(&[100.0]), 40),
+                to: 125,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "demand: minutes without a datapoint are 0 demand",
+                policy: policy(2, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: obs(Demand::Known(Series::default()), 10),
+                to: 2,
+                action: Action::ScaleIn,
+            },
+            Row {
+                rule: "unknown metrics (a failed call) never scale in",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: obs(Demand::Unknown("GetMetricData: Throttled".into()), 50),
+                to: 50,
+                action: Action::Hold,
+            },
+            Row {
+                rule: "ScaleOutCooldown holds a scale-out to the same need",
+                policy: policy(0, 1000, Some(cooling.clone())),
+                state: scaled_out_a_minute_ago.clone(),
+                obs: obs(known(&[100.0]), 40),
+                to: 40,
+                action: Action::Hold,
+            },
+            Row {
+                rule: "a larger need ends ScaleOutCooldown early",
+                policy: policy(0, 1000, Some(cooling)),
+                state: scaled_out_a_minute_ago,
+                obs: obs(known(&[120.0]), 40),
+                to: 150,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "scale-in only after ScaleInCooldown since the last change",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: State {
+                    last_scale_out_at: ago(360),
+                    ..state()
+                },
+                obs: obs(known(&[40.0; 10]), 100),
+                to: 100,
+                action: Action::Hold,
+            },
+            Row {
+                rule: "scale-in from the maximum demand over the ScaleInCooldown window",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: obs(known(&peak_early), 100),
+                to: 75,
+                action: Action::ScaleIn,
+            },
+            Row {
+                rule: "hysteresis: no scale-in while utilisation >= 0.9 x target",
+                policy: policy(0, 1000, Some(demand_tt(0.7))),
+                state: state(),
+                obs: obs(known(&[65.0; 10]), 100),
+                to: 100,
+                action: Action::Hold,
+            },
+            Row {
+                rule: "ScaleInFactor: at most that fraction of the excess per step",
+                policy: policy(
+                    0,
+                    1000,
+                    Some(TargetTracking {
+                        scale_in_factor: 0.5,
+                        ..demand_tt(0.8)
+                    }),
+                ),
+                state: state(),
+                obs: obs(known(&[40.0; 10]), 100),
+                to: 75,
+                action: Action::ScaleIn,
+            },
+            Row {
+                rule: "utilisation mode: ceil(current x U / TargetValue)",
+                policy: policy(0, 1000, Some(util_tt(0.7))),
+                state: state(),
+                obs: util_obs(&[0.9], 70),
+                to: 90,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "cold-start mode keeps the units that would have caught cold starts",
+                policy: policy(0, 100, Some(cold_tt(2.0, false))),
+                state: state(),
+                obs: obs(known(&timer), 0),
+                to: 1,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "no target tracking: capacity follows the band floor",
+                policy: policy(5, 10, None),
+                state: state(),
+                obs: obs(known(&[0.0]), 0),
+                to: 5,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "the band's MaxCapacity caps the result",
+                policy: policy(0, 50, Some(demand_tt(0.8))),
+                state: state(),
+                obs: obs(known(&[100.0]), 40),
+                to: 50,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "the guard-rail (PCSCALE_MAX_PER_FUNCTION) caps the result",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: with_limits(Limits {
+                    guard_rail: Some(60),
+                    ..Limits::default()
+                }),
+                to: 60,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "the function's reserved concurrency caps the result",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: with_limits(Limits {
+                    reserved: Some(90),
+                    ..Limits::default()
+                }),
+                to: 90,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "an increase is capped at UnreservedConcurrentExecutions - 100",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: with_limits(Limits {
+                    unreserved: Some(130),
+                    ..Limits::default()
+                }),
+                to: 70,
+                action: Action::ScaleOut,
+            },
+            Row {
+                rule: "0 deletes the config",
+                policy: policy(0, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: obs(known(&[0.0; 10]), 10),
+                to: 0,
+                action: Action::Delete,
+            },
+            Row {
+                rule: "an IN_PROGRESS config is not touched",
+                policy: policy(50, 1000, Some(demand_tt(0.8))),
+                state: state(),
+                obs: Observation {
+                    current: pc(10, PcStatus::InProgress),
+                    ..obs(known(&[500.0]), 10)
+                },
+                to: 10,
+                action: Action::Skip,
+            },
+            Row {
+                rule: "a disabled policy is not touched",
+                policy: Policy {
+                    enabled: false,
+                    ..policy(50, 1000, None)
+                },
+                state: state(),
+                obs: obs(known(&[500.0]), 10),
+                to: 10,
+                action: Action::Skip,
+            },
+        ];
+        let mut wrong = Vec::new();
+        for r in &rows {
+            let d = decide(&r.policy, &r.state, &r.obs, now());
+            if (d.to, d.action) != (r.to, r.action) {
+                wrong.push(format!(
+                    "{}: want {} {:?}, got {} {:?} ({})",
+                    r.rule, r.to, r.action, d.to, d.action, d.reason.summary
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     mod props {
         use proptest::prelude::*;
 
@@ -1659,6 +1896,31 @@ mod tests {
         }
 
         prop_compose! {
+            /// The cold-start mode's settings, over the ranges the validator allows.
+            fn cold_starts()(
+                per_hour in 0.0f64..10.0,
+                lookback in 10u32..=120,
+                keep_alive in 60u32..=900,
+                follow in any::<bool>(),
+                base_window in 10u32..=60,
+                base_factor in prop_oneof![Just(0.0), 0.0f64..=2.0],
+                periodic in any::<bool>(),
+            ) -> ColdStartAware {
+                ColdStartAware {
+                    min_per_instance_hour: per_hour,
+                    lookback_minutes: lookback,
+                    keep_alive_secs: keep_alive,
+                    follow_demand: follow,
+                    base_load_window_minutes: base_window,
+                    base_load_factor: base_factor,
+                    pre_warm_periodic: periodic,
+                }
+            }
+        }
+
+        prop_compose! {
+            /// Target tracking in all three modes: demand, utilisation and
+            /// (a third of the demand cases) cold-start.
             fn tracking()(
                 target in 0.1f64..=1.0,
                 util in any::<bool>(),
@@ -1666,6 +1928,7 @@ mod tests {
                 in_cd in 0u64..1200,
                 factor in 0.01f64..=1.0,
                 disable in prop::bool::weighted(0.2),
+                cold in prop::option::weighted(0.33, cold_starts()),
             ) -> TargetTracking {
                 TargetTracking {
                     target_value: target,
@@ -1678,7 +1941,7 @@ mod tests {
                     scale_in_cooldown_secs: in_cd,
                     scale_in_factor: factor,
                     disable_scale_in: disable,
-                    cold_starts: None,
+                    cold_starts: if util { None } else { cold },
                 }
             }
         }
@@ -1814,13 +2077,6 @@ mod tests {
                 }
             }
 
-            #[test]
-            fn same_inputs_give_the_same_output(c in case()) {
-                let a = decide(&c.policy, &c.state, &c.obs, now());
-                let b = decide(&c.policy.clone(), &c.state.clone(), &c.obs.clone(), now());
-                prop_assert_eq!(a, b);
-            }
-
         }
 
         proptest! {
@@ -1833,6 +2089,14 @@ mod tests {
                 c in case(),
                 bump in prop::collection::vec(prop_oneof![Just(0.0), 0.0f64..0.05, 0.0f64..0.5], 15),
             ) {
+                // Not in cold-start mode: there more demand in a quiet minute
+                // can end the idle keep-alive window that made the next rise a
+                // cold start, so a unit catches fewer cold starts and its level
+                // may drop (a function busy all the time needs no cold-start
+                // level at all). Its properties are the band, the ceilings, the
+                // cooldowns and unknown metrics, checked above for all modes.
+                let cold = c.policy.target_tracking.as_ref().is_some_and(|t| t.cold_starts.is_some());
+                prop_assume!(!cold);
                 let lo = decide(&c.policy, &c.state, &c.obs, now());
                 // Raise known minutes by up to 50 %; keep the missing ones missing.
                 let hi_case = with_metric(&c, |m| {

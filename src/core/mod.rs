@@ -15,6 +15,6 @@ pub mod state;
 pub mod window;
 
 pub use decide::{Action, Decision, Demand, Limits, Observation, Reason, decide};
+pub use policy::{Band, effective_band};
 pub use policy::{Policy, ResourceId};
-pub use schedule::{Band, effective_band};
 pub use state::State;

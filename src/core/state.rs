@@ -3,8 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::decide::{Action, Decision};
-
 /// The largest `Version` a readable state may carry (2^53: exact in every
 /// JSON reader, and at one write a second it takes 285 million years to
 /// reach). A larger one is a hand edit, read as a [`StateDefect`], so that
@@ -113,6 +111,32 @@ pub struct Pending {
     pub seen_at: Option<DateTime<Utc>>,
 }
 
+/// One step as the state records it: the capacity before and after, which
+/// cooldown it starts, and why. [`crate::core::decide::Decision`] converts
+/// into it, so the state knows nothing of how steps are decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step<'a> {
+    /// Capacity before.
+    pub from: u32,
+    /// Capacity after.
+    pub to: u32,
+    /// The cooldown the step starts.
+    pub direction: Direction,
+    /// The one-line reason recorded as `LastReason`.
+    pub summary: &'a str,
+}
+
+/// Which cooldown timestamp a committed step advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Capacity raised: `LastScaleOutAt`.
+    Out,
+    /// Capacity lowered or the config deleted: `LastScaleInAt`.
+    In,
+    /// Nothing changed: neither.
+    Unchanged,
+}
+
 /// Where a claim Lambda does not (yet) show stands against its lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lease {
@@ -184,15 +208,16 @@ impl State {
         }
     }
 
-    /// The state to write when claiming `decision` (before calling Lambda).
-    pub fn claimed(&self, decision: &Decision, now: DateTime<Utc>) -> State {
+    /// The state to write when claiming `step` (before calling Lambda).
+    pub fn claimed<'a>(&self, step: impl Into<Step<'a>>, now: DateTime<Utc>) -> State {
+        let step = step.into();
         State {
             version: self.next_version(),
             last_decision_at: Some(now),
-            last_reason: Some(decision.reason.summary.clone()),
+            last_reason: Some(step.summary.to_owned()),
             pending: Some(Pending {
-                from: decision.from,
-                to: decision.to,
+                from: step.from,
+                to: step.to,
                 claimed_at: now,
                 seen_at: None,
             }),
@@ -200,23 +225,24 @@ impl State {
         }
     }
 
-    /// The state to write once `decision` has been applied (or, in dry-run,
+    /// The state to write once `step` has been applied (or, in dry-run,
     /// recorded): capacity and the cooldown timestamp of its direction advance.
-    pub fn committed(&self, decision: &Decision, now: DateTime<Utc>) -> State {
+    pub fn committed<'a>(&self, step: impl Into<Step<'a>>, now: DateTime<Utc>) -> State {
+        let step = step.into();
         let mut next = State {
             version: self.next_version(),
-            capacity: Some(decision.to),
+            capacity: Some(step.to),
             last_decision_at: Some(now),
-            last_reason: Some(decision.reason.summary.clone()),
+            last_reason: Some(step.summary.to_owned()),
             pending: None,
             failures: 0,
             unconfirmed: true,
             ..self.clone()
         };
-        match decision.action {
-            Action::ScaleOut => next.last_scale_out_at = Some(now),
-            Action::ScaleIn | Action::Delete => next.last_scale_in_at = Some(now),
-            Action::Hold | Action::Skip => {}
+        match step.direction {
+            Direction::Out => next.last_scale_out_at = Some(now),
+            Direction::In => next.last_scale_in_at = Some(now),
+            Direction::Unchanged => {}
         }
         next
     }

@@ -30,11 +30,12 @@ use crate::core::decide::{CurrentPc, Demand, PcStatus, Series};
 use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::State;
 use crate::core::window::{Horizon, MetricWindow, PublicationDelay};
+use crate::ports::Ports;
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
     PortError, Segment, StoredResource, WriteOutcome,
 };
-use crate::tick::{Ports, TickOptions, run_tick};
+use crate::tick::{TickOptions, run_tick};
 
 /// The account's unreserved concurrency as the simulated Lambda reports it.
 pub const SIM_UNRESERVED_CONCURRENCY: u32 = 1_000_000;

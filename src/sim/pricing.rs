@@ -138,7 +138,7 @@ pub const CONTROLLER_ARCH: Arch = Arch::Arm64;
 pub const CONTROLLER_TICK_BASE_SECS: f64 = 0.135;
 /// Seconds per Lambda control-plane call at the tick's rate limit
 /// (`PCSCALE_LAMBDA_RPS`, 10 per second).
-pub const CONTROLLER_SECS_PER_LAMBDA_CALL: f64 = 1.0 / crate::aws::config::DEFAULT_LAMBDA_RPS;
+pub const CONTROLLER_SECS_PER_LAMBDA_CALL: f64 = 1.0 / crate::env::DEFAULT_LAMBDA_RPS;
 /// DynamoDB on-demand, per read request unit.
 pub const DYNAMODB_READ_UNIT: f64 = 0.125 / 1_000_000.0;
 /// DynamoDB on-demand, per write request unit.

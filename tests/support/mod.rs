@@ -33,7 +33,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime, State as FnState};
 use chrono::{DateTime, Utc};
-use pcscale::aws::{AwsPorts, AwsSettings, sdk_config_loader};
+use pcscale::aws::{AwsPorts, sdk_config_loader};
+use pcscale::env::AwsSettings;
 
 /// Endpoints of a running emulator pair.
 #[derive(Debug, Clone)]
