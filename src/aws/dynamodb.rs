@@ -694,6 +694,13 @@ pub fn state_to_item(resource: &str, state: &State) -> Item {
         }
         item.insert("Pending".into(), AttributeValue::M(pending));
     }
+    // The forecast is a bounded blob (at most `history::MAX_RISES` rises)
+    // read only by pcscale: one JSON string attribute.
+    if let Some(f) = &state.forecast
+        && let Ok(json) = serde_json::to_string(f)
+    {
+        item.insert("Forecast".into(), s(json.as_str()));
+    }
     item
 }
 
@@ -789,6 +796,12 @@ pub fn state_from_item(item: &Item) -> State {
         },
         pending,
         failures: get_u32("Failures", item).unwrap_or(0),
+        forecast: match item.get("Forecast") {
+            Some(AttributeValue::S(json)) => serde_json::from_str(json)
+                .map_err(|e| warn!(error = %e, "unreadable Forecast ignored; refreshed"))
+                .ok(),
+            _ => None,
+        },
         defect,
     }
 }
@@ -980,6 +993,22 @@ mod tests {
                 seen_at: Some(t("2025-03-01T10:06:00Z")),
             }),
             failures: 2,
+            forecast: Some(crate::core::history::Forecast {
+                history_days: 14,
+                newest: Some(t("2025-03-01T10:03:00Z")),
+                days_read: 14,
+                next_refresh_at: t("2025-03-02T03:17:00Z"),
+                rises: vec![crate::core::history::PredictedRise {
+                    at: t("2025-03-02T08:58:00Z"),
+                    minutes: 5,
+                    units: 3,
+                    hits: 5,
+                    of: 5,
+                    kind: crate::core::history::DayKind::Weekday,
+                    seen: 0b1_1111,
+                    expected: 2.5,
+                }],
+            }),
             defect: None,
         };
         let item = state_to_item("function:f:live", &state);

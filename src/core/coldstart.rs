@@ -131,6 +131,9 @@ pub struct ColdStartAware {
     /// Keep units whose cold starts recur at a fixed period just before
     /// their next one is due (`PreWarmPeriodic`).
     pub pre_warm_periodic: bool,
+    /// Days of history the daily forecast learns from (`HistoryDays`; 0
+    /// turns it off; see [`super::history`]).
+    pub history_days: u32,
 }
 
 impl Default for ColdStartAware {
@@ -143,6 +146,7 @@ impl Default for ColdStartAware {
             base_load_window_minutes: 60,
             base_load_factor: 0.0,
             pre_warm_periodic: true,
+            history_days: super::history::DEFAULT_HISTORY_DAYS,
         }
     }
 }
@@ -388,6 +392,7 @@ mod tests {
             base_load_window_minutes: 60,
             base_load_factor: 0.0,
             pre_warm_periodic: false,
+            history_days: 0,
         }
     }
 

@@ -325,6 +325,8 @@ pub mod attr {
     pub const BASE_LOAD_FACTOR: &str = "BaseLoadFactor";
     /// `TargetTracking.ColdStarts.PreWarmPeriodic` (BOOL).
     pub const PRE_WARM_PERIODIC: &str = "PreWarmPeriodic";
+    /// `TargetTracking.ColdStarts.HistoryDays` (N).
+    pub const HISTORY_DAYS: &str = "HistoryDays";
     /// `ScheduledActions[].Name` (S).
     pub const NAME: &str = "Name";
     /// `ScheduledActions[].Schedule` (S).
@@ -367,6 +369,7 @@ pub mod attr {
         BASE_LOAD_WINDOW_MINUTES,
         BASE_LOAD_FACTOR,
         PRE_WARM_PERIODIC,
+        HISTORY_DAYS,
     ];
     /// Every attribute of a `ScheduledActions` entry.
     pub const SCHEDULED_ACTION: &[&str] = &[
@@ -504,6 +507,13 @@ const LOOKBACK: Whole = Whole {
     max: 1440,
     why_max: " minutes (one day)",
     unit: " of minutes",
+};
+
+const HISTORY_DAYS: Whole = Whole {
+    min: 0,
+    max: crate::core::history::MAX_HISTORY_DAYS as u64,
+    why_max: " days (CloudWatch keeps 1-minute datapoints for 15 days)",
+    unit: " of days",
 };
 
 const KEEP_ALIVE: Whole = Whole {
@@ -1021,7 +1031,12 @@ impl Checker {
             None => Some(d.pre_warm_periodic),
             Some(v) => self.boolean(v, &p(attr::PRE_WARM_PERIODIC)),
         };
+        let history_days = match obj.get(attr::HISTORY_DAYS) {
+            None => Some(u64::from(d.history_days)),
+            Some(v) => self.whole(v, &p(attr::HISTORY_DAYS), &HISTORY_DAYS),
+        };
         Some(ColdStartAware {
+            history_days: u32::try_from(history_days?).ok()?,
             pre_warm_periodic: periodic?,
             base_load_window_minutes: u32::try_from(base_window?).ok()?,
             base_load_factor: base_factor?,
@@ -1937,6 +1952,7 @@ impl Policy {
                     attr::PRE_WARM_PERIODIC.into(),
                     Value::Bool(c.pre_warm_periodic),
                 );
+                cm.insert(attr::HISTORY_DAYS.into(), Value::from(c.history_days));
                 t.insert(attr::COLD_STARTS.into(), Value::Object(cm));
             }
             m.insert(attr::TARGET_TRACKING.into(), Value::Object(t));
@@ -2147,6 +2163,13 @@ pub struct ColdStartsSchema {
     #[serde(rename = "PreWarmPeriodic")]
     #[schemars(extend("default" = true))]
     pub pre_warm_periodic: Option<bool>,
+    /// Days of CloudWatch history the daily forecast learns from (when this
+    /// alias's rises happen by time of day and weekday/weekend, and how
+    /// large): the units a rise due in the next minutes needs are held
+    /// shortly before it when they pay; 0 turns it off.
+    #[serde(rename = "HistoryDays")]
+    #[schemars(range(min = 0, max = 14), extend("default" = 14))]
+    pub history_days: Option<u32>,
 }
 
 /// Mirror of one `ScheduledActions` entry for the JSON Schema.
