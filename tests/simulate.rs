@@ -745,6 +745,81 @@ fn cost_plot_and_frontier_on_a_few_functions() {
 // ---------- what the simulated CloudWatch shows, and when ----------
 
 #[test]
+fn the_history_a_policy_reads_is_what_cloudwatch_holds_published_and_retained() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use pcscale::core::coldstart::ColdStartAware;
+    use pcscale::core::decide::Demand;
+    use pcscale::core::history::history_minutes;
+    use pcscale::core::policy::{MetricKind, parse_policy};
+    use pcscale::core::state::State;
+    use pcscale::core::window::{Horizon, PublicationDelay};
+    use pcscale::ports::{MetricQuery, MetricsSource};
+    use pcscale::sim::ports::{ONE_MINUTE_RETENTION_DAYS, SimWorld};
+
+    let epoch = Utc.with_ymd_and_hms(2019, 7, 15, 0, 0, 0).unwrap();
+    let policy = parse_policy(&serde_json::json!({
+        "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 10
+    }))
+    .unwrap();
+    let c = PlatformConfig {
+        metric_delay: PublicationDelay::from_secs(120).unwrap(),
+        ..cfg()
+    };
+    // 16 days, busy every minute: every published, retained minute has a
+    // datapoint, so any minute outside those that shows one is a leak.
+    let minutes = 16 * 1440u32;
+    let mut p = Platform::new(&c, 1.0, 30, false);
+    for m in 0..minutes {
+        if m > 0 {
+            p.close_minute();
+        }
+        p.arrive(&Invocation {
+            start: f64::from(m) * 60.0 + 1.0,
+            duration: 10.0,
+        });
+    }
+    p.close_minute();
+    let published = c.metric_delay.published_minutes(f64::from(minutes) * 60.0);
+    let world = SimWorld::new(&mut p, epoch, policy.clone(), State::default());
+    // A refresh asks for HistoryDays = 14 days (and the keep-alive before),
+    // assuming the default delay (180 s, more than the real 120 s).
+    let q = MetricQuery {
+        resource: policy.resource.clone(),
+        metric: MetricKind::ConcurrentExecutions,
+        minutes: history_minutes(&ColdStartAware::default()),
+    };
+    let now = epoch + TimeDelta::minutes(i64::from(minutes));
+    let horizon = Horizon {
+        now,
+        delay: PublicationDelay::default(),
+    };
+    let answers = futures::executor::block_on(world.fetch(std::slice::from_ref(&q), horizon));
+    let Demand::Known(s) = &answers[&q] else {
+        panic!("{answers:?}")
+    };
+    let newest = s.newest.expect("a published minute");
+    let newest_index = (newest - epoch).num_minutes() as usize;
+    let first = newest_index + 1 - s.minutes.len();
+    assert_eq!(newest_index + 1, published, "the newest published minute, no later");
+    let retained = (now - TimeDelta::days(ONE_MINUTE_RETENTION_DAYS) - epoch).num_minutes() as usize;
+    assert!(first >= retained, "minute {first} is older than 1-minute retention ({retained})");
+    assert_eq!(s.minutes.len(), q.minutes as usize, "the whole history asked for");
+    assert!(s.minutes.iter().all(Option::is_some));
+    // A query reaching past the retention gets the retained minutes only,
+    // never the older ones (as unknown, not as idle).
+    let q15 = MetricQuery {
+        minutes: 16 * 1440,
+        ..q.clone()
+    };
+    let answers = futures::executor::block_on(world.fetch(std::slice::from_ref(&q15), horizon));
+    let Demand::Known(s) = &answers[&q15] else {
+        panic!("{answers:?}")
+    };
+    let first = newest_index + 1 - s.minutes.len();
+    assert!(first >= retained, "minute {first} shown beyond retention ({retained})");
+}
+
+#[test]
 fn the_simulated_cloudwatch_never_shows_a_minute_before_it_is_published() {
     use chrono::{TimeDelta, TimeZone, Utc};
     use pcscale::core::decide::Demand;

@@ -20,7 +20,8 @@
 //!   day read, so a rise that stops happening is pre-warmed once more at
 //!   most (the day it did not come), never again;
 //! * **how likely**: `p_k = hits_k / (days read + 1)` (one day of evidence is
-//!   an even bet, five of five is 5/6);
+//!   an even bet, five of five is 5/6), and 0 when more than one day was
+//!   read and fewer than [`MIN_HITS`] showed it (once is no pattern);
 //! * **whether it pays**: a unit held for the pre-warm costs
 //!   `MinColdStartsPerInstanceHour x hold / 60` (the level's price, for the
 //!   minutes a pre-warm is held: the lead plus the scale-in cooldown) and
@@ -72,6 +73,11 @@ pub const FORECAST_MINUTES: i64 = 1440 + 60;
 /// The most predicted rises a forecast keeps (the most valuable ones): it
 /// bounds the state item (each is about 60 bytes).
 pub const MAX_RISES: usize = 96;
+
+/// Days that must show a rise before it is predicted, when more than one
+/// day is read (one day read may stand alone: a daily timer is pre-warmed
+/// on its second day).
+pub const MIN_HITS: u32 = 2;
 
 /// Minutes in a day.
 const DAY: i64 = 1440;
@@ -376,10 +382,13 @@ pub fn forecast(
         }
         let of = u32::try_from(read.len()).unwrap_or(u32::MAX);
         let denom = f64::from(of) + 1.0;
+        let need = of.min(MIN_HITS);
         let (mut best, mut best_score, mut score, mut expected, mut best_expected) =
             (0usize, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for u in 0..top {
-            let p = if recent[u] {
+            // A rise seen once in several days is no pattern (as the
+            // level's MIN_EVENTS): only a single day read may stand alone.
+            let p = if recent[u] && hits[u] >= need {
                 f64::from(hits[u]) / denom
             } else {
                 0.0
