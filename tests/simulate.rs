@@ -800,10 +800,22 @@ fn the_history_a_policy_reads_is_what_cloudwatch_holds_published_and_retained() 
     let newest = s.newest.expect("a published minute");
     let newest_index = (newest - epoch).num_minutes() as usize;
     let first = newest_index + 1 - s.minutes.len();
-    assert_eq!(newest_index + 1, published, "the newest published minute, no later");
-    let retained = (now - TimeDelta::days(ONE_MINUTE_RETENTION_DAYS) - epoch).num_minutes() as usize;
-    assert!(first >= retained, "minute {first} is older than 1-minute retention ({retained})");
-    assert_eq!(s.minutes.len(), q.minutes as usize, "the whole history asked for");
+    assert_eq!(
+        newest_index + 1,
+        published,
+        "the newest published minute, no later"
+    );
+    let retained =
+        (now - TimeDelta::days(ONE_MINUTE_RETENTION_DAYS) - epoch).num_minutes() as usize;
+    assert!(
+        first >= retained,
+        "minute {first} is older than 1-minute retention ({retained})"
+    );
+    assert_eq!(
+        s.minutes.len(),
+        q.minutes as usize,
+        "the whole history asked for"
+    );
     assert!(s.minutes.iter().all(Option::is_some));
     // A query reaching past the retention gets the retained minutes only,
     // never the older ones (as unknown, not as idle).
@@ -816,7 +828,10 @@ fn the_history_a_policy_reads_is_what_cloudwatch_holds_published_and_retained() 
         panic!("{answers:?}")
     };
     let first = newest_index + 1 - s.minutes.len();
-    assert!(first >= retained, "minute {first} shown beyond retention ({retained})");
+    assert!(
+        first >= retained,
+        "minute {first} shown beyond retention ({retained})"
+    );
 }
 
 #[test]

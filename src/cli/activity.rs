@@ -571,6 +571,9 @@ fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
         s.last_scale_in_at
             .map_or_else(|| "never".to_owned(), rfc3339),
     ));
+    if let Some(line) = history_line(p, s, ex.now) {
+        out.push(format!("  history      {line}"));
+    }
     if let Some(obs) = &ex.observation {
         out.push(format!("  current PC   {}", current_text(&obs.current)));
         out.push(format!("  demand       {}", series_text(&obs.demand)));
@@ -624,6 +627,54 @@ fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
         (None, None) => out.push("next tick    no decision could be made".to_owned()),
     }
     out
+}
+
+/// What the daily forecast ([`crate::core::history`]) predicts next, and
+/// from which days; `None` when the policy does not use history.
+fn history_line(p: &Policy, s: &State, now: DateTime<Utc>) -> Option<String> {
+    let days = p
+        .target_tracking
+        .as_ref()?
+        .cold_starts
+        .as_ref()
+        .map(|c| c.history_days)
+        .filter(|d| *d > 0)?;
+    let Some(f) = &s.forecast else {
+        return Some(format!(
+            "no forecast yet: the next tick reads the last {days} days of ConcurrentExecutions"
+        ));
+    };
+    let read = format!(
+        "forecast from {} day(s) read (newest minute {}), next refresh {}",
+        f.days_read,
+        f.newest.map_or_else(|| "none".to_owned(), rfc3339),
+        rfc3339(f.next_refresh_at)
+    );
+    let next = f
+        .rises
+        .iter()
+        .find(|r| r.at + chrono::TimeDelta::minutes(i64::from(r.minutes)) > now);
+    Some(match next {
+        None => format!("{read}; no rise predicted ahead"),
+        Some(r) => {
+            let seen: Vec<String> = r
+                .seen_days()
+                .iter()
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .collect();
+            format!(
+                "{read}; next predicted rise: {} unit(s) from {} for {} min, seen on {} of {} {} read ({}); {} more predicted",
+                r.units,
+                rfc3339(r.at),
+                r.minutes,
+                r.hits,
+                r.of,
+                r.kind.plural(),
+                seen.join(", "),
+                f.rises.iter().filter(|x| x.at > r.at).count()
+            )
+        }
+    })
 }
 
 fn explanation_json(resource: &str, ex: &Explanation) -> Value {

@@ -1608,7 +1608,12 @@ mod tests {
         };
         let o = obs(Demand::Known(s.clone()), 0);
         let d = decide(&policy(0, 100, Some(tt(14))), &with_forecast, &o, newest);
-        assert_eq!((d.to, d.action), (6, Action::ScaleOut), "{}", d.reason.summary);
+        assert_eq!(
+            (d.to, d.action),
+            (6, Action::ScaleOut),
+            "{}",
+            d.reason.summary
+        );
         assert!(
             d.reason.summary.contains(
                 "history pre-warm 6 (rise to 6 predicted at 09:00 UTC, due in 4 min, seen on 5 of 5 \
@@ -1624,7 +1629,10 @@ mod tests {
         };
         let e = obs(Demand::Known(early), 0);
         let off = policy(0, 100, Some(tt(0)));
-        assert_eq!(decide(&policy(0, 100, Some(tt(14))), &with_forecast, &e, newest).to, 0);
+        assert_eq!(
+            decide(&policy(0, 100, Some(tt(14))), &with_forecast, &e, newest).to,
+            0
+        );
         assert_eq!(
             decide(&off, &with_forecast, &o, newest),
             decide(&off, &state(), &o, newest)

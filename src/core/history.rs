@@ -26,12 +26,14 @@
 //!   `MinColdStartsPerInstanceHour x hold / 60` (the level's price, for the
 //!   minutes a pre-warm is held: the lead plus the scale-in cooldown) and
 //!   earns `p_k` avoided cold starts; units are stacked from 1 as in the
-//!   level, and the prefix with the highest total is kept.
+//!   level, and the prefix with the highest total is kept if that total is
+//!   at least [`STEP_COLD_STARTS`] (the steps a pre-warm costs).
 //!
 //! Worked example: a timer that wakes 3 environments at 09:00 every day.
 //! After its first day the refresh finds, for tomorrow 09:00, units 1..3
 //! rising on the one day read: `p = 1/2` each against a price of
-//! `1.5 x 11 / 60 = 0.275`: the forecast holds 3 units for 09:00, and the
+//! `1.5 x 11 / 60 = 0.275`, `3 x (0.5 - 0.275) = 0.675` earned, more than
+//! [`STEP_COLD_STARTS`]: the forecast holds 3 units for 09:00, and the
 //! tick whose newest datapoint is 08:53 or later (due within
 //! [`super::coldstart::PREWARM_LEAD_MINUTES`] plus the unpublished minutes)
 //! raises PC to 3.
@@ -48,8 +50,8 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 use super::coldstart::{ColdStartAware, MAX_LEVEL_UNITS, PREWARM_LEAD_MINUTES};
-use super::window::PublicationDelay;
 use super::decide::Series;
+use super::window::PublicationDelay;
 
 /// `HistoryDays` when the policy does not say.
 pub const DEFAULT_HISTORY_DAYS: u32 = 14;
@@ -71,13 +73,20 @@ pub const MATCH_TOLERANCE_MINUTES: i64 = 2;
 pub const FORECAST_MINUTES: i64 = 1440 + 60;
 
 /// The most predicted rises a forecast keeps (the most valuable ones): it
-/// bounds the state item (each is about 60 bytes).
-pub const MAX_RISES: usize = 96;
+/// bounds the state item (each is about 130 bytes of JSON: 6 KB at most).
+pub const MAX_RISES: usize = 48;
 
 /// Days that must show a rise before it is predicted, when more than one
 /// day is read (one day read may stand alone: a daily timer is pre-warmed
 /// on its second day).
 pub const MIN_HITS: u32 = 2;
+
+/// What a pre-warm must earn beyond its units' price, in expected avoided
+/// cold starts: each one is two steps (up, then down), each with its
+/// control-plane calls and an activity item that every scan reads for 30
+/// days (`bench/RESULTS.md`: about $0.0009 an item, near the $0.0011 pcscale
+/// pays per avoided cold start on the bundled day).
+pub const STEP_COLD_STARTS: f64 = 0.5;
 
 /// Minutes in a day.
 const DAY: i64 = 1440;
@@ -401,7 +410,7 @@ pub fn forecast(
                 best_expected = expected;
             }
         }
-        if best == 0 {
+        if best == 0 || best_score < STEP_COLD_STARTS {
             continue;
         }
         let units = u32::try_from(best).unwrap_or(cap);
@@ -418,7 +427,7 @@ pub fn forecast(
                     && prev.at + TimeDelta::minutes(i64::from(prev.minutes)) == at =>
             {
                 prev.minutes += 1;
-                prev.expected = prev.expected.max(best_expected);
+                prev.expected = prev.expected.max((best_expected * 100.0).round() / 100.0);
             }
             _ => rises.push(PredictedRise {
                 at,
@@ -428,7 +437,7 @@ pub fn forecast(
                 of,
                 kind,
                 seen,
-                expected: best_expected,
+                expected: (best_expected * 100.0).round() / 100.0,
             }),
         }
     }
@@ -522,11 +531,19 @@ mod tests {
     }
 
     /// A job that wakes `units` environments at 09:00 on the days `on` says.
-    fn nine_am(start: DateTime<Utc>, units: u32, on: impl Fn(DateTime<Utc>) -> bool) -> impl Fn(i64) -> u32 {
+    fn nine_am(
+        start: DateTime<Utc>,
+        units: u32,
+        on: impl Fn(DateTime<Utc>) -> bool,
+    ) -> impl Fn(i64) -> u32 {
         move |m| {
             let t = start + TimeDelta::minutes(m);
             let in_day = m.rem_euclid(1440);
-            if (540..542).contains(&in_day) && on(t) { units } else { 0 }
+            if (540..542).contains(&in_day) && on(t) {
+                units
+            } else {
+                0
+            }
         }
     }
 
@@ -543,10 +560,15 @@ mod tests {
         let h = history(fri, refresh, nine_am(fri, 3, |_| true));
         let f = forecast(&h, &cfg(), 11, refresh + TimeDelta::days(1));
         let nine = fri + TimeDelta::days(1) + TimeDelta::hours(9);
-        let r = f.due(nine - TimeDelta::minutes(6), 8).expect("pre-warm due");
+        let r = f
+            .due(nine - TimeDelta::minutes(6), 8)
+            .expect("pre-warm due");
         assert_eq!(r.units, 3);
         assert_eq!((r.rise.hits, r.rise.of, r.rise.kind), (1, 1, DayKind::Any));
-        assert_eq!(r.rise.seen_days(), vec![fri + TimeDelta::hours(9) - TimeDelta::minutes(2)]);
+        assert_eq!(
+            r.rise.seen_days(),
+            vec![fri + TimeDelta::hours(9) - TimeDelta::minutes(2)]
+        );
         // Not long before, nor at noon.
         assert_eq!(due_at(&f, nine - TimeDelta::minutes(30)), None);
         assert_eq!(due_at(&f, nine + TimeDelta::hours(3)), None);
@@ -565,7 +587,11 @@ mod tests {
         let sat2 = sat + TimeDelta::days(7);
         let h = history(sat, sat2 + TimeDelta::hours(3), nine_am(sat, 20, weekdays));
         let f = forecast(&h, &cfg(), 11, sat2 + TimeDelta::days(1));
-        assert_eq!(due_at(&f, sat2 + TimeDelta::hours(9) - TimeDelta::minutes(5)), None, "{f:?}");
+        assert_eq!(
+            due_at(&f, sat2 + TimeDelta::hours(9) - TimeDelta::minutes(5)),
+            None,
+            "{f:?}"
+        );
         // Refresh on Monday 22 July at 03:00: Monday 09:00 is, from the five
         // weekdays (the weekends were not read).
         let mon2 = sat + TimeDelta::days(9);
@@ -575,7 +601,10 @@ mod tests {
             .due(mon2 + TimeDelta::hours(9) - TimeDelta::minutes(5), 8)
             .expect("Monday's ramp is due");
         assert_eq!(r.units, 20);
-        assert_eq!((r.rise.hits, r.rise.of, r.rise.kind), (5, 5, DayKind::Weekday));
+        assert_eq!(
+            (r.rise.hits, r.rise.of, r.rise.kind),
+            (5, 5, DayKind::Weekday)
+        );
         assert_eq!(r.rise.seen_days().len(), 5);
     }
 
@@ -606,10 +635,17 @@ mod tests {
         let start = monday();
         let last = start + TimeDelta::days(13);
         let refresh = start + TimeDelta::days(14) + TimeDelta::hours(3);
-        let h = history(start, refresh, nine_am(start, 2, |t| t.date_naive() == last.date_naive()));
+        let h = history(
+            start,
+            refresh,
+            nine_am(start, 2, |t| t.date_naive() == last.date_naive()),
+        );
         assert!(forecast(&h, &cfg(), 60, refresh).rises.is_empty());
         // History off: nothing is learnt.
-        let off = ColdStartAware { history_days: 0, ..cfg() };
+        let off = ColdStartAware {
+            history_days: 0,
+            ..cfg()
+        };
         assert!(forecast(&h, &off, 11, refresh).rises.is_empty());
         assert!(!refresh_due(None, &off, refresh));
         assert!(refresh_due(None, &cfg(), refresh));
@@ -634,7 +670,10 @@ mod tests {
         };
         assert!(!refresh_due(Some(&f), &cfg(), a - TimeDelta::minutes(1)));
         assert!(refresh_due(Some(&f), &cfg(), a));
-        let seven = ColdStartAware { history_days: 7, ..cfg() };
+        let seven = ColdStartAware {
+            history_days: 7,
+            ..cfg()
+        };
         assert!(refresh_due(Some(&f), &seven, now));
     }
 
@@ -643,8 +682,18 @@ mod tests {
         // A noisy busy function: rises every few minutes at many levels.
         let start = monday();
         let refresh = start + TimeDelta::days(3);
-        let h = history(start, refresh, |m| ((m * 7919) % 97) as u32 + if m % 13 == 0 { 500 } else { 0 });
-        let f = forecast(&h, &ColdStartAware { min_per_instance_hour: 0.0, ..cfg() }, 11, refresh);
+        let h = history(start, refresh, |m| {
+            ((m * 7919) % 97) as u32 + if m % 13 == 0 { 500 } else { 0 }
+        });
+        let f = forecast(
+            &h,
+            &ColdStartAware {
+                min_per_instance_hour: 0.0,
+                ..cfg()
+            },
+            11,
+            refresh,
+        );
         assert!(f.rises.len() <= MAX_RISES);
         assert!(f.rises.iter().all(|r| r.units <= MAX_LEVEL_UNITS));
     }
