@@ -742,6 +742,62 @@ fn cost_plot_and_frontier_on_a_few_functions() {
     }
 }
 
+// ---------- history-aware pre-warming through the real tick ----------
+
+#[test]
+fn a_daily_job_is_pre_warmed_from_its_second_day_through_the_real_tick() {
+    use chrono::{TimeZone, Utc};
+    use pcscale::sim::ports::Pcscale;
+
+    // Three weekdays (Monday 15 July 2019 on) with one job at 09:00 that
+    // runs 3 invocations for 20 s, nothing else.
+    let epoch = Utc.with_ymd_and_hms(2019, 7, 15, 0, 0, 0).unwrap();
+    let jobs: Vec<Invocation> = (0..3u32)
+        .flat_map(|day| {
+            (0..3).map(move |_| Invocation {
+                start: f64::from(day * 1440 + 540) * 60.0 + 5.0,
+                duration: 20.0,
+            })
+        })
+        .collect();
+    let w = workload(3 * 1440, jobs);
+    let policy = default_policy().unwrap();
+    let cs = policy
+        .target_tracking
+        .as_ref()
+        .and_then(|t| t.cold_starts.as_ref())
+        .unwrap();
+    assert_eq!(cs.history_days, 14, "on by default");
+    let mut off_policy = policy.clone();
+    if let Some(c) = off_policy
+        .target_tracking
+        .as_mut()
+        .and_then(|t| t.cold_starts.as_mut())
+    {
+        c.history_days = 0;
+    }
+    let (on, tl) = run(&mut Pcscale::new(policy, epoch), &w);
+    let (off, _) = run(&mut Pcscale::new(off_policy, epoch), &w);
+    // Without history every run starts cold (a period of a day is beyond
+    // the 8-hour look-back); with it, only the first day's.
+    assert_eq!(off.cold, 9);
+    assert_eq!(on.cold, 3, "days 2 and 3 are pre-warmed");
+    for day in 1..3usize {
+        let nine = day * 1440 + 540;
+        assert!(
+            tl[nine].pc_usable >= 3,
+            "day {day}: {:?}",
+            &tl[nine - 8..=nine]
+        );
+        // Held shortly before, not all day.
+        assert_eq!(tl[nine - 60].pc_requested, 0, "day {day}");
+    }
+    // History costs one metric a refresh (the first tick, then once a day),
+    // not one a tick.
+    let extra = on.controller.metrics_requested - off.controller.metrics_requested;
+    assert!((3..=4).contains(&extra), "{extra} history queries");
+}
+
 // ---------- what the simulated CloudWatch shows, and when ----------
 
 #[test]
