@@ -1146,7 +1146,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         let Some(cs) = tt.cold_starts.as_ref() else {
             return state;
         };
-        if !history::refresh_due(state.forecast.as_ref(), cs, self.now) {
+        if !history::refresh_due(state.forecast.as_ref(), cs, key, self.now) {
             return state;
         }
         let q = MetricQuery {

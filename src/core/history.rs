@@ -229,12 +229,35 @@ pub fn next_refresh(key: &str, now: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(at, 0).unwrap_or(now + TimeDelta::days(1))
 }
 
+/// Minutes of each hour during which an alias without a forecast may fetch
+/// its first one, from a minute fixed by its key: wide enough for a quiet
+/// alias decided every few minutes (`PCSCALE_QUIET_EVERY_MINUTES`) to be
+/// decided in it, narrow enough that a fresh deployment's aliases fetch
+/// their history over the hour, about a sixth of them in any one window,
+/// rather than all in its first tick.
+pub const FIRST_REFRESH_WINDOW_MINUTES: i64 = 10;
+
 /// Whether the alias `key` must refresh its forecast at `now`: history is
-/// on, and there is no forecast, it was computed for another `HistoryDays`,
-/// or its refresh is due.
-pub fn refresh_due(forecast: Option<&Forecast>, cfg: &ColdStartAware, now: DateTime<Utc>) -> bool {
-    cfg.history_days > 0
-        && forecast.is_none_or(|f| f.history_days != cfg.history_days || f.next_refresh_at <= now)
+/// on, and its refresh is due, or it has no forecast (or one computed for
+/// another `HistoryDays`) and `now` is in its first-refresh window of the
+/// hour ([`FIRST_REFRESH_WINDOW_MINUTES`]).
+pub fn refresh_due(
+    forecast: Option<&Forecast>,
+    cfg: &ColdStartAware,
+    key: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    if cfg.history_days == 0 {
+        return false;
+    }
+    match forecast {
+        Some(f) if f.history_days == cfg.history_days => f.next_refresh_at <= now,
+        _ => {
+            let slot = i64::try_from(fnv(key) % 60).unwrap_or(0);
+            let minute = now.timestamp().div_euclid(60).rem_euclid(60);
+            (minute - slot).rem_euclid(60) < FIRST_REFRESH_WINDOW_MINUTES
+        }
+    }
 }
 
 /// Minutes a history pre-warm is expected to be held, for its price: from
@@ -647,8 +670,19 @@ mod tests {
             ..cfg()
         };
         assert!(forecast(&h, &off, 11, refresh).rises.is_empty());
-        assert!(!refresh_due(None, &off, refresh));
-        assert!(refresh_due(None, &cfg(), refresh));
+        assert!(!refresh_due(None, &off, "function:f:live", refresh));
+        // Without a forecast, due during 10 minutes of every hour.
+        let due = (0..60)
+            .filter(|m| {
+                refresh_due(
+                    None,
+                    &cfg(),
+                    "function:f:live",
+                    refresh + TimeDelta::minutes(*m),
+                )
+            })
+            .count();
+        assert_eq!(due, 10);
     }
 
     #[test]
@@ -668,13 +702,16 @@ mod tests {
             next_refresh_at: a,
             rises: Vec::new(),
         };
-        assert!(!refresh_due(Some(&f), &cfg(), a - TimeDelta::minutes(1)));
-        assert!(refresh_due(Some(&f), &cfg(), a));
+        let k = "function:a:live";
+        assert!(!refresh_due(Some(&f), &cfg(), k, a - TimeDelta::minutes(1)));
+        assert!(refresh_due(Some(&f), &cfg(), k, a));
+        assert!(refresh_due(Some(&f), &cfg(), k, a + TimeDelta::minutes(7)));
         let seven = ColdStartAware {
             history_days: 7,
             ..cfg()
         };
-        assert!(refresh_due(Some(&f), &seven, now));
+        // Another HistoryDays: refreshed within the hour.
+        assert!((0..60).any(|m| refresh_due(Some(&f), &seven, k, now + TimeDelta::minutes(m))));
     }
 
     #[test]
