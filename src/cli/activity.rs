@@ -704,3 +704,59 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+    use crate::core::history::{DayKind, Forecast, PredictedRise};
+
+    #[test]
+    fn explain_says_what_the_forecast_predicts_and_from_which_days() {
+        let now = Utc.with_ymd_and_hms(2025, 3, 10, 6, 0, 0).unwrap();
+        let policy = crate::core::policy::parse_policy(&json!({
+            "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 10,
+            "TargetTracking": {"TargetValue": 0.7, "ColdStarts": {}}
+        }))
+        .expect("valid");
+        let none = history_line(&policy, &State::default(), now).expect("history on");
+        assert!(none.contains("no forecast yet"), "{none}");
+        let state = State {
+            forecast: Some(Forecast {
+                history_days: 14,
+                newest: Some(now - TimeDelta::hours(3)),
+                days_read: 14,
+                next_refresh_at: now + TimeDelta::hours(21),
+                rises: vec![PredictedRise {
+                    at: now + TimeDelta::minutes(178),
+                    minutes: 5,
+                    units: 6,
+                    hits: 2,
+                    of: 5,
+                    kind: DayKind::Weekday,
+                    seen: 0b101,
+                    expected: 2.0,
+                }],
+            }),
+            ..State::default()
+        };
+        let line = history_line(&policy, &state, now).expect("history on");
+        assert!(
+            line.contains(
+                "next predicted rise: 6 unit(s) from 2025-03-10T08:58:00Z for 5 min, seen on 2 of 5 \
+                 weekdays read (2025-03-09, 2025-03-07)"
+            ),
+            "{line}"
+        );
+        let mut off = policy.clone();
+        if let Some(c) = off
+            .target_tracking
+            .as_mut()
+            .and_then(|t| t.cold_starts.as_mut())
+        {
+            c.history_days = 0;
+        }
+        assert_eq!(history_line(&off, &state, now), None);
+    }
+}
