@@ -28,6 +28,7 @@ use crate::core::decide::{
     Action, Ceiling, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide,
     lookback_minutes,
 };
+use crate::core::history;
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::state::{Lease, Pending, ReservedRead, State};
 use crate::core::window::{Horizon, PublicationDelay};
@@ -994,11 +995,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         calls: &mut ApiCalls,
     ) -> Result<Observed, Stop> {
         if read == Read::Trusted {
+            let state = self
+                .refresh_forecast(&v.key, &v.policy, v.state.clone(), calls)
+                .await;
             return Ok(Observed {
-                state: v.state.clone(),
+                dirty: state.forecast != v.state.forecast,
                 current: trusted_current(&v.state),
+                state,
                 failed: None,
-                dirty: false,
             });
         }
         let key = v.key.as_str();
@@ -1042,10 +1046,12 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         state = self
             .note_platform(key, state, current.as_ref(), dry_run, calls)
             .await;
+        let forecast_before = state.forecast.clone();
+        state = self.refresh_forecast(&v.key, &v.policy, state, calls).await;
 
         // Recorded with the next state write: the claim when a step
         // follows, otherwise [`Ctx::persist`].
-        let mut dirty = false;
+        let mut dirty = state.forecast != forecast_before;
         if self.remembers_observations(v) {
             // Confirmed once Lambda shows pcscale's capacity READY (a
             // drift was adopted above, so the capacities agree).
@@ -1719,6 +1725,74 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             }
             // Another tick got there first (its claim wins the resource), or
             // the table did not answer: noted by a later tick.
+            Ok(WriteOutcome::Conflict) | Err(_) => state,
+        }
+    }
+
+    /// The history step (`HistoryDays`, see [`crate::core::history`]): when
+    /// the alias's daily refresh is due (once a day, at a minute fixed by its
+    /// key), one `GetMetricData` query of its `HistoryDays` days of 1-minute
+    /// `ConcurrentExecutions`, turned into the forecast kept in the state
+    /// item. Every other tick reads the forecast from the state it already
+    /// loads: history costs one query and one write a day per alias. A
+    /// failed query or write leaves the state as it was (retried next tick).
+    async fn refresh_forecast(
+        &self,
+        key: &str,
+        policy: &Policy,
+        state: State,
+        calls: &mut ApiCalls,
+    ) -> State {
+        let Some(tt) = policy
+            .target_tracking
+            .as_ref()
+            .filter(|tt| tt.metric == MetricKind::ConcurrentExecutions)
+        else {
+            return state;
+        };
+        let Some(cs) = tt.cold_starts.as_ref() else {
+            return state;
+        };
+        if !history::refresh_due(state.forecast.as_ref(), cs, key, self.now) {
+            return state;
+        }
+        let q = MetricQuery {
+            resource: policy.resource.clone(),
+            metric: MetricKind::ConcurrentExecutions,
+            minutes: history::history_minutes(cs),
+        };
+        calls.metric_queries += 1;
+        let horizon = Horizon {
+            now: self.now,
+            delay: self.opts.metric_delay,
+        };
+        let before = self.ports.metrics.requests_sent();
+        let answers = self
+            .ports
+            .metrics
+            .fetch(std::slice::from_ref(&q), horizon)
+            .await;
+        if before.is_some() {
+            // 20,160 datapoints: one page (a call returns up to 100,800).
+            calls.metric_requests += 1;
+        }
+        let series = match answers.get(&q) {
+            Some(Demand::Known(s)) => s,
+            Some(Demand::Unknown(why)) => {
+                warn!(resource = key, error = %why, "history unavailable; retried next tick");
+                return state;
+            }
+            None => return state,
+        };
+        let hold = history::hold_minutes(tt.scale_in_cooldown_secs, self.opts.metric_delay);
+        let forecast = history::forecast(series, cs, hold, history::next_refresh(key, self.now));
+        let next = State {
+            version: state.next_version(),
+            forecast: Some(forecast),
+            ..state.clone()
+        };
+        match self.write_state(key, state.version, &next, calls).await {
+            Ok(WriteOutcome::Written) => next,
             Ok(WriteOutcome::Conflict) | Err(_) => state,
         }
     }

@@ -742,7 +742,153 @@ fn cost_plot_and_frontier_on_a_few_functions() {
     }
 }
 
+// ---------- history-aware pre-warming through the real tick ----------
+
+#[test]
+fn a_daily_job_is_pre_warmed_from_its_second_day_through_the_real_tick() {
+    use chrono::{TimeZone, Utc};
+    use pcscale::sim::ports::Pcscale;
+
+    // Three weekdays (Monday 15 July 2019 on) with one job at 09:00 that
+    // runs 3 invocations for 20 s, nothing else.
+    let epoch = Utc.with_ymd_and_hms(2019, 7, 15, 0, 0, 0).unwrap();
+    let jobs: Vec<Invocation> = (0..3u32)
+        .flat_map(|day| {
+            (0..3).map(move |_| Invocation {
+                start: f64::from(day * 1440 + 540) * 60.0 + 5.0,
+                duration: 20.0,
+            })
+        })
+        .collect();
+    let w = workload(3 * 1440, jobs);
+    let policy = default_policy().unwrap();
+    let cs = policy
+        .target_tracking
+        .as_ref()
+        .and_then(|t| t.cold_starts.as_ref())
+        .unwrap();
+    assert_eq!(cs.history_days, 14, "on by default");
+    let mut off_policy = policy.clone();
+    if let Some(c) = off_policy
+        .target_tracking
+        .as_mut()
+        .and_then(|t| t.cold_starts.as_mut())
+    {
+        c.history_days = 0;
+    }
+    let (on, tl) = run(&mut Pcscale::new(policy, epoch), &w);
+    let (off, _) = run(&mut Pcscale::new(off_policy, epoch), &w);
+    // Without history every run starts cold (a period of a day is beyond
+    // the 8-hour look-back); with it, only the first day's.
+    assert_eq!(off.cold, 9);
+    assert_eq!(on.cold, 3, "days 2 and 3 are pre-warmed");
+    for day in 1..3usize {
+        let nine = day * 1440 + 540;
+        assert!(
+            tl[nine].pc_usable >= 3,
+            "day {day}: {:?}",
+            &tl[nine - 8..=nine]
+        );
+        // Held shortly before, not all day.
+        assert_eq!(tl[nine - 60].pc_requested, 0, "day {day}");
+    }
+    // History costs one metric a refresh (the first tick, then once a day),
+    // not one a tick.
+    let extra = on.controller.metrics_requested - off.controller.metrics_requested;
+    assert!((3..=4).contains(&extra), "{extra} history queries");
+}
+
 // ---------- what the simulated CloudWatch shows, and when ----------
+
+#[test]
+fn the_history_a_policy_reads_is_what_cloudwatch_holds_published_and_retained() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use pcscale::core::decide::Demand;
+    use pcscale::core::history::history_minutes;
+    use pcscale::core::policy::ColdStartAware;
+    use pcscale::core::policy::{MetricKind, parse_policy};
+    use pcscale::core::state::State;
+    use pcscale::core::window::{Horizon, PublicationDelay};
+    use pcscale::ports::{MetricQuery, MetricsSource};
+    use pcscale::sim::ports::{ONE_MINUTE_RETENTION_DAYS, SimWorld};
+
+    let epoch = Utc.with_ymd_and_hms(2019, 7, 15, 0, 0, 0).unwrap();
+    let policy = parse_policy(&serde_json::json!({
+        "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 10
+    }))
+    .unwrap();
+    let c = PlatformConfig {
+        metric_delay: PublicationDelay::from_secs(120).unwrap(),
+        ..cfg()
+    };
+    // 16 days, busy every minute: every published, retained minute has a
+    // datapoint, so any minute outside those that shows one is a leak.
+    let minutes = 16 * 1440u32;
+    let mut p = Platform::new(&c, 1.0, 30, false);
+    for m in 0..minutes {
+        if m > 0 {
+            p.close_minute();
+        }
+        p.arrive(&Invocation {
+            start: f64::from(m) * 60.0 + 1.0,
+            duration: 10.0,
+        });
+    }
+    p.close_minute();
+    let published = c.metric_delay.published_minutes(f64::from(minutes) * 60.0);
+    let world = SimWorld::new(&mut p, epoch, policy.clone(), State::default());
+    // A refresh asks for HistoryDays = 14 days (and the keep-alive before),
+    // assuming the default delay (180 s, more than the real 120 s).
+    let q = MetricQuery {
+        resource: policy.resource.clone(),
+        metric: MetricKind::ConcurrentExecutions,
+        minutes: history_minutes(&ColdStartAware::default()),
+    };
+    let now = epoch + TimeDelta::minutes(i64::from(minutes));
+    let horizon = Horizon {
+        now,
+        delay: PublicationDelay::default(),
+    };
+    let answers = futures::executor::block_on(world.fetch(std::slice::from_ref(&q), horizon));
+    let Demand::Known(s) = &answers[&q] else {
+        panic!("{answers:?}")
+    };
+    let newest = s.newest.expect("a published minute");
+    let newest_index = (newest - epoch).num_minutes() as usize;
+    let first = newest_index + 1 - s.minutes.len();
+    assert_eq!(
+        newest_index + 1,
+        published,
+        "the newest published minute, no later"
+    );
+    let retained =
+        (now - TimeDelta::days(ONE_MINUTE_RETENTION_DAYS) - epoch).num_minutes() as usize;
+    assert!(
+        first >= retained,
+        "minute {first} is older than 1-minute retention ({retained})"
+    );
+    assert_eq!(
+        s.minutes.len(),
+        q.minutes as usize,
+        "the whole history asked for"
+    );
+    assert!(s.minutes.iter().all(Option::is_some));
+    // A query reaching past the retention gets the retained minutes only,
+    // never the older ones (as unknown, not as idle).
+    let q15 = MetricQuery {
+        minutes: 16 * 1440,
+        ..q.clone()
+    };
+    let answers = futures::executor::block_on(world.fetch(std::slice::from_ref(&q15), horizon));
+    let Demand::Known(s) = &answers[&q15] else {
+        panic!("{answers:?}")
+    };
+    let first = newest_index + 1 - s.minutes.len();
+    assert!(
+        first >= retained,
+        "minute {first} shown beyond retention ({retained})"
+    );
+}
 
 #[test]
 fn the_simulated_cloudwatch_never_shows_a_minute_before_it_is_published() {

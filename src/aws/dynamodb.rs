@@ -773,6 +773,13 @@ pub fn state_to_item(resource: &str, state: &State) -> Item {
         }
         item.insert("Pending".into(), AttributeValue::M(pending));
     }
+    // The forecast is a bounded blob (at most `history::MAX_RISES` rises)
+    // read only by pcscale: one JSON string attribute.
+    if let Some(f) = &state.forecast
+        && let Ok(json) = serde_json::to_string(f)
+    {
+        item.insert("Forecast".into(), s(json.as_str()));
+    }
     item
 }
 
@@ -874,6 +881,12 @@ pub fn state_from_item(item: &Item) -> State {
             value: get_u32("Reserved", item),
             at,
         }),
+        forecast: match item.get("Forecast") {
+            Some(AttributeValue::S(json)) => serde_json::from_str(json)
+                .map_err(|e| warn!(error = %e, "unreadable Forecast ignored; refreshed"))
+                .ok(),
+            _ => None,
+        },
         defect,
     }
 }
@@ -1070,6 +1083,22 @@ mod tests {
             reserved: Some(ReservedRead {
                 value: Some(40),
                 at: t("2025-03-01T10:01:00Z"),
+            }),
+            forecast: Some(crate::core::history::Forecast {
+                history_days: 14,
+                newest: Some(t("2025-03-01T10:03:00Z")),
+                days_read: 14,
+                next_refresh_at: t("2025-03-02T03:17:00Z"),
+                rises: vec![crate::core::history::PredictedRise {
+                    at: t("2025-03-02T08:58:00Z"),
+                    minutes: 5,
+                    units: 3,
+                    hits: 5,
+                    of: 5,
+                    kind: crate::core::history::DayKind::Weekday,
+                    seen: 0b1_1111,
+                    expected: 2.5,
+                }],
             }),
             defect: None,
         };

@@ -601,6 +601,9 @@ fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
         s.last_scale_in_at
             .map_or_else(|| "never".to_owned(), rfc3339),
     ));
+    if let Some(line) = history_line(p, s, ex.now) {
+        out.push(format!("  history      {line}"));
+    }
     if let Some(obs) = &ex.observation {
         out.push(format!("  current PC   {}", current_text(&obs.current)));
         out.push(format!("  demand       {}", series_text(&obs.demand)));
@@ -656,6 +659,54 @@ fn explanation_text(resource: &str, ex: &Explanation) -> Vec<String> {
     out
 }
 
+/// What the daily forecast ([`crate::core::history`]) predicts next, and
+/// from which days; `None` when the policy does not use history.
+fn history_line(p: &Policy, s: &State, now: DateTime<Utc>) -> Option<String> {
+    let days = p
+        .target_tracking
+        .as_ref()?
+        .cold_starts
+        .as_ref()
+        .map(|c| c.history_days)
+        .filter(|d| *d > 0)?;
+    let Some(f) = &s.forecast else {
+        return Some(format!(
+            "no forecast yet: the next tick reads the last {days} days of ConcurrentExecutions"
+        ));
+    };
+    let read = format!(
+        "forecast from {} day(s) read (newest minute {}), next refresh {}",
+        f.days_read,
+        f.newest.map_or_else(|| "none".to_owned(), rfc3339),
+        rfc3339(f.next_refresh_at)
+    );
+    let next = f
+        .rises
+        .iter()
+        .find(|r| r.at + chrono::TimeDelta::minutes(i64::from(r.minutes)) > now);
+    Some(match next {
+        None => format!("{read}; no rise predicted ahead"),
+        Some(r) => {
+            let seen: Vec<String> = r
+                .seen_days()
+                .iter()
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .collect();
+            format!(
+                "{read}; next predicted rise: {} unit(s) from {} for {} min, seen on {} of {} {} read ({}); {} more predicted",
+                r.units,
+                rfc3339(r.at),
+                r.minutes,
+                r.hits,
+                r.of,
+                r.kind.plural(),
+                seen.join(", "),
+                f.rises.iter().filter(|x| x.at > r.at).count()
+            )
+        }
+    })
+}
+
 fn explanation_json(resource: &str, ex: &Explanation) -> Value {
     let band = crate::core::effective_band(&ex.policy, ex.now);
     let next = next_scheduled(&ex.policy, ex.now).map(|(name, at, a)| {
@@ -682,4 +733,60 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
             (None, None) => "no decision".to_owned(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+    use crate::core::history::{DayKind, Forecast, PredictedRise};
+
+    #[test]
+    fn explain_says_what_the_forecast_predicts_and_from_which_days() {
+        let now = Utc.with_ymd_and_hms(2025, 3, 10, 6, 0, 0).unwrap();
+        let policy = crate::core::policy::parse_policy(&json!({
+            "pk": "function:f:live", "MinCapacity": 0, "MaxCapacity": 10,
+            "TargetTracking": {"TargetValue": 0.7, "ColdStarts": {}}
+        }))
+        .expect("valid");
+        let none = history_line(&policy, &State::default(), now).expect("history on");
+        assert!(none.contains("no forecast yet"), "{none}");
+        let state = State {
+            forecast: Some(Forecast {
+                history_days: 14,
+                newest: Some(now - TimeDelta::hours(3)),
+                days_read: 14,
+                next_refresh_at: now + TimeDelta::hours(21),
+                rises: vec![PredictedRise {
+                    at: now + TimeDelta::minutes(178),
+                    minutes: 5,
+                    units: 6,
+                    hits: 2,
+                    of: 5,
+                    kind: DayKind::Weekday,
+                    seen: 0b101,
+                    expected: 2.0,
+                }],
+            }),
+            ..State::default()
+        };
+        let line = history_line(&policy, &state, now).expect("history on");
+        assert!(
+            line.contains(
+                "next predicted rise: 6 unit(s) from 2025-03-10T08:58:00Z for 5 min, seen on 2 of 5 \
+                 weekdays read (2025-03-09, 2025-03-07)"
+            ),
+            "{line}"
+        );
+        let mut off = policy.clone();
+        if let Some(c) = off
+            .target_tracking
+            .as_mut()
+            .and_then(|t| t.cold_starts.as_mut())
+        {
+            c.history_days = 0;
+        }
+        assert_eq!(history_line(&off, &state, now), None);
+    }
 }

@@ -353,6 +353,7 @@ mod tests {
             base_load_window_minutes: 60,
             base_load_factor: 0.0,
             pre_warm_periodic: false,
+            history_days: 0,
         }
     }
 

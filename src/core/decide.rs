@@ -25,36 +25,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::coldstart;
+use super::history::{Forecast, HistoryPrewarm};
 use super::policy::{
     Band, BandSource, ColdStartAware, MetricKind, Policy, TargetTracking, effective_band,
 };
 use super::state::{Direction, State, Step};
-
-/// One per-minute metric series, oldest first; the last entry is the newest
-/// minute CloudWatch has published (see [`super::window`]). `None` = no
-/// datapoint in a published minute: no invocations.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Series {
-    /// Per-minute values, oldest first.
-    pub minutes: Vec<Option<f64>>,
-    /// The start of the newest minute in `minutes`, when the source said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest: Option<DateTime<Utc>>,
-    /// Minutes after `newest`, before the current one, that were not yet
-    /// published: left out, never read as idle.
-    #[serde(default)]
-    pub unpublished: u32,
-}
-
-impl Series {
-    /// A series of published minutes with no unpublished tail (tests, traces).
-    pub fn of(minutes: Vec<Option<f64>>) -> Self {
-        Series {
-            minutes,
-            ..Series::default()
-        }
-    }
-}
+pub use super::window::Series;
 
 /// Observed demand: a series when the metrics call succeeded, or unknown.
 /// Missing datapoints in published minutes mean "no invocations" (0); a
@@ -487,7 +463,8 @@ fn demand_mode(
         hysteresis,
     };
     if let Some(cs) = &tt.cold_starts {
-        signal = cold_start_signal(cs, series, signal);
+        let forecast = clock.state.forecast.as_ref();
+        signal = cold_start_signal(cs, series, signal, forecast);
     }
     let mut p = track(tt, &signal, from, clock).read_from(series);
     p.demand_latest = Some(d_latest);
@@ -499,15 +476,29 @@ fn demand_mode(
 /// history says pays for itself, alone or as a floor under demand-following.
 /// It moves through the same `track` step as plain target tracking, so the
 /// cooldowns and `ScaleInFactor` apply to it unchanged.
-fn cold_start_signal(cs: &ColdStartAware, series: &Series, demand: Signal) -> Signal {
+///
+/// With `HistoryDays`, the forecast the days before gave ([`super::history`]) raises
+/// the level to the units of a rise due within the pre-warm lead.
+fn cold_start_signal(
+    cs: &ColdStartAware,
+    series: &Series,
+    demand: Signal,
+    forecast: Option<&Forecast>,
+) -> Signal {
     let lvl = coldstart::level(&series.minutes, cs, u32::MAX, series.unpublished);
-    let need = f64::from(lvl.level);
-    let text = match lvl.prewarm {
-        Some(p) => format!(
+    let lead = coldstart::PREWARM_LEAD_MINUTES.saturating_add(series.unpublished);
+    let predicted = match (cs.history_days > 0, forecast, series.newest) {
+        (true, Some(f), Some(newest)) => f.due(newest, lead).filter(|h| h.units > lvl.level),
+        _ => None,
+    };
+    let need = f64::from(predicted.as_ref().map_or(lvl.level, |h| h.units));
+    let text = match (&predicted, lvl.prewarm) {
+        (Some(h), _) => history_text(h),
+        (None, Some(p)) => format!(
             "periodic pre-warm {} (cold starts at unit {} recur every {} min, next due in {} min)",
             lvl.level, p.unit, p.period_minutes, p.due_in_minutes
         ),
-        None => format!(
+        (None, None) => format!(
             "cold-start level {} ({} cold starts avoided over {:.1} h, price {} per unit-hour)",
             lvl.level,
             lvl.avoided,
@@ -545,6 +536,30 @@ fn cold_start_signal(cs: &ColdStartAware, series: &Series, demand: Signal) -> Si
             demand.hysteresis
         },
     }
+}
+
+/// What a history pre-warm predicted, and from which days, e.g. `history
+/// pre-warm 3 (rise to 3 predicted at 09:00 UTC, due in 4 min, seen on 5 of
+/// 5 weekdays read: 07-19, 07-18, 07-17, 07-16, 07-15)`.
+fn history_text(h: &HistoryPrewarm) -> String {
+    let r = &h.rise;
+    let days: Vec<String> = r
+        .seen_days()
+        .iter()
+        .map(|d| d.format("%m-%d").to_string())
+        .collect();
+    let centre = r.at + chrono::TimeDelta::minutes(i64::from(r.minutes.saturating_sub(1) / 2));
+    format!(
+        "history pre-warm {} (rise to {} predicted at {} UTC, due in {} min, seen on {} of {} {} read: {})",
+        h.units,
+        h.units,
+        centre.format("%H:%M"),
+        h.due_in_minutes.max(0),
+        r.hits,
+        r.of,
+        r.kind.plural(),
+        days.join(", ")
+    )
 }
 
 /// Utilisation mode: AWS target tracking on `ProvisionedConcurrencyUtilization`
@@ -1515,6 +1530,7 @@ mod tests {
                 base_load_window_minutes: 60,
                 base_load_factor: 0.0,
                 pre_warm_periodic: false,
+                history_days: 0,
             }),
             ..TargetTracking::default()
         }
@@ -1574,6 +1590,78 @@ mod tests {
             "{}",
             d.reason.summary
         );
+    }
+
+    #[test]
+    fn a_forecast_rise_due_soon_is_pre_warmed_and_explain_names_the_days() {
+        use crate::core::history::{DayKind, Forecast, PredictedRise};
+        // An idle hour ending at 08:54 (2025-03-10 is a Monday); the forecast
+        // predicts a rise to 6 at 09:00 from the last five weekdays.
+        let newest = Utc.with_ymd_and_hms(2025, 3, 10, 8, 54, 0).unwrap();
+        let s = Series {
+            minutes: vec![None; 120],
+            newest: Some(newest),
+            unpublished: 2,
+        };
+        let rise = PredictedRise {
+            at: Utc.with_ymd_and_hms(2025, 3, 10, 8, 58, 0).unwrap(),
+            minutes: 5,
+            units: 6,
+            hits: 5,
+            of: 5,
+            kind: DayKind::Weekday,
+            seen: 0b111_1100,
+            expected: 5.0,
+        };
+        let with_forecast = State {
+            forecast: Some(Forecast {
+                history_days: 14,
+                newest: None,
+                days_read: 14,
+                next_refresh_at: newest,
+                rises: vec![rise],
+            }),
+            ..state()
+        };
+        let tt = |days: u32| TargetTracking {
+            cold_starts: Some(ColdStartAware {
+                history_days: days,
+                ..cold_tt(1.5, false).cold_starts.expect("set")
+            }),
+            ..cold_tt(1.5, false)
+        };
+        let o = obs(Demand::Known(s.clone()), 0);
+        let d = decide(&policy(0, 100, Some(tt(14))), &with_forecast, &o, newest);
+        assert_eq!(
+            (d.to, d.action),
+            (6, Action::ScaleOut),
+            "{}",
+            d.reason.summary
+        );
+        assert!(
+            d.reason.summary.contains(
+                "history pre-warm 6 (rise to 6 predicted at 09:00 UTC, due in 4 min, seen on 5 of 5 \
+                 weekdays read: 03-07, 03-06, 03-05, 03-04, 03-03)"
+            ),
+            "{}",
+            d.reason.summary
+        );
+        // Too early (08:40), or history off: today's decision exactly.
+        let early = Series {
+            newest: Some(newest - Duration::minutes(14)),
+            ..s
+        };
+        let e = obs(Demand::Known(early), 0);
+        let off = policy(0, 100, Some(tt(0)));
+        assert_eq!(
+            decide(&policy(0, 100, Some(tt(14))), &with_forecast, &e, newest).to,
+            0
+        );
+        assert_eq!(
+            decide(&off, &with_forecast, &o, newest),
+            decide(&off, &state(), &o, newest)
+        );
+        assert_eq!(decide(&off, &with_forecast, &o, newest).to, 0);
     }
 
     #[test]
@@ -1905,6 +1993,7 @@ mod tests {
                 base_window in 10u32..=60,
                 base_factor in prop_oneof![Just(0.0), 0.0f64..=2.0],
                 periodic in any::<bool>(),
+                history_days in 0u32..=14,
             ) -> ColdStartAware {
                 ColdStartAware {
                     min_per_instance_hour: per_hour,
@@ -1914,6 +2003,7 @@ mod tests {
                     base_load_window_minutes: base_window,
                     base_load_factor: base_factor,
                     pre_warm_periodic: periodic,
+                    history_days,
                 }
             }
         }

@@ -9,6 +9,7 @@
 
 pub mod coldstart;
 pub mod decide;
+pub mod history;
 pub mod policy;
 pub mod schedule;
 pub mod state;

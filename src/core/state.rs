@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::history::Forecast;
+
 /// The largest `Version` a readable state may carry (2^53: exact in every
 /// JSON reader, and at one write a second it takes 285 million years to
 /// reach). A larger one is a hand edit, read as a [`StateDefect`], so that
@@ -54,6 +56,10 @@ pub struct State {
     /// [`RESERVED_CACHE_SECS`] (`Reserved`, `ReservedAt`).
     #[serde(default)]
     pub reserved: Option<ReservedRead>,
+    /// The daily forecast learnt from the days before (`Forecast`; see
+    /// [`super::history`]), when `HistoryDays` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<Forecast>,
     /// Why the stored item could not be used as it is (set by the store
     /// when it reads one; never written). The tick reports it once and
     /// replaces the item.

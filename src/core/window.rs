@@ -40,7 +40,31 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::decide::Series;
+/// One per-minute metric series, oldest first; the last entry is the newest
+/// minute CloudWatch has published (see [`super::window`]). `None` = no
+/// datapoint in a published minute: no invocations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Per-minute values, oldest first.
+    pub minutes: Vec<Option<f64>>,
+    /// The start of the newest minute in `minutes`, when the source said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<DateTime<Utc>>,
+    /// Minutes after `newest`, before the current one, that were not yet
+    /// published: left out, never read as idle.
+    #[serde(default)]
+    pub unpublished: u32,
+}
+
+impl Series {
+    /// A series of published minutes with no unpublished tail (tests, traces).
+    pub fn of(minutes: Vec<Option<f64>>) -> Self {
+        Series {
+            minutes,
+            ..Series::default()
+        }
+    }
+}
 
 /// Seconds after a minute ends by which CloudWatch has surely published its
 /// Lambda datapoints, unless configured otherwise. AWS publishes a Lambda

@@ -37,6 +37,10 @@ use crate::ports::{
 };
 use crate::tick::{TickOptions, run_tick};
 
+/// Days CloudWatch keeps 1-minute datapoints (then 5-minute roll-ups for 63
+/// days): a query at a 60 s period reaches no further back.
+pub const ONE_MINUTE_RETENTION_DAYS: i64 = 15;
+
 /// The account's unreserved concurrency as the simulated Lambda reports it.
 pub const SIM_UNRESERVED_CONCURRENCY: u32 = 1_000_000;
 
@@ -119,7 +123,13 @@ impl<'p, 'c> SimWorld<'p, 'c> {
         // history there; padding it with "no datapoint" would tell a policy
         // with a long look-back that every function was idle before the
         // trace, and dilute its first hours' estimates with invented idleness.
-        window.series(points, Some(self.epoch))
+        //
+        // CloudWatch answers a 60 s period only for the last 15 days
+        // ([`ONE_MINUTE_RETENTION_DAYS`]): older minutes are not returned at
+        // that period (only 5-minute roll-ups are), so they are unknown
+        // here too, never idle.
+        let retained = window.end - TimeDelta::days(ONE_MINUTE_RETENTION_DAYS);
+        window.series(points, Some(self.epoch.max(retained)))
     }
 
     fn check(&self, op: &str, resource: &ResourceId) -> Result<(), PortError> {

@@ -269,6 +269,12 @@ pub struct ColdStartAware {
     /// Keep the units whose cold starts recur at a fixed period (timers) just
     /// before their next one is due.
     pub pre_warm_periodic: bool,
+    /// Days of CloudWatch history the daily forecast learns from (when this
+    /// alias's rises happen by time of day and weekday/weekend, and how
+    /// large): the units a rise due in the next minutes needs are held
+    /// shortly before it when they pay; 0 turns it off.
+    #[schemars(range(min = HISTORY_DAYS.min, max = HISTORY_DAYS.max))]
+    pub history_days: u32,
 }
 
 impl Default for ColdStartAware {
@@ -281,6 +287,7 @@ impl Default for ColdStartAware {
             base_load_window_minutes: 60,
             base_load_factor: 0.0,
             pre_warm_periodic: true,
+            history_days: 14,
         }
     }
 }
@@ -416,6 +423,15 @@ pub const LOOKBACK: Whole = Whole {
     unit: " of minutes",
 };
 
+/// `ColdStarts.HistoryDays`: 14 whole days plus the current one stay inside
+/// CloudWatch's 15-day retention of 1-minute datapoints.
+pub const HISTORY_DAYS: Whole = Whole {
+    min: 0,
+    max: 14,
+    why_max: " days (CloudWatch keeps 1-minute datapoints for 15 days)",
+    unit: " of days",
+};
+
 /// `ColdStarts.KeepAliveSeconds`.
 pub const KEEP_ALIVE: Whole = Whole {
     min: 60,
@@ -502,6 +518,8 @@ pub mod attr {
     pub const BASE_LOAD_FACTOR: &str = "BaseLoadFactor";
     /// `TargetTracking.ColdStarts.PreWarmPeriodic` (BOOL).
     pub const PRE_WARM_PERIODIC: &str = "PreWarmPeriodic";
+    /// `TargetTracking.ColdStarts.HistoryDays` (N).
+    pub const HISTORY_DAYS: &str = "HistoryDays";
     /// `ScheduledActions[].Name` (S).
     pub const NAME: &str = "Name";
     /// `ScheduledActions[].Schedule` (S).
@@ -544,6 +562,7 @@ pub mod attr {
         BASE_LOAD_WINDOW_MINUTES,
         BASE_LOAD_FACTOR,
         PRE_WARM_PERIODIC,
+        HISTORY_DAYS,
     ];
     /// Every attribute of a `ScheduledActions` entry.
     pub const SCHEDULED_ACTION: &[&str] = &[

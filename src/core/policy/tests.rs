@@ -111,6 +111,7 @@ fn cold_starts_map_is_read_defaulted_and_round_tripped() {
     assert_eq!(cs.base_load_window_minutes, 60);
     assert_eq!(cs.base_load_factor, 0.0);
     assert!(cs.pre_warm_periodic, "PreWarmPeriodic defaults to on");
+    assert_eq!(cs.history_days, 14, "HistoryDays defaults to 14");
     assert_eq!(parse_policy(&p.to_item()), Ok(p));
 
     let off = with(
@@ -132,7 +133,7 @@ fn cold_starts_problems_name_their_attribute_path() {
     let item = with(
         base(),
         "TargetTracking",
-        json!({"TargetValue": 1.0, "ColdStarts": {"MinColdStartsPerInstanceHour": -1, "LookbackMinutes": 5, "KeepAlive": 300, "FollowDemand": "yes", "PreWarmPeriodic": 1}}),
+        json!({"TargetValue": 1.0, "ColdStarts": {"MinColdStartsPerInstanceHour": -1, "LookbackMinutes": 5, "KeepAlive": 300, "FollowDemand": "yes", "PreWarmPeriodic": 1, "HistoryDays": 15}}),
     );
     let err = parse_policy(&item).expect_err("invalid");
     let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
@@ -142,9 +143,15 @@ fn cold_starts_problems_name_their_attribute_path() {
         "TargetTracking.ColdStarts.KeepAlive",
         "TargetTracking.ColdStarts.FollowDemand",
         "TargetTracking.ColdStarts.PreWarmPeriodic",
+        "TargetTracking.ColdStarts.HistoryDays",
     ] {
         assert!(paths.contains(&want), "{want} missing from {paths:?}");
     }
+    // 15 days would reach past CloudWatch's 1-minute retention.
+    assert!(
+        err.to_string().contains("HistoryDays") && err.to_string().contains("at most 14"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -656,7 +656,12 @@ impl Checker {
             None => Some(d.pre_warm_periodic),
             Some(v) => self.boolean(v, &p(attr::PRE_WARM_PERIODIC)),
         };
+        let history_days = match obj.get(attr::HISTORY_DAYS) {
+            None => Some(u64::from(d.history_days)),
+            Some(v) => self.whole(v, &p(attr::HISTORY_DAYS), &HISTORY_DAYS),
+        };
         Some(ColdStartAware {
+            history_days: u32::try_from(history_days?).ok()?,
             pre_warm_periodic: periodic?,
             base_load_window_minutes: u32::try_from(base_window?).ok()?,
             base_load_factor: base_factor?,
