@@ -16,6 +16,12 @@ use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
 use crate::core::state::{State, StateDefect};
 use crate::core::window::Horizon;
 
+/// Default rate of Lambda control-plane calls per second: under the account's
+/// 15 requests/s quota for the control plane (which includes the
+/// provisioned-concurrency and concurrency APIs), leaving room for deploys
+/// and consoles. <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests>
+pub const DEFAULT_LAMBDA_RPS: f64 = 10.0;
+
 /// What kind of failure a port call met; drives retry and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorKind {

@@ -31,11 +31,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// The default table name (DESIGN.md §2).
 pub const DEFAULT_TABLE: &str = "pcscale";
 
-/// Default rate of Lambda control-plane calls per second: under the account's
-/// 15 requests/s quota for the control plane (which includes the
-/// provisioned-concurrency and concurrency APIs), leaving room for deploys
-/// and consoles. <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests>
-pub const DEFAULT_LAMBDA_RPS: f64 = 10.0;
+pub use crate::ports::DEFAULT_LAMBDA_RPS;
 
 /// The rates `PCSCALE_LAMBDA_RPS` may take: below 0.1/s (10 s per call) a
 /// tick cannot finish inside its Lambda timeout; above 1,000/s is a typo

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -22,6 +22,7 @@ use super::port_error;
 use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
 use crate::core::state::{MAX_VERSION, Pending, State, StateDefect};
+use crate::item::Attr;
 use crate::ports::{
     Activity, ErrorKind, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
@@ -29,14 +30,7 @@ use crate::ports::{
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// `sk` of a policy item.
-pub const SK_POLICY: &str = "policy";
-/// `sk` of a state item.
-pub const SK_STATE: &str = "state";
-/// Prefix of the `sk` of activity items.
-pub const SK_ACTIVITY_PREFIX: &str = "activity#";
-/// How long activity items live (DESIGN.md §2.3), through the TTL on `ExpiresAt`.
-pub const ACTIVITY_TTL: TimeDelta = TimeDelta::days(30);
+pub use crate::item::{ACTIVITY_TTL, SK_ACTIVITY_PREFIX, SK_POLICY, SK_STATE, activity_sk};
 
 /// The policy store over one DynamoDB table.
 #[derive(Debug, Clone)]
@@ -651,50 +645,25 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-/// RFC 3339 UTC, sub-second digits only when present (round-trips exactly).
-fn ts(t: DateTime<Utc>) -> AttributeValue {
-    s(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+/// An attribute of [`crate::item`] as the SDK's (moves, no copies of the text).
+pub fn to_sdk(a: Attr) -> AttributeValue {
+    match a {
+        Attr::S(v) => AttributeValue::S(v),
+        Attr::N(v) => AttributeValue::N(v),
+        Attr::Bool(b) => AttributeValue::Bool(b),
+        Attr::Null => AttributeValue::Null(true),
+        Attr::L(l) => AttributeValue::L(l.into_iter().map(to_sdk).collect()),
+        Attr::M(m) => AttributeValue::M(m.into_iter().map(|(k, v)| (k, to_sdk(v))).collect()),
+    }
 }
 
-/// The state item of `resource` (DESIGN.md §2.2). Attribute names:
-/// `Version`, `Capacity`, `LastScaleOutAt`, `LastScaleInAt`,
-/// `LastDecisionAt`, `LastReason`, `Pending` (`From`, `To`, `ClaimedAt`).
+fn to_sdk_item(item: crate::item::Item) -> Item {
+    item.into_iter().map(|(k, v)| (k, to_sdk(v))).collect()
+}
+
+/// The state item of `resource` ([`crate::item::state_to_item`]) for the SDK.
 pub fn state_to_item(resource: &str, state: &State) -> Item {
-    let mut item = Item::new();
-    item.insert("pk".into(), s(resource));
-    item.insert("sk".into(), s(SK_STATE));
-    item.insert("Version".into(), n(state.version));
-    if let Some(c) = state.capacity {
-        item.insert("Capacity".into(), n(c));
-    }
-    if let Some(t) = state.last_scale_out_at {
-        item.insert("LastScaleOutAt".into(), ts(t));
-    }
-    if let Some(t) = state.last_scale_in_at {
-        item.insert("LastScaleInAt".into(), ts(t));
-    }
-    if let Some(t) = state.last_decision_at {
-        item.insert("LastDecisionAt".into(), ts(t));
-    }
-    if let Some(r) = &state.last_reason {
-        item.insert("LastReason".into(), s(r.as_str()));
-    }
-    if state.failures > 0 {
-        item.insert("Failures".into(), n(state.failures));
-    }
-    if let Some(p) = &state.pending {
-        let pending = HashMap::from([
-            ("From".to_owned(), n(p.from)),
-            ("To".to_owned(), n(p.to)),
-            ("ClaimedAt".to_owned(), ts(p.claimed_at)),
-        ]);
-        let mut pending = pending;
-        if let Some(t) = p.seen_at {
-            pending.insert("SeenAt".to_owned(), ts(t));
-        }
-        item.insert("Pending".into(), AttributeValue::M(pending));
-    }
-    item
+    to_sdk_item(crate::item::state_to_item(resource, state))
 }
 
 /// Reads a state item. `Version` must be an integer from 1 to
@@ -813,41 +782,9 @@ fn found_condition(found: &str) -> (&'static str, Vec<(&'static str, AttributeVa
     }
 }
 
-/// The `sk` of an activity item: `activity#<RFC 3339 UTC, millis>#<8 hex>`.
-/// Fixed-width millis keep the sort order chronological; the random suffix
-/// keeps two records of the same millisecond (one tick's error and change,
-/// or two overlapping ticks) from overwriting each other.
-pub fn activity_sk(at: DateTime<Utc>, suffix: u32) -> String {
-    format!(
-        "{SK_ACTIVITY_PREFIX}{}#{suffix:08x}",
-        at.to_rfc3339_opts(SecondsFormat::Millis, true)
-    )
-}
-
-/// The activity item for `a` (attributes `At`, `From`, `To`, `Action`,
-/// `Cause`, `Outcome`, `Detail`, `ExpiresAt` in epoch seconds).
+/// The activity item for `a` ([`crate::item::activity_to_item`]) for the SDK.
 pub fn activity_to_item(a: &Activity, suffix: u32) -> Item {
-    let mut item = Item::new();
-    item.insert("pk".into(), s(a.resource.as_str()));
-    item.insert("sk".into(), s(activity_sk(a.at, suffix)));
-    item.insert("At".into(), ts(a.at));
-    if let Some(f) = a.from {
-        item.insert("From".into(), n(f));
-    }
-    if let Some(t) = a.to {
-        item.insert("To".into(), n(t));
-    }
-    item.insert("Action".into(), s(a.action.as_str()));
-    item.insert("Cause".into(), s(a.cause.as_str()));
-    item.insert("Outcome".into(), s(a.outcome.as_str()));
-    if let Some(d) = &a.detail {
-        item.insert("Detail".into(), json_to_attr(d));
-    }
-    item.insert(
-        "ExpiresAt".into(),
-        n((a.at + ACTIVITY_TTL).timestamp().max(0)),
-    );
-    item
+    to_sdk_item(crate::item::activity_to_item(a, suffix))
 }
 
 /// Reads an activity item back; `None` (with a warning) if it is not one.
@@ -940,18 +877,7 @@ fn object_item(obj: &serde_json::Map<String, Value>) -> Item {
 
 /// Plain JSON as an attribute value (numbers keep their text).
 pub fn json_to_attr(v: &Value) -> AttributeValue {
-    match v {
-        Value::Null => AttributeValue::Null(true),
-        Value::Bool(b) => AttributeValue::Bool(*b),
-        Value::Number(x) => AttributeValue::N(x.to_string()),
-        Value::String(s) => AttributeValue::S(s.clone()),
-        Value::Array(a) => AttributeValue::L(a.iter().map(json_to_attr).collect()),
-        Value::Object(o) => AttributeValue::M(
-            o.iter()
-                .map(|(k, v)| (k.clone(), json_to_attr(v)))
-                .collect(),
-        ),
-    }
+    to_sdk(crate::item::json_to_attr(v))
 }
 
 #[cfg(test)]
@@ -1045,7 +971,7 @@ mod tests {
             AttributeValue::N((at.timestamp() + 30 * 86_400).to_string())
         );
         assert_eq!(activity_from_item(&item).unwrap(), a);
-        let later = activity_sk(at + TimeDelta::milliseconds(5), 0);
+        let later = activity_sk(at + chrono::TimeDelta::milliseconds(5), 0);
         assert!(later > activity_sk(at, u32::MAX));
     }
 

@@ -14,7 +14,6 @@
 //!   [{"item", "resource", "path", "message"}]}`, same exit codes;
 //! * a file that cannot be read at all: exit 1.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -37,9 +36,7 @@ use crate::lambda::tick_options_from_env;
 use crate::ports::{ConcurrencyApi, ErrorKind, PolicyStore, PortError};
 use crate::tick::{self, TickOptions};
 
-/// Files larger than this are refused before parsing. A DynamoDB item is at
-/// most 400 KB; 16 MiB leaves room for a list of many items.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub use super::{MAX_FILE_BYTES, read_input};
 
 /// The path used for problems with the file as a whole (not JSON, empty, ...).
 pub const FILE_PATH: &str = "(file)";
@@ -141,38 +138,6 @@ pub async fn run(args: &PolicyArgs, global: &GlobalOpts) -> Result<Exit, CliErro
         PolicyCommand::List(_) => list(global).await,
         PolicyCommand::Delete(d) => delete(d, global).await,
     }
-}
-
-/// Reads a file (or stdin for `-`), refusing files over [`MAX_FILE_BYTES`].
-pub fn read_input(path: &Path) -> Result<String, CliError> {
-    let shown = path.display().to_string();
-    let read_err = |source| CliError::Read {
-        path: shown.clone(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(read_err)?;
-    }
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(CliError::InvalidInput(format!(
-            "{shown}: larger than {MAX_FILE_BYTES} bytes; a DynamoDB item is at most 400 KB"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        CliError::InvalidInput(format!(
-            "{shown}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })
 }
 
 /// Parses a policy document's text, or says why it is not JSON.

@@ -228,7 +228,7 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
     let policy = match &args.policy {
         // Bounded like every policy file the CLI reads (`--policy /dev/zero`
         // would otherwise read until memory runs out).
-        Some(p) => sim::parse_policy_text(&p.display().to_string(), &super::policy::read_input(p)?),
+        Some(p) => sim::parse_policy_text(&p.display().to_string(), &super::read_input(p)?),
         None => sim::default_policy(),
     }
     .map_err(sim_error)?;

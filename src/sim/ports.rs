@@ -25,11 +25,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::baselines::Controller;
 use super::platform::Platform;
 use super::pricing::{ControllerUsage, dynamodb_item_bytes, write_units};
-use crate::aws::dynamodb::{activity_to_item, json_to_attr, state_to_item};
 use crate::core::decide::{CurrentPc, Demand, PcStatus, Series};
 use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::State;
 use crate::core::window::{Horizon, MetricWindow, PublicationDelay};
+use crate::item::{Attr, activity_to_item, json_to_attr, state_to_item};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
     PortError, Segment, StoredResource, WriteOutcome,
@@ -269,7 +269,7 @@ impl Pcscale {
     pub fn new(policy: Policy, epoch: DateTime<Utc>) -> Self {
         let key = policy.resource.to_string();
         let policy_bytes = match serde_json::to_value(&policy).map(|v| json_to_attr(&v)) {
-            Ok(aws_sdk_dynamodb::types::AttributeValue::M(m)) => {
+            Ok(Attr::M(m)) => {
                 dynamodb_item_bytes(&m)
                     + "pk".len() as u64
                     + key.len() as u64
