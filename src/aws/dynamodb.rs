@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
-use super::port_error;
+use super::Service;
 use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
 use crate::core::state::{MAX_VERSION, Pending, State, StateDefect};
@@ -31,6 +31,18 @@ use crate::ports::{
 pub type Item = HashMap<String, AttributeValue>;
 
 pub use crate::item::{ACTIVITY_TTL, SK_ACTIVITY_PREFIX, SK_POLICY, SK_STATE, activity_sk};
+
+/// [`super::port_error`] for DynamoDB.
+fn port_error<E>(
+    operation: &str,
+    resource: Option<&str>,
+    err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> crate::ports::PortError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    super::port_error(Service::DynamoDb, operation, resource, err)
+}
 
 /// The policy store over one DynamoDB table.
 #[derive(Debug, Clone)]

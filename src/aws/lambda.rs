@@ -28,10 +28,22 @@ use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use tokio::time::Instant;
 use tracing::{Instrument, info_span};
 
-use super::port_error;
+use super::Service;
 use crate::core::decide::{CurrentPc, PcStatus};
 use crate::core::policy::ResourceId;
 use crate::ports::{ConcurrencyApi, ErrorKind, PortError};
+
+/// [`super::port_error`] for Lambda.
+fn port_error<E>(
+    operation: &str,
+    resource: Option<&str>,
+    err: &aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
+) -> crate::ports::PortError
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    super::port_error(Service::Lambda, operation, resource, err)
+}
 
 /// A token bucket in its "generic cell rate" form: each call reserves the
 /// next free slot, `1/rate` apart, and sleeps until it; up to `burst` calls
