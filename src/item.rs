@@ -59,7 +59,7 @@ fn ts(t: DateTime<Utc>) -> Attr {
 /// The state item of `resource` (DESIGN.md §2.2). Attribute names:
 /// `Version`, `Capacity`, `LastScaleOutAt`, `LastScaleInAt`,
 /// `LastDecisionAt`, `LastReason`, `Failures`, `Pending` (`From`, `To`,
-/// `ClaimedAt`, `SeenAt`).
+/// `ClaimedAt`, `SeenAt`), `AliasCheck` (`Alias`, `Version`, `Stack`, `At`).
 pub fn state_to_item(resource: &str, state: &State) -> Item {
     let mut item = Item::new();
     item.insert("pk".into(), s(resource));
@@ -93,6 +93,17 @@ pub fn state_to_item(resource: &str, state: &State) -> Item {
             pending.insert("SeenAt".to_owned(), ts(t));
         }
         item.insert("Pending".into(), Attr::M(pending));
+    }
+    if let Some(a) = &state.alias_check {
+        let mut check = HashMap::from([
+            ("Alias".to_owned(), s(a.alias.as_str())),
+            ("Version".to_owned(), s(a.version.as_str())),
+            ("At".to_owned(), ts(a.at)),
+        ]);
+        if let Some(stack) = &a.stack {
+            check.insert("Stack".to_owned(), s(stack.as_str()));
+        }
+        item.insert("AliasCheck".into(), Attr::M(check));
     }
     item
 }

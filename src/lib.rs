@@ -16,6 +16,7 @@
 //! CLI's AWS verbs; without it (`--no-default-features`) the crate is the
 //! core, the tick and the simulator, and builds without the AWS SDK.
 
+pub mod alias;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cli;

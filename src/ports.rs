@@ -243,6 +243,24 @@ pub trait ConcurrencyApi: Send + Sync {
 
     /// The account's `UnreservedConcurrentExecutions`.
     fn unreserved_concurrency(&self) -> impl Future<Output = Result<u32, PortError>> + Send;
+
+    /// `GetAlias`: the version alias `alias` of `function` points to (`None`:
+    /// no such alias). Called only for the few resources that need it
+    /// ([`crate::alias`]): the control plane's 15 requests/s are shared.
+    fn alias_target(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<AliasTarget>, PortError>> + Send;
+}
+
+/// What `GetAlias` says about an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTarget {
+    /// The version it points to (`FunctionVersion`).
+    pub version: String,
+    /// The function's ARN, without the alias.
+    pub function_arn: String,
 }
 
 /// The time source. Only drivers read it; the core is handed `now`.

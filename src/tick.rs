@@ -26,7 +26,7 @@ use tracing::{Instrument, info_span, warn};
 use crate::core::decide::{
     Action, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide, lookback_minutes,
 };
-use crate::core::policy::{MetricKind, Policy};
+use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::{Lease, Pending, State};
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
@@ -147,6 +147,9 @@ pub struct ApiCalls {
     pub delete_config: usize,
     /// `GetFunctionConcurrency` + `GetAccountSettings`.
     pub limits: usize,
+    /// `GetAlias` + `ListTags` (rare: see [`crate::alias`]).
+    #[serde(default)]
+    pub aliases: usize,
     /// State and activity writes.
     pub store_writes: usize,
 }
@@ -159,6 +162,7 @@ impl ApiCalls {
         self.put_config += other.put_config;
         self.delete_config += other.delete_config;
         self.limits += other.limits;
+        self.aliases += other.aliases;
         self.store_writes += other.store_writes;
     }
 }
@@ -220,6 +224,7 @@ where
         .map_err(TickError::Load)?;
     loaded.sort_by(|a, b| a.key.cmp(&b.key));
     let mut calls = ApiCalls::default();
+    let shared = crate::alias::shared_pc_pairs(&loaded);
 
     // Quiet resources not due this minute are held without any call.
     let (loaded, resting): (Vec<StoredResource>, Vec<StoredResource>) = loaded
@@ -283,6 +288,7 @@ where
         opts,
         answers: &answers,
         unreserved,
+        shared: &shared,
     };
     let mut results: Vec<(ResourceOutcome, ApiCalls)> = futures::stream::iter(loaded)
         .map(|res| {
@@ -495,6 +501,9 @@ struct Ctx<'a, 'p, S, M, C> {
     opts: &'a TickOptions,
     answers: &'a MetricAnswers,
     unreserved: Option<u32>,
+    /// Version resources beside an alias policy of the same function
+    /// ([`crate::alias::shared_pc_pairs`]), with those aliases.
+    shared: &'a HashMap<String, Vec<String>>,
 }
 
 impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
@@ -566,6 +575,20 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             );
         }
         let dry_run = self.opts.dry_run || policy.dry_run;
+        if let Some(aliases) = self.shared.get(&res.key)
+            && let Some(outcome) = self
+                .shared_with_alias(
+                    &res.key,
+                    &res.state,
+                    &policy.resource,
+                    aliases,
+                    dry_run,
+                    calls,
+                )
+                .await
+        {
+            return outcome;
+        }
 
         calls.get_config += 1;
         let current = match self.ports.lambda.get_config(&policy.resource).await {
@@ -1118,6 +1141,73 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             // the table did not answer: noted by a later tick.
             Ok(WriteOutcome::Conflict) | Err(_) => state,
         }
+    }
+
+    /// A version resource that may share PC with an alias of its function
+    /// (`aliases`): `GetAlias` (cached in the state, [`crate::alias`]); while
+    /// one of them points to this version, the version is left alone and the
+    /// pair reported once. `None`: no alias points here (or Lambda could not
+    /// say), so the resource is decided as usual.
+    async fn shared_with_alias(
+        &self,
+        key: &str,
+        state: &State,
+        resource: &ResourceId,
+        aliases: &[String],
+        dry_run: bool,
+        calls: &mut ApiCalls,
+    ) -> Option<ResourceOutcome> {
+        let found = crate::alias::alias_pointing_here(
+            self.ports.lambda,
+            &resource.function,
+            &resource.qualifier,
+            aliases,
+            state.alias_check.as_ref(),
+            self.now,
+        )
+        .await;
+        let (alias, check, n) = match found {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "could not read the alias beside this version; decided as usual");
+                return None;
+            }
+        };
+        calls.aliases += n;
+        let msg = alias
+            .as_deref()
+            .map(|a| crate::alias::shared_pc_message(&resource.function, &resource.qualifier, a));
+        let first = msg
+            .as_deref()
+            .is_some_and(|m| state.last_reason.as_deref() != Some(m));
+        if check.is_some() || first {
+            let mut next = match &msg {
+                Some(m) if first => noted(state, self.now, m),
+                _ => State {
+                    version: state.next_version(),
+                    ..state.clone()
+                },
+            };
+            if check.is_some() {
+                next.alias_check = check;
+            }
+            let written = self.write_state(key, state.version, &next, calls).await;
+            if let (Some(m), Ok(WriteOutcome::Written)) = (&msg, written)
+                && first
+            {
+                warn!(resource = %key, "{m}");
+                self.record_error(key, state, None, None, "Error", m, calls)
+                    .await;
+            }
+        }
+        let msg = msg?;
+        Some(outcome_without_decision(
+            key,
+            "Error",
+            "shares provisioned concurrency with an alias".into(),
+            Some(msg),
+            dry_run,
+        ))
     }
 
     fn note(

@@ -714,3 +714,73 @@ async fn explain_shows_the_minutes_it_treated_as_not_yet_published() {
         "{text}"
     );
 }
+
+/// The tick's outcome for `key`; panics when there is none.
+fn outcome_of<'a>(
+    s: &'a pcscale::tick::TickSummary,
+    key: &str,
+) -> &'a pcscale::tick::ResourceOutcome {
+    pcscale::tick::by_resource(s)
+        .get(key)
+        .copied()
+        .unwrap_or_else(|| panic!("no outcome for {key} in {s:#?}"))
+}
+
+// Issue 12 item 7: an alias policy and a policy on the version it points to
+// name the same provisioned concurrency (Lambda refuses the second config
+// with 409). Found from the policies, confirmed with one GetAlias, reported
+// once, and the version left alone without asking again every tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_and_the_version_it_points_to_are_reported_once_and_the_version_left_alone() {
+    let w = World::new("shared-pc").await;
+    let f = w.function("shared-pc").await; // live -> 1
+    let version = format!("function:{f}:1");
+    w.put_policy(tracking_policy(&f, 2, 50, 600)).await;
+    let mut on_version = tracking_policy(&f, 3, 50, 600);
+    on_version["pk"] = json!(version);
+    w.put_policy(on_version).await;
+    w.demand(&f, &[0, 1, 2], 1.0).await;
+
+    let first = w.tick(w.late(2, 5)).await;
+    let alias = outcome(&first, &f);
+    assert_eq!(
+        (alias.action.as_str(), alias.to),
+        ("ScaleOut", Some(2)),
+        "{alias:#?}"
+    );
+    let v = outcome_of(&first, &version);
+    assert_eq!(v.action, "Error", "{v:#?}");
+    let err = v.error.as_deref().unwrap_or_default();
+    assert!(err.contains("alias live points to version 1"), "{err}");
+    assert!(err.contains("409 ResourceConflictException"), "{err}");
+    assert_eq!(first.api_calls.aliases, 1, "{:#?}", first.api_calls);
+    assert_eq!(first.api_calls.put_config, 1, "only the alias is written");
+    assert_eq!(support::pc_config(&w.direct.lambda, &f, "1").await, None);
+
+    // Later ticks: the answer is cached in the state; no second report.
+    let second = w.tick(w.late(3, 5)).await;
+    assert_eq!(second.api_calls.aliases, 0, "{:#?}", second.api_calls);
+    assert_eq!(outcome_of(&second, &version).action, "Error");
+    let acts = w
+        .store()
+        .activities(&version, None)
+        .await
+        .expect("activity");
+    let errors: Vec<_> = acts.iter().filter(|a| a.action == "Error").collect();
+    assert_eq!(errors.len(), 1, "{acts:#?}");
+    assert!(
+        errors[0]
+            .cause
+            .contains("name the same provisioned concurrency"),
+        "{acts:#?}"
+    );
+    let state = w
+        .item(&version, "state")
+        .await
+        .expect("the version's state");
+    assert!(
+        matches!(state.get("AliasCheck"), Some(AttributeValue::M(_))),
+        "{state:#?}"
+    );
+    assert_eq!(w.wait_ready(&f).await, 2);
+}

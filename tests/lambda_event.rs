@@ -20,8 +20,8 @@ use pcscale::lambda::{
     tick_options_from_lookup,
 };
 use pcscale::ports::{
-    Activity, Clock, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource,
-    PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
+    Activity, AliasTarget, Clock, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery,
+    MetricsSource, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
 use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary};
 
@@ -413,6 +413,13 @@ impl ConcurrencyApi for FakeLambda {
     }
     async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
         Ok(1000)
+    }
+    async fn alias_target(
+        &self,
+        _function: &str,
+        _alias: &str,
+    ) -> Result<Option<AliasTarget>, PortError> {
+        Ok(None)
     }
 }
 

@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use super::Service;
 use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
-use crate::core::state::{MAX_VERSION, Pending, State, StateDefect};
+use crate::core::state::{AliasCheck, MAX_VERSION, Pending, State, StateDefect};
 use crate::item::Attr;
 use crate::ports::{
     Activity, ErrorKind, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
@@ -758,6 +758,27 @@ pub fn state_from_item(item: &Item) -> State {
         }
         _ => None,
     };
+    let get_s = |name: &str, m: &Item| -> Option<String> {
+        match m.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        }
+    };
+    let alias_check = match item.get("AliasCheck") {
+        Some(AttributeValue::M(m)) => {
+            match (get_s("Alias", m), get_s("Version", m), get_ts("At", m)) {
+                (Some(alias), Some(version), Some(at)) => Some(AliasCheck {
+                    alias,
+                    version,
+                    stack: get_s("Stack", m),
+                    at,
+                }),
+                // Asked again, that is all.
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     State {
         version,
         capacity: get_u32("Capacity", item),
@@ -770,6 +791,7 @@ pub fn state_from_item(item: &Item) -> State {
         },
         pending,
         failures: get_u32("Failures", item).unwrap_or(0),
+        alias_check,
         defect,
     }
 }
@@ -918,6 +940,12 @@ mod tests {
                 seen_at: Some(t("2025-03-01T10:06:00Z")),
             }),
             failures: 2,
+            alias_check: Some(AliasCheck {
+                alias: "live".into(),
+                version: "3".into(),
+                stack: Some("checkout-prod".into()),
+                at: t("2025-03-01T10:04:00Z"),
+            }),
             defect: None,
         };
         let item = state_to_item("function:f:live", &state);

@@ -31,7 +31,7 @@ use tracing::{Instrument, info_span};
 use super::Service;
 use crate::core::decide::{CurrentPc, PcStatus};
 use crate::core::policy::ResourceId;
-use crate::ports::{ConcurrencyApi, ErrorKind, PortError};
+use crate::ports::{AliasTarget, ConcurrencyApi, ErrorKind, PortError};
 
 /// [`super::port_error`] for Lambda.
 fn port_error<E>(
@@ -290,6 +290,57 @@ impl ConcurrencyApi for LambdaApi {
                     })
             }
             .instrument(info_span!("lambda.unreserved_concurrency"))
+            .await
+        })
+    }
+
+    fn alias_target(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<AliasTarget>, PortError>> + Send {
+        Box::pin(async move {
+            let key = format!("function:{function}:{alias}");
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .get_alias()
+                    .function_name(function)
+                    .name(alias)
+                    .send()
+                    .await;
+                let out = match out {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let err = port_error("GetAlias", Some(&key), &e);
+                        return if err.kind == ErrorKind::NotFound {
+                            Ok(None)
+                        } else {
+                            Err(err)
+                        };
+                    }
+                };
+                let (Some(version), Some(arn)) = (out.function_version, out.alias_arn) else {
+                    return Err(PortError::new(
+                        "GetAlias",
+                        Some(key.clone()),
+                        ErrorKind::Service,
+                        "Lambda: the answer carried no FunctionVersion or AliasArn",
+                    ));
+                };
+                // `arn:aws:lambda:<region>:<account>:function:<name>:<alias>`.
+                let function_arn = arn
+                    .strip_suffix(alias)
+                    .and_then(|a| a.strip_suffix(':'))
+                    .unwrap_or(&arn)
+                    .to_owned();
+                Ok(Some(AliasTarget {
+                    version,
+                    function_arn,
+                }))
+            }
+            .instrument(info_span!("lambda.alias_target", resource = %key))
             .await
         })
     }

@@ -31,8 +31,8 @@ use crate::core::state::State;
 use crate::core::window::{Horizon, MetricWindow, PublicationDelay};
 use crate::item::{Attr, activity_to_item, json_to_attr, state_to_item};
 use crate::ports::{
-    Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
-    PortError, Segment, StoredResource, WriteOutcome,
+    Activity, AliasTarget, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource,
+    PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
 use crate::tick::{Ports, TickOptions, run_tick};
 
@@ -242,6 +242,24 @@ impl ConcurrencyApi for SimWorld<'_, '_> {
 
     async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
         Ok(SIM_UNRESERVED_CONCURRENCY)
+    }
+
+    /// The simulated function was deployed once: its alias points to
+    /// version 1 (the tick asks only on drift or for alias/version pairs,
+    /// neither of which a one-resource replay has).
+    async fn alias_target(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<AliasTarget>, PortError> {
+        let own = &self.policy.resource;
+        let is_alias = !crate::alias::is_version(alias);
+        Ok(
+            (function == own.function && alias == own.qualifier && is_alias).then(|| AliasTarget {
+                version: "1".into(),
+                function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{function}"),
+            }),
+        )
     }
 }
 
