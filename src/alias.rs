@@ -11,6 +11,11 @@
 //!   numeric version both with a policy); only for those the tick calls
 //!   `GetAlias`, at most once per [`ALIAS_RECHECK`], and leaves the version
 //!   alone while the alias points to it.
+//! * **A deploy resetting the capacity** (issue 14): when the tick records a
+//!   `Drift` on an alias, [`drift_origin`] asks (at most once per
+//!   [`DRIFT_RECHECK`]) whether the alias moved to a new version and whether
+//!   CloudFormation manages the function: SAM's `AutoPublishAlias` with
+//!   `ProvisionedConcurrencyConfig` does both on every deploy.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,6 +26,17 @@ use crate::ports::{ConcurrencyApi, PortError, StoredResource};
 
 /// How long a pair's `GetAlias` answer is trusted.
 pub const ALIAS_RECHECK: TimeDelta = TimeDelta::hours(1);
+
+/// How long a drift's `GetAlias` and `ListTags` answers are trusted: an
+/// alias that drifts every minute (another controller) costs two calls per
+/// this period, not two a minute.
+pub const DRIFT_RECHECK: TimeDelta = TimeDelta::minutes(10);
+
+/// Where the activity records and `explain` send the reader.
+pub const MIGRATION_SECTION: &str = "README: Migrating from AWS Application Auto Scaling";
+
+/// Marks a drift explained by a deploy ([`drift_origin`]); `explain` looks for it.
+pub const DEPLOY_MARK: &str = "reset by a deploy";
 
 /// `true` for a published version's qualifier (`3`), `false` for an alias.
 pub fn is_version(qualifier: &str) -> bool {
@@ -113,6 +129,68 @@ pub fn shared_pc_message(function: &str, version: &str, alias: &str) -> String {
     )
 }
 
+/// What a drift on an alias says about its origin, to append to the drift's
+/// cause: whether the alias moved to another version since pcscale last
+/// looked and whether CloudFormation manages the function. Uses `cached`
+/// while fresh ([`DRIFT_RECHECK`]); otherwise `GetAlias`, then `ListTags`.
+/// Returns the text (empty when nothing points at a deploy), the check to
+/// store, and the number of calls made.
+pub async fn drift_origin<C: ConcurrencyApi>(
+    lambda: &C,
+    function: &str,
+    alias: &str,
+    cached: Option<&AliasCheck>,
+    now: DateTime<Utc>,
+) -> Result<(String, Option<AliasCheck>, usize), PortError> {
+    if is_version(alias) {
+        return Ok((String::new(), None, 0));
+    }
+    let cached = cached.filter(|c| c.alias == alias);
+    if let Some(c) = cached.filter(|c| fresh(c, now, DRIFT_RECHECK)) {
+        return Ok((origin_text(alias, None, c), None, 0));
+    }
+    let Some(target) = lambda.alias_target(function, alias).await? else {
+        return Ok((String::new(), None, 1));
+    };
+    let stack = lambda.cloudformation_stack(&target.function_arn).await?;
+    let check = AliasCheck {
+        alias: alias.to_owned(),
+        version: target.version,
+        stack,
+        at: now,
+    };
+    let before = cached.map(|c| c.version.as_str());
+    Ok((origin_text(alias, before, &check), Some(check), 2))
+}
+
+/// The text of [`drift_origin`]: `before` is the version the alias pointed
+/// to at the previous check, when there was one.
+fn origin_text(alias: &str, before: Option<&str>, now: &AliasCheck) -> String {
+    let moved = before.filter(|b| !b.is_empty() && *b != now.version);
+    match (&now.stack, moved) {
+        (Some(stack), moved) => {
+            let moved = match moved {
+                Some(b) => format!("alias {alias} moved from version {b} to {}", now.version),
+                None => format!("alias {alias} points to version {}", now.version),
+            };
+            format!(
+                "; {DEPLOY_MARK}? the function is managed by CloudFormation stack {stack} (tag \
+                 aws:cloudformation:stack-name) and {moved}: a SAM AutoPublishAlias deploy with \
+                 ProvisionedConcurrencyConfig sets the capacity on every deploy. Remove \
+                 ProvisionedConcurrencyConfig from the template and let pcscale manage it \
+                 ({MIGRATION_SECTION})"
+            )
+        }
+        (None, Some(b)) => format!(
+            "; {DEPLOY_MARK}? alias {alias} moved from version {b} to {}: a deploy that publishes \
+             a version and sets ProvisionedConcurrencyConfig resets the capacity \
+             ({MIGRATION_SECTION})",
+            now.version
+        ),
+        (None, None) => String::new(),
+    }
+}
+
 /// `check` was read less than `ttl` ago (and not in the future).
 fn fresh(check: &AliasCheck, now: DateTime<Utc>, ttl: TimeDelta) -> bool {
     check.at <= now && now - check.at < ttl
@@ -163,6 +241,19 @@ mod tests {
             stack: stack.map(str::to_owned),
             at,
         }
+    }
+
+    #[test]
+    fn a_drift_names_the_stack_and_the_move() {
+        let now = Utc::now();
+        let text = origin_text("live", Some("3"), &check("4", Some("shop"), now));
+        assert!(text.contains("CloudFormation stack shop"), "{text}");
+        assert!(text.contains("moved from version 3 to 4"), "{text}");
+        assert!(text.contains(MIGRATION_SECTION), "{text}");
+        let moved_only = origin_text("live", Some("3"), &check("4", None, now));
+        assert!(moved_only.contains(DEPLOY_MARK), "{moved_only}");
+        // Neither a stack nor a move: nothing points at a deploy.
+        assert_eq!(origin_text("live", Some("4"), &check("4", None, now)), "");
     }
 
     #[test]

@@ -252,6 +252,13 @@ pub trait ConcurrencyApi: Send + Sync {
         function: &str,
         alias: &str,
     ) -> impl Future<Output = Result<Option<AliasTarget>, PortError>> + Send;
+
+    /// `ListTags` on a function: its tag `aws:cloudformation:stack-name`,
+    /// the stack that manages it (`None`: not managed by CloudFormation).
+    fn cloudformation_stack(
+        &self,
+        function_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
 }
 
 /// What `GetAlias` says about an alias.
@@ -259,7 +266,7 @@ pub trait ConcurrencyApi: Send + Sync {
 pub struct AliasTarget {
     /// The version it points to (`FunctionVersion`).
     pub version: String,
-    /// The function's ARN, without the alias.
+    /// The function's ARN, without the alias (for `ListTags`).
     pub function_arn: String,
 }
 

@@ -679,7 +679,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         }
 
         state = self
-            .note_platform(&res.key, state, current.as_ref(), dry_run, calls)
+            .note_platform(&policy.resource, state, current.as_ref(), dry_run, calls)
             .await;
 
         // A FAILED config is decided like a READY one (a new Put is the way
@@ -1052,12 +1052,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     /// dry-run, which observes but never adopts (the next live tick records it).
     async fn note_platform(
         &self,
-        key: &str,
+        resource: &ResourceId,
         state: State,
         current: Option<&CurrentPc>,
         dry_run: bool,
         calls: &mut ApiCalls,
     ) -> State {
+        let key = resource.to_string();
+        let key = key.as_str();
         let observed = current.map_or(0, |c| c.requested);
         let mut notes = Vec::new();
         let mut next = state.clone();
@@ -1091,6 +1093,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                      still registered, or a deploy setting ProvisionedConcurrencyConfig? \
                      (README: Migrating from AWS Application Auto Scaling)",
                 );
+            }
+            let (origin, check) = self.drift_origin(resource, &state, calls).await;
+            if !origin.is_empty() {
+                warn!(resource = key, origin = %origin, "capacity changed outside pcscale by a deploy?");
+                cause.push_str(&origin);
+            }
+            if check.is_some() {
+                next.alias_check = check;
             }
             next.capacity = Some(observed);
             next.last_reason = Some(cause.clone());
@@ -1208,6 +1218,36 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             Some(msg),
             dry_run,
         ))
+    }
+
+    /// The origin of a drift on `resource` ([`crate::alias::drift_origin`]):
+    /// the text to append to its cause and the check to store. Lambda not
+    /// answering costs the drift its explanation, nothing else.
+    async fn drift_origin(
+        &self,
+        resource: &ResourceId,
+        state: &State,
+        calls: &mut ApiCalls,
+    ) -> (String, Option<crate::core::state::AliasCheck>) {
+        match crate::alias::drift_origin(
+            self.ports.lambda,
+            &resource.function,
+            &resource.qualifier,
+            state.alias_check.as_ref(),
+            self.now,
+        )
+        .await
+        {
+            Ok((text, check, n)) => {
+                calls.aliases += n;
+                (text, check)
+            }
+            Err(e) => {
+                calls.aliases += 1;
+                warn!(error = %e, "could not read the alias or its tags after a drift");
+                (String::new(), None)
+            }
+        }
     }
 
     fn note(

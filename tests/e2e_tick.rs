@@ -784,3 +784,95 @@ async fn an_alias_and_the_version_it_points_to_are_reported_once_and_the_version
     );
     assert_eq!(w.wait_ready(&f).await, 2);
 }
+
+// Issue 14 item 4: SAM's AutoPublishAlias with ProvisionedConcurrencyConfig
+// (CloudFormation) moves the alias to a new version and sets its capacity
+// on every deploy. The drift says so: the stack (tag
+// aws:cloudformation:stack-name, via GetAlias then ListTags, only on the
+// drift) and the version, in the activity record and in `explain`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_after_a_cloudformation_deploy_names_the_stack_in_activity_and_explain() {
+    let w = World::new("cfn-drift").await;
+    let f = w.function("cfn-drift").await; // live -> 1
+    let lambda = &w.direct.lambda;
+    let arn = lambda
+        .get_function()
+        .function_name(&f)
+        .send()
+        .await
+        .expect("GetFunction")
+        .configuration
+        .and_then(|c| c.function_arn)
+        .expect("a function ARN");
+    lambda
+        .tag_resource()
+        .resource(&arn)
+        .tags("aws:cloudformation:stack-name", "shop-prod")
+        .send()
+        .await
+        .expect("TagResource");
+    w.put_policy(tracking_policy(&f, 5, 50, 600)).await;
+    w.demand(&f, &[0, 1, 2, 3], 1.0).await;
+    let first = w.tick(w.late(2, 5)).await;
+    assert_eq!(outcome(&first, &f).to, Some(5));
+    assert_eq!(first.api_calls.aliases, 0, "no GetAlias without a drift");
+    assert_eq!(w.wait_ready(&f).await, 5);
+
+    // The deploy: a new version, the alias moved to it, its capacity set.
+    lambda
+        .update_function_configuration()
+        .function_name(&f)
+        .description("deploy 2")
+        .send()
+        .await
+        .expect("UpdateFunctionConfiguration");
+    let mut published = None;
+    for _ in 0..100 {
+        match lambda.publish_version().function_name(&f).send().await {
+            Ok(o) => {
+                published = o.version;
+                break;
+            }
+            // The update is still in progress.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let v2 = published.expect("PublishVersion");
+    assert_ne!(v2, "1");
+    lambda
+        .update_alias()
+        .function_name(&f)
+        .name("live")
+        .function_version(&v2)
+        .send()
+        .await
+        .expect("UpdateAlias");
+    w.put_pc_directly(&f, 3).await;
+
+    let second = w.tick(w.late(3, 5)).await;
+    assert_eq!(second.api_calls.aliases, 2, "{:#?}", second.api_calls);
+    let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+    let drift: Vec<_> = acts.iter().filter(|a| a.action == "Drift").collect();
+    assert_eq!(drift.len(), 1, "{acts:#?}");
+    let cause = &drift[0].cause;
+    assert!(cause.contains("CloudFormation stack shop-prod"), "{cause}");
+    assert!(
+        cause.contains(&format!("alias live points to version {v2}")),
+        "{cause}"
+    );
+    assert!(
+        cause.contains("Migrating from AWS Application Auto Scaling"),
+        "{cause}"
+    );
+
+    let (out, json) = w.cli(&["explain", &pk(&f)]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = json.to_string();
+    assert!(text.contains("reset by a deploy"), "{json:#}");
+    assert!(text.contains("shop-prod"), "{json:#}");
+}

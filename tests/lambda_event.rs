@@ -421,6 +421,9 @@ impl ConcurrencyApi for FakeLambda {
     ) -> Result<Option<AliasTarget>, PortError> {
         Ok(None)
     }
+    async fn cloudformation_stack(&self, _function_arn: &str) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
 }
 
 struct FixedClock(DateTime<Utc>);

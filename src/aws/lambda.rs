@@ -33,6 +33,9 @@ use crate::core::decide::{CurrentPc, PcStatus};
 use crate::core::policy::ResourceId;
 use crate::ports::{AliasTarget, ConcurrencyApi, ErrorKind, PortError};
 
+/// The tag CloudFormation puts on every resource of a stack.
+pub const STACK_NAME_TAG: &str = "aws:cloudformation:stack-name";
+
 /// [`super::port_error`] for Lambda.
 fn port_error<E>(
     operation: &str,
@@ -341,6 +344,27 @@ impl ConcurrencyApi for LambdaApi {
                 }))
             }
             .instrument(info_span!("lambda.alias_target", resource = %key))
+            .await
+        })
+    }
+
+    fn cloudformation_stack(
+        &self,
+        function_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send {
+        Box::pin(async move {
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .list_tags()
+                    .resource(function_arn)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("ListTags", Some(function_arn), &e))?;
+                Ok(out.tags.and_then(|mut t| t.remove(STACK_NAME_TAG)))
+            }
+            .instrument(info_span!("lambda.cloudformation_stack", function_arn))
             .await
         })
     }

@@ -261,6 +261,11 @@ impl ConcurrencyApi for SimWorld<'_, '_> {
             }),
         )
     }
+
+    /// Not deployed by CloudFormation.
+    async fn cloudformation_stack(&self, _function_arn: &str) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
 }
 
 /// pcscale's policy as a [`Controller`]: every tick is a real
