@@ -108,13 +108,23 @@ pub async fn alias_pointing_here<C: ConcurrencyApi>(
         }
         last = Some(check);
     }
-    let last = last.unwrap_or_else(|| AliasCheck {
+    Ok((
+        None,
+        Some(last.unwrap_or_else(|| unanswered(aliases, now))),
+        calls,
+    ))
+}
+
+/// The check stored when Lambda gave no version for `aliases` (no such
+/// alias, or the call failed): it points nowhere, and while it is fresh the
+/// tick does not ask again.
+pub fn unanswered(aliases: &[String], now: DateTime<Utc>) -> AliasCheck {
+    AliasCheck {
         alias: aliases.first().cloned().unwrap_or_default(),
         version: String::new(),
         stack: None,
         at: now,
-    });
-    Ok((None, Some(last), calls))
+    }
 }
 
 /// The one report for a version that shares PC with `alias`.

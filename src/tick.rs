@@ -1178,9 +1178,11 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         .await;
         let (alias, check, n) = match found {
             Ok(f) => f,
+            // Not asked again before the check expires (a role without
+            // lambda:GetAlias must not cost a refused call every tick).
             Err(e) => {
                 warn!(error = %e, "could not read the alias beside this version; decided as usual");
-                return None;
+                (None, Some(crate::alias::unanswered(aliases, self.now)), 1)
             }
         };
         calls.aliases += n;
@@ -1245,7 +1247,11 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             Err(e) => {
                 calls.aliases += 1;
                 warn!(error = %e, "could not read the alias or its tags after a drift");
-                (String::new(), None)
+                let asked = std::slice::from_ref(&resource.qualifier);
+                (
+                    String::new(),
+                    Some(crate::alias::unanswered(asked, self.now)),
+                )
             }
         }
     }
