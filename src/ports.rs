@@ -53,6 +53,11 @@ pub struct PortError {
     pub kind: ErrorKind,
     /// The service's message.
     pub message: String,
+    /// The request id AWS gave the failed call, when it answered. Not part
+    /// of the error's text: each retry has its own, and the tick records a
+    /// recurring error once by its text ([`PortError::request_id_note`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl PortError {
@@ -68,7 +73,17 @@ impl PortError {
             resource,
             kind,
             message: message.into(),
+            request_id: None,
         }
+    }
+
+    /// `" (request id <id>)"`, or nothing when AWS gave none: to quote the
+    /// id where one occurrence is reported (a CLI error, a log line).
+    pub fn request_id_note(&self) -> String {
+        self.request_id
+            .as_deref()
+            .map(|id| format!(" (request id {id})"))
+            .unwrap_or_default()
     }
 }
 

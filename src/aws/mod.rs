@@ -94,8 +94,8 @@ const MAX_CAUSE_CHARS: usize = 200;
 /// Turns any SDK error into a [`PortError`]: the error code decides the kind
 /// where the service sent one, the HTTP status otherwise. The message is
 /// short and specific, for activity records, tick logs and the CLI:
-/// `<service> <code>: <AWS message> (request id <id>)` for an answer from
-/// the service, `<service>: <what failed>: <root cause>` when none came
+/// `<service> <code>: <AWS message> (HTTP <status>)` for an answer from the
+/// service (its request id in [`PortError::request_id`]), `<service>: <what failed>: <root cause>` when none came
 /// (dispatch failure, timeout). The SDK's whole chain (with its `Debug`
 /// dump) is logged at debug level only.
 pub(crate) fn port_error<E>(
@@ -122,12 +122,15 @@ where
         error = %DisplayErrorContext(err),
         "AWS call failed"
     );
-    PortError::new(
-        operation,
-        resource.map(str::to_owned),
-        kind,
-        short_message(service, err),
-    )
+    PortError {
+        request_id: err.request_id().map(str::to_owned),
+        ..PortError::new(
+            operation,
+            resource.map(str::to_owned),
+            kind,
+            short_message(service, err),
+        )
+    }
 }
 
 /// The message of [`port_error`].
@@ -135,12 +138,10 @@ fn short_message<E>(service: Service, err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    let answer = match (status_of(err), err.request_id()) {
-        (Some(status), Some(id)) => format!("HTTP {status}, request id {id}"),
-        (Some(status), None) => format!("HTTP {status}"),
-        (None, Some(id)) => format!("request id {id}"),
-        (None, None) => String::new(),
-    };
+    // The request id is kept beside the text (`PortError::request_id`).
+    let answer = status_of(err)
+        .map(|status| format!("HTTP {status}"))
+        .unwrap_or_default();
     let failed = match err {
         SdkError::ServiceError(_) => {
             let head = match (err.code(), err.message()) {
@@ -257,8 +258,12 @@ mod tests {
             e.to_string(),
             "PutProvisionedConcurrencyConfig on function:f:live: Conflict: Lambda \
              ResourceConflictException: Alias live is already provisioned with version 3 \
-             (HTTP 409, request id 4f1c2b0e-req)"
+             (HTTP 409)"
         );
+        // The same refusal twice has the same text (the tick records it
+        // once); its request id is beside it.
+        assert_eq!(e.request_id.as_deref(), Some("4f1c2b0e-req"));
+        assert_eq!(e.request_id_note(), " (request id 4f1c2b0e-req)");
     }
 
     #[test]

@@ -283,7 +283,10 @@ fn for_people(e: CliError, global: &GlobalOpts) -> CliError {
         "UpdateItem",
     ];
     let (text, op) = match &e {
-        CliError::Port(p) => (p.to_string(), Some(p.operation.clone())),
+        CliError::Port(p) => (
+            format!("{p}{}", p.request_id_note()),
+            Some(p.operation.clone()),
+        ),
         CliError::Other(m) => (m.clone(), None),
         _ => return e,
     };
