@@ -11,13 +11,22 @@
 //! real traces. Three drivers call the same [`tick::run_tick`]: the Lambda
 //! handler (`pcscale-lambda`), the CLI (`pcscale tick`) and the simulator
 //! (`pcscale simulate`). Data flows one way; the core calls nobody.
+//!
+//! The `aws` feature (on by default) brings in [`aws`], `lambda` and the
+//! CLI's AWS verbs; without it (`--no-default-features`) the crate is the
+//! core, the tick and the simulator, and builds without the AWS SDK.
 
+pub mod alias;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod cli;
 pub mod controller;
 pub mod core;
+pub mod ddb_json;
 pub mod env;
 pub mod import;
+pub mod item;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod ports;
 pub mod sim;

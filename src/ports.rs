@@ -47,6 +47,11 @@ pub struct PortError {
     pub kind: ErrorKind,
     /// The service's message.
     pub message: String,
+    /// The request id AWS gave the failed call, when it answered. Not part
+    /// of the error's text: each retry has its own, and the tick records a
+    /// recurring error once by its text ([`PortError::request_id_note`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl PortError {
@@ -62,7 +67,17 @@ impl PortError {
             resource,
             kind,
             message: message.into(),
+            request_id: None,
         }
+    }
+
+    /// `" (request id <id>)"`, or nothing when AWS gave none: to quote the
+    /// id where one occurrence is reported (a CLI error, a log line).
+    pub fn request_id_note(&self) -> String {
+        self.request_id
+            .as_deref()
+            .map(|id| format!(" (request id {id})"))
+            .unwrap_or_default()
     }
 }
 
@@ -248,6 +263,31 @@ pub trait ConcurrencyApi: Send + Sync {
 
     /// The account's `UnreservedConcurrentExecutions`.
     fn unreserved_concurrency(&self) -> impl Future<Output = Result<u32, PortError>> + Send;
+
+    /// `GetAlias`: the version alias `alias` of `function` points to (`None`:
+    /// no such alias). Called only for the few resources that need it
+    /// ([`crate::alias`]): the control plane's 15 requests/s are shared.
+    fn alias_target(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<AliasTarget>, PortError>> + Send;
+
+    /// `ListTags` on a function: its tag `aws:cloudformation:stack-name`,
+    /// the stack that manages it (`None`: not managed by CloudFormation).
+    fn cloudformation_stack(
+        &self,
+        function_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}
+
+/// What `GetAlias` says about an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTarget {
+    /// The version it points to (`FunctionVersion`).
+    pub version: String,
+    /// The function's ARN, without the alias (for `ListTags`).
+    pub function_arn: String,
 }
 
 /// The time source. Only drivers read it; the core is handed `now`.

@@ -29,7 +29,7 @@ use crate::core::decide::{
     lookback_minutes,
 };
 use crate::core::history;
-use crate::core::policy::{MetricKind, Policy};
+use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::{Lease, Pending, ReservedRead, State};
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
@@ -231,6 +231,9 @@ pub struct ApiCalls {
     pub delete_config: usize,
     /// `GetFunctionConcurrency` + `GetAccountSettings`.
     pub limits: usize,
+    /// `GetAlias` + `ListTags` (rare: see [`crate::alias`]).
+    #[serde(default)]
+    pub aliases: usize,
     /// State and activity writes.
     pub store_writes: usize,
 }
@@ -243,6 +246,7 @@ impl ApiCalls {
         self.put_config += other.put_config;
         self.delete_config += other.delete_config;
         self.limits += other.limits;
+        self.aliases += other.aliases;
         self.store_writes += other.store_writes;
     }
 
@@ -310,6 +314,7 @@ where
     loaded.sort_by(|a, b| a.key.cmp(&b.key));
     let mut calls = ApiCalls::default();
     let budget = Budget::new(opts.lambda_budget);
+    let shared = crate::alias::shared_pc_pairs(&loaded);
 
     // Quiet resources not due this minute are held without any call.
     let (loaded, resting): (Vec<StoredResource>, Vec<StoredResource>) = loaded
@@ -375,6 +380,7 @@ where
         answers: &answers,
         unreserved,
         budget: &budget,
+        shared: &shared,
     };
     // The rounds, each in its serving order.
     let mut rounds: [Vec<(StoredResource, Read)>; 3] = Default::default();
@@ -831,6 +837,9 @@ struct Ctx<'a, 'p, S, M, C> {
     answers: &'a MetricAnswers,
     unreserved: Option<u32>,
     budget: &'a Budget,
+    /// Version resources beside an alias policy of the same function
+    /// ([`crate::alias::shared_pc_pairs`]), with those aliases.
+    shared: &'a HashMap<String, Vec<String>>,
 }
 
 /// A resource that passed [`Ctx::validate`].
@@ -968,6 +977,20 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             )));
         }
         let dry_run = self.opts.dry_run || policy.dry_run;
+        if let Some(aliases) = self.shared.get(&res.key)
+            && let Some(outcome) = self
+                .shared_with_alias(
+                    &res.key,
+                    &res.state,
+                    &policy.resource,
+                    aliases,
+                    dry_run,
+                    calls,
+                )
+                .await
+        {
+            return Err(Box::new(outcome));
+        }
         Ok(Valid {
             key: res.key,
             policy,
@@ -1044,7 +1067,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             .settle_claim(key, &v.state, current.as_ref(), calls)
             .await?;
         state = self
-            .note_platform(key, state, current.as_ref(), dry_run, calls)
+            .note_platform(&v.policy.resource, state, current.as_ref(), dry_run, calls)
             .await;
         let forecast_before = state.forecast.clone();
         state = self.refresh_forecast(&v.key, &v.policy, state, calls).await;
@@ -1638,12 +1661,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     /// dry-run, which observes but never adopts (the next live tick records it).
     async fn note_platform(
         &self,
-        key: &str,
+        resource: &ResourceId,
         state: State,
         current: Option<&CurrentPc>,
         dry_run: bool,
         calls: &mut ApiCalls,
     ) -> State {
+        let key = resource.to_string();
+        let key = key.as_str();
         let observed = current.map_or(0, |c| c.requested);
         let mut notes = Vec::new();
         let mut next = state.clone();
@@ -1677,6 +1702,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                      still registered, or a deploy setting ProvisionedConcurrencyConfig? \
                      (README: Migrating from AWS Application Auto Scaling)",
                 );
+            }
+            let (origin, check) = self.drift_origin(resource, &state, calls).await;
+            if !origin.is_empty() {
+                warn!(resource = key, origin = %origin, "capacity changed outside pcscale by a deploy?");
+                cause.push_str(&origin);
+            }
+            if check.is_some() {
+                next.alias_check = check;
             }
             next.capacity = Some(observed);
             next.last_reason = Some(cause.clone());
@@ -1794,6 +1827,112 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         match self.write_state(key, state.version, &next, calls).await {
             Ok(WriteOutcome::Written) => next,
             Ok(WriteOutcome::Conflict) | Err(_) => state,
+        }
+    }
+
+    /// A version resource that may share PC with an alias of its function
+    /// (`aliases`): `GetAlias` (cached in the state, [`crate::alias`]); while
+    /// one of them points to this version, the version is left alone and the
+    /// pair reported once. `None`: no alias points here (or Lambda could not
+    /// say), so the resource is decided as usual.
+    async fn shared_with_alias(
+        &self,
+        key: &str,
+        state: &State,
+        resource: &ResourceId,
+        aliases: &[String],
+        dry_run: bool,
+        calls: &mut ApiCalls,
+    ) -> Option<ResourceOutcome> {
+        let found = crate::alias::alias_pointing_here(
+            self.ports.lambda,
+            &resource.function,
+            &resource.qualifier,
+            aliases,
+            state.alias_check.as_ref(),
+            self.now,
+        )
+        .await;
+        let (alias, check, n) = match found {
+            Ok(f) => f,
+            // Not asked again before the check expires (a role without
+            // lambda:GetAlias must not cost a refused call every tick).
+            Err(e) => {
+                warn!(error = %e, "could not read the alias beside this version; decided as usual");
+                (None, Some(crate::alias::unanswered(aliases, self.now)), 1)
+            }
+        };
+        calls.aliases += n;
+        // Rare (cached in the state), so spent whatever is left.
+        self.budget.spend(u32::try_from(n).unwrap_or(u32::MAX));
+        let msg = alias
+            .as_deref()
+            .map(|a| crate::alias::shared_pc_message(&resource.function, &resource.qualifier, a));
+        let first = msg
+            .as_deref()
+            .is_some_and(|m| state.last_reason.as_deref() != Some(m));
+        if check.is_some() || first {
+            let mut next = match &msg {
+                Some(m) if first => noted(state, self.now, m),
+                _ => State {
+                    version: state.next_version(),
+                    ..state.clone()
+                },
+            };
+            if check.is_some() {
+                next.alias_check = check;
+            }
+            let written = self.write_state(key, state.version, &next, calls).await;
+            if let (Some(m), Ok(WriteOutcome::Written)) = (&msg, written)
+                && first
+            {
+                warn!(resource = %key, "{m}");
+                self.record_error(key, None, None, "Error", m, calls).await;
+            }
+        }
+        let msg = msg?;
+        Some(outcome_without_decision(
+            key,
+            Verb::Error,
+            "shares provisioned concurrency with an alias".into(),
+            Some(msg),
+            dry_run,
+        ))
+    }
+
+    /// The origin of a drift on `resource` ([`crate::alias::drift_origin`]):
+    /// the text to append to its cause and the check to store. Lambda not
+    /// answering costs the drift its explanation, nothing else.
+    async fn drift_origin(
+        &self,
+        resource: &ResourceId,
+        state: &State,
+        calls: &mut ApiCalls,
+    ) -> (String, Option<crate::core::state::AliasCheck>) {
+        match crate::alias::drift_origin(
+            self.ports.lambda,
+            &resource.function,
+            &resource.qualifier,
+            state.alias_check.as_ref(),
+            self.now,
+        )
+        .await
+        {
+            Ok((text, check, n)) => {
+                calls.aliases += n;
+                self.budget.spend(u32::try_from(n).unwrap_or(u32::MAX));
+                (text, check)
+            }
+            Err(e) => {
+                calls.aliases += 1;
+                self.budget.spend(1);
+                warn!(error = %e, "could not read the alias or its tags after a drift");
+                let asked = std::slice::from_ref(&resource.qualifier);
+                (
+                    String::new(),
+                    Some(crate::alias::unanswered(asked, self.now)),
+                )
+            }
         }
     }
 

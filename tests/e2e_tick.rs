@@ -927,3 +927,165 @@ async fn reserved_concurrency_caps_the_need_and_explain_predicts_what_the_tick_a
     );
     assert_eq!(w.wait_ready(&f).await, 6);
 }
+
+/// The tick's outcome for `key`; panics when there is none.
+fn outcome_of<'a>(
+    s: &'a pcscale::tick::TickSummary,
+    key: &str,
+) -> &'a pcscale::tick::ResourceOutcome {
+    pcscale::tick::by_resource(s)
+        .get(key)
+        .copied()
+        .unwrap_or_else(|| panic!("no outcome for {key} in {s:#?}"))
+}
+
+// Issue 12 item 7: an alias policy and a policy on the version it points to
+// name the same provisioned concurrency (Lambda refuses the second config
+// with 409). Found from the policies, confirmed with one GetAlias, reported
+// once, and the version left alone without asking again every tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_and_the_version_it_points_to_are_reported_once_and_the_version_left_alone() {
+    let w = World::new("shared-pc").await;
+    let f = w.function("shared-pc").await; // live -> 1
+    let version = format!("function:{f}:1");
+    w.put_policy(tracking_policy(&f, 2, 50, 600)).await;
+    let mut on_version = tracking_policy(&f, 3, 50, 600);
+    on_version["pk"] = json!(version);
+    w.put_policy(on_version).await;
+    w.demand(&f, &[0, 1, 2], 1.0).await;
+
+    let first = w.tick(w.late(2, 5)).await;
+    let alias = outcome(&first, &f);
+    assert_eq!(
+        (alias.action.as_str(), alias.to),
+        ("ScaleOut", Some(2)),
+        "{alias:#?}"
+    );
+    let v = outcome_of(&first, &version);
+    assert_eq!(v.action.as_str(), "Error", "{v:#?}");
+    let err = v.error.as_deref().unwrap_or_default();
+    assert!(err.contains("alias live points to version 1"), "{err}");
+    assert!(err.contains("409 ResourceConflictException"), "{err}");
+    assert_eq!(first.api_calls.aliases, 1, "{:#?}", first.api_calls);
+    assert_eq!(first.api_calls.put_config, 1, "only the alias is written");
+    assert_eq!(support::pc_config(&w.direct.lambda, &f, "1").await, None);
+
+    // Later ticks: the answer is cached in the state; no second report.
+    let second = w.tick(w.late(3, 5)).await;
+    assert_eq!(second.api_calls.aliases, 0, "{:#?}", second.api_calls);
+    assert_eq!(outcome_of(&second, &version).action.as_str(), "Error");
+    let acts = w
+        .store()
+        .activities(&version, None)
+        .await
+        .expect("activity");
+    let errors: Vec<_> = acts.iter().filter(|a| a.action == "Error").collect();
+    assert_eq!(errors.len(), 1, "{acts:#?}");
+    assert!(
+        errors[0]
+            .cause
+            .contains("name the same provisioned concurrency"),
+        "{acts:#?}"
+    );
+    let state = w
+        .item(&version, "state")
+        .await
+        .expect("the version's state");
+    assert!(
+        matches!(state.get("AliasCheck"), Some(AttributeValue::M(_))),
+        "{state:#?}"
+    );
+    assert_eq!(w.wait_ready(&f).await, 2);
+}
+
+// Issue 14 item 4: SAM's AutoPublishAlias with ProvisionedConcurrencyConfig
+// (CloudFormation) moves the alias to a new version and sets its capacity
+// on every deploy. The drift says so: the stack (tag
+// aws:cloudformation:stack-name, via GetAlias then ListTags, only on the
+// drift) and the version, in the activity record and in `explain`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_after_a_cloudformation_deploy_names_the_stack_in_activity_and_explain() {
+    let w = World::new("cfn-drift").await;
+    let f = w.function("cfn-drift").await; // live -> 1
+    let lambda = &w.direct.lambda;
+    let arn = lambda
+        .get_function()
+        .function_name(&f)
+        .send()
+        .await
+        .expect("GetFunction")
+        .configuration
+        .and_then(|c| c.function_arn)
+        .expect("a function ARN");
+    lambda
+        .tag_resource()
+        .resource(&arn)
+        .tags("aws:cloudformation:stack-name", "shop-prod")
+        .send()
+        .await
+        .expect("TagResource");
+    w.put_policy(tracking_policy(&f, 5, 50, 600)).await;
+    w.demand(&f, &[0, 1, 2, 3], 1.0).await;
+    let first = w.tick(w.late(2, 5)).await;
+    assert_eq!(outcome(&first, &f).to, Some(5));
+    assert_eq!(first.api_calls.aliases, 0, "no GetAlias without a drift");
+    assert_eq!(w.wait_ready(&f).await, 5);
+
+    // The deploy: a new version, the alias moved to it, its capacity set.
+    lambda
+        .update_function_configuration()
+        .function_name(&f)
+        .description("deploy 2")
+        .send()
+        .await
+        .expect("UpdateFunctionConfiguration");
+    let mut published = None;
+    for _ in 0..100 {
+        match lambda.publish_version().function_name(&f).send().await {
+            Ok(o) => {
+                published = o.version;
+                break;
+            }
+            // The update is still in progress.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let v2 = published.expect("PublishVersion");
+    assert_ne!(v2, "1");
+    lambda
+        .update_alias()
+        .function_name(&f)
+        .name("live")
+        .function_version(&v2)
+        .send()
+        .await
+        .expect("UpdateAlias");
+    w.put_pc_directly(&f, 3).await;
+
+    let second = w.tick(w.late(3, 5)).await;
+    assert_eq!(second.api_calls.aliases, 2, "{:#?}", second.api_calls);
+    let acts = w.store().activities(&pk(&f), None).await.expect("activity");
+    let drift: Vec<_> = acts.iter().filter(|a| a.action == "Drift").collect();
+    assert_eq!(drift.len(), 1, "{acts:#?}");
+    let cause = &drift[0].cause;
+    assert!(cause.contains("CloudFormation stack shop-prod"), "{cause}");
+    assert!(
+        cause.contains(&format!("alias live points to version {v2}")),
+        "{cause}"
+    );
+    assert!(
+        cause.contains("Migrating from AWS Application Auto Scaling"),
+        "{cause}"
+    );
+
+    let (out, json) = w.cli(&["explain", &pk(&f)]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = json.to_string();
+    assert!(text.contains("reset by a deploy"), "{json:#}");
+    assert!(text.contains("shop-prod"), "{json:#}");
+}

@@ -20,8 +20,8 @@ use pcscale::lambda::{
     DEADLINE_MARGIN, Driver, EventError, EventKind, HandlerError, emf, parse_event, tick_deadline,
 };
 use pcscale::ports::{
-    Activity, Clock, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource,
-    PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
+    Activity, AliasTarget, Clock, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery,
+    MetricsSource, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
 use pcscale::tick::{ResourceOutcome, TickOptions, TickSummary};
 
@@ -438,6 +438,16 @@ impl ConcurrencyApi for FakeLambda {
     }
     async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
         Ok(1000)
+    }
+    async fn alias_target(
+        &self,
+        _function: &str,
+        _alias: &str,
+    ) -> Result<Option<AliasTarget>, PortError> {
+        Ok(None)
+    }
+    async fn cloudformation_stack(&self, _function_arn: &str) -> Result<Option<String>, PortError> {
+        Ok(None)
     }
 }
 

@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use pcscale::aws::ddb_json::{from_dynamodb_json, parse_policy_any};
 use pcscale::core::policy::{
     ITEM_PATH, Problem, document_items, json_schema, looks_like_dynamodb_json, parse_policy,
 };
+use pcscale::ddb_json::{from_dynamodb_json, parse_policy_any};
 use serde::Deserialize;
 use serde_json::Value;
 use support::fixtures::{fixture_files, fixtures, read_json};

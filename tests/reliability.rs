@@ -680,7 +680,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
             .into_iter()
             .enumerate()
         {
-            if pcscale::aws::ddb_json::parse_policy_any(item).is_ok() {
+            if pcscale::ddb_json::parse_policy_any(item).is_ok() {
                 valid_items.push((file_name(file), item.clone()));
             } else {
                 bad.push((file_name(file), i, j, item.clone()));
@@ -697,7 +697,7 @@ async fn every_bad_corpus_item_is_skipped_with_its_error_while_every_valid_polic
     }
     for ((file, item), f) in valid_items.iter().zip(&fixture_fns) {
         let plain = if pcscale::core::policy::looks_like_dynamodb_json(item) {
-            pcscale::aws::ddb_json::from_dynamodb_json(item).expect("valid DynamoDB JSON")
+            pcscale::ddb_json::from_dynamodb_json(item).expect("valid DynamoDB JSON")
         } else {
             item.clone()
         };
@@ -893,7 +893,7 @@ fn fuzz_seeds() -> &'static [Value] {
                 let doc = read_json(&file);
                 for item in pcscale::core::policy::document_items(&doc) {
                     seeds.push(item.clone());
-                    seeds.push(pcscale::aws::ddb_json::to_dynamodb_json(item));
+                    seeds.push(pcscale::ddb_json::to_dynamodb_json(item));
                 }
                 seeds.push(doc);
             }
@@ -1113,7 +1113,7 @@ fn mutate(doc: &mut Value, rng: &mut rand_chacha::ChaCha8Rng) {
             let n = if rng.random_bool(0.1) { 150 } else { 2 };
             a.extend(std::iter::repeat_n(copy, n));
         }
-        (6, n) => *n = pcscale::aws::ddb_json::to_dynamodb_json(n),
+        (6, n) => *n = pcscale::ddb_json::to_dynamodb_json(n),
         (7, n) => *n = Value::String(n.to_string()),
         (_, n) => *n = json!([n.clone(), replacement]),
     }
@@ -1126,7 +1126,7 @@ fn mutate(doc: &mut Value, rng: &mut rand_chacha::ChaCha8Rng) {
 fn exercise(doc: &Value, rng: &mut rand_chacha::ChaCha8Rng) {
     use pcscale::core::decide::{CurrentPc, Demand, Limits, Observation, PcStatus, Series, decide};
     use rand::RngExt;
-    let _ = pcscale::aws::ddb_json::parse_policies(doc);
+    let _ = pcscale::ddb_json::parse_policies(doc);
     for item in pcscale::core::policy::document_items(doc) {
         let via_table = match item {
             Value::Object(o) => pcscale::aws::dynamodb::item_to_json(
@@ -1137,7 +1137,7 @@ fn exercise(doc: &Value, rng: &mut rand_chacha::ChaCha8Rng) {
             other => other.clone(),
         };
         for parsed in [
-            pcscale::aws::ddb_json::parse_policy_any(item),
+            pcscale::ddb_json::parse_policy_any(item),
             pcscale::core::policy::parse_policy(&via_table),
         ] {
             let Ok(policy) = parsed else { continue };

@@ -34,7 +34,7 @@ use aws_sdk_cloudwatch::types::{
 use futures::StreamExt;
 use tracing::{Instrument, info_span, warn};
 
-use super::port_error;
+use super::Service;
 use crate::core::decide::Demand;
 use crate::core::policy::MetricKind;
 use crate::core::window::{Horizon, MetricWindow};
@@ -178,6 +178,18 @@ fn batches(queries: &[MetricQuery]) -> Vec<Vec<MetricQuery>> {
 
 /// The start of the minute containing `now` (re-exported from the one window model).
 pub use crate::core::window::minute_start;
+
+/// [`super::port_error`] for CloudWatch.
+fn port_error<E>(
+    operation: &str,
+    resource: Option<&str>,
+    err: &aws_sdk_cloudwatch::error::SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>,
+) -> crate::ports::PortError
+where
+    E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    super::port_error(Service::CloudWatch, operation, resource, err)
+}
 
 /// The `MetricDataQuery` for query number `i` of a batch (`Id` = `m<i>`).
 fn data_query(i: usize, q: &MetricQuery) -> MetricDataQuery {

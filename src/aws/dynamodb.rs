@@ -22,14 +22,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 use tracing::{Instrument, debug, info_span, warn};
 
-use super::port_error;
+use super::Service;
 use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
-use crate::core::state::{MAX_VERSION, Pending, ReservedRead, State, StateDefect};
+use crate::core::state::{AliasCheck, MAX_VERSION, Pending, ReservedRead, State, StateDefect};
+use crate::item::Attr;
 use crate::ports::{
     Activity, ErrorKind, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
@@ -37,14 +38,19 @@ use crate::ports::{
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// `sk` of a policy item.
-pub const SK_POLICY: &str = "policy";
-/// `sk` of a state item.
-pub const SK_STATE: &str = "state";
-/// Prefix of the `sk` of activity items.
-pub const SK_ACTIVITY_PREFIX: &str = "activity#";
-/// How long activity items live (DESIGN.md §2.3), through the TTL on `ExpiresAt`.
-pub const ACTIVITY_TTL: TimeDelta = TimeDelta::days(30);
+pub use crate::item::{ACTIVITY_TTL, SK_ACTIVITY_PREFIX, SK_POLICY, SK_STATE, activity_sk};
+
+/// [`super::port_error`] for DynamoDB.
+fn port_error<E>(
+    operation: &str,
+    resource: Option<&str>,
+    err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> crate::ports::PortError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    super::port_error(Service::DynamoDb, operation, resource, err)
+}
 
 /// The activity table of `table` when `PCSCALE_ACTIVITY_TABLE` is unset.
 pub fn default_activity_table(table: &str) -> String {
@@ -717,70 +723,25 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-/// RFC 3339 UTC, sub-second digits only when present (round-trips exactly).
-fn ts(t: DateTime<Utc>) -> AttributeValue {
-    s(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+/// An attribute of [`crate::item`] as the SDK's (moves, no copies of the text).
+pub fn to_sdk(a: Attr) -> AttributeValue {
+    match a {
+        Attr::S(v) => AttributeValue::S(v),
+        Attr::N(v) => AttributeValue::N(v),
+        Attr::Bool(b) => AttributeValue::Bool(b),
+        Attr::Null => AttributeValue::Null(true),
+        Attr::L(l) => AttributeValue::L(l.into_iter().map(to_sdk).collect()),
+        Attr::M(m) => AttributeValue::M(m.into_iter().map(|(k, v)| (k, to_sdk(v))).collect()),
+    }
 }
 
-/// The state item of `resource` (DESIGN.md §2.2). Attribute names:
-/// `Version`, `Capacity`, `LastScaleOutAt`, `LastScaleInAt`,
-/// `LastDecisionAt`, `LastReason`, `Pending` (`From`, `To`, `ClaimedAt`),
-/// `Failures`, `ObservedAt`, `Unconfirmed`, `Reserved`/`ReservedAt`.
+fn to_sdk_item(item: crate::item::Item) -> Item {
+    item.into_iter().map(|(k, v)| (k, to_sdk(v))).collect()
+}
+
+/// The state item of `resource` ([`crate::item::state_to_item`]) for the SDK.
 pub fn state_to_item(resource: &str, state: &State) -> Item {
-    let mut item = Item::new();
-    item.insert("pk".into(), s(resource));
-    item.insert("sk".into(), s(SK_STATE));
-    item.insert("Version".into(), n(state.version));
-    if let Some(c) = state.capacity {
-        item.insert("Capacity".into(), n(c));
-    }
-    if let Some(t) = state.last_scale_out_at {
-        item.insert("LastScaleOutAt".into(), ts(t));
-    }
-    if let Some(t) = state.last_scale_in_at {
-        item.insert("LastScaleInAt".into(), ts(t));
-    }
-    if let Some(t) = state.last_decision_at {
-        item.insert("LastDecisionAt".into(), ts(t));
-    }
-    if let Some(r) = &state.last_reason {
-        item.insert("LastReason".into(), s(r.as_str()));
-    }
-    if state.failures > 0 {
-        item.insert("Failures".into(), n(state.failures));
-    }
-    if let Some(t) = state.observed_at {
-        item.insert("ObservedAt".into(), ts(t));
-    }
-    if state.unconfirmed {
-        item.insert("Unconfirmed".into(), AttributeValue::Bool(true));
-    }
-    if let Some(r) = &state.reserved {
-        item.insert("ReservedAt".into(), ts(r.at));
-        if let Some(v) = r.value {
-            item.insert("Reserved".into(), n(v));
-        }
-    }
-    if let Some(p) = &state.pending {
-        let pending = HashMap::from([
-            ("From".to_owned(), n(p.from)),
-            ("To".to_owned(), n(p.to)),
-            ("ClaimedAt".to_owned(), ts(p.claimed_at)),
-        ]);
-        let mut pending = pending;
-        if let Some(t) = p.seen_at {
-            pending.insert("SeenAt".to_owned(), ts(t));
-        }
-        item.insert("Pending".into(), AttributeValue::M(pending));
-    }
-    // The forecast is a bounded blob (at most `history::MAX_RISES` rises)
-    // read only by pcscale: one JSON string attribute.
-    if let Some(f) = &state.forecast
-        && let Ok(json) = serde_json::to_string(f)
-    {
-        item.insert("Forecast".into(), s(json.as_str()));
-    }
-    item
+    to_sdk_item(crate::item::state_to_item(resource, state))
 }
 
 /// Reads a state item. `Version` must be an integer from 1 to
@@ -863,6 +824,27 @@ pub fn state_from_item(item: &Item) -> State {
         }
         _ => None,
     };
+    let get_s = |name: &str, m: &Item| -> Option<String> {
+        match m.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        }
+    };
+    let alias_check = match item.get("AliasCheck") {
+        Some(AttributeValue::M(m)) => {
+            match (get_s("Alias", m), get_s("Version", m), get_ts("At", m)) {
+                (Some(alias), Some(version), Some(at)) => Some(AliasCheck {
+                    alias,
+                    version,
+                    stack: get_s("Stack", m),
+                    at,
+                }),
+                // Asked again, that is all.
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     State {
         version,
         capacity: get_u32("Capacity", item),
@@ -887,6 +869,7 @@ pub fn state_from_item(item: &Item) -> State {
                 .ok(),
             _ => None,
         },
+        alias_check,
         defect,
     }
 }
@@ -911,41 +894,9 @@ fn found_condition(found: &str) -> (&'static str, Vec<(&'static str, AttributeVa
     }
 }
 
-/// The `sk` of an activity item: `activity#<RFC 3339 UTC, millis>#<8 hex>`.
-/// Fixed-width millis keep the sort order chronological; the random suffix
-/// keeps two records of the same millisecond (one tick's error and change,
-/// or two overlapping ticks) from overwriting each other.
-pub fn activity_sk(at: DateTime<Utc>, suffix: u32) -> String {
-    format!(
-        "{SK_ACTIVITY_PREFIX}{}#{suffix:08x}",
-        at.to_rfc3339_opts(SecondsFormat::Millis, true)
-    )
-}
-
-/// The activity item for `a` (attributes `At`, `From`, `To`, `Action`,
-/// `Cause`, `Outcome`, `Detail`, `ExpiresAt` in epoch seconds).
+/// The activity item for `a` ([`crate::item::activity_to_item`]) for the SDK.
 pub fn activity_to_item(a: &Activity, suffix: u32) -> Item {
-    let mut item = Item::new();
-    item.insert("pk".into(), s(a.resource.as_str()));
-    item.insert("sk".into(), s(activity_sk(a.at, suffix)));
-    item.insert("At".into(), ts(a.at));
-    if let Some(f) = a.from {
-        item.insert("From".into(), n(f));
-    }
-    if let Some(t) = a.to {
-        item.insert("To".into(), n(t));
-    }
-    item.insert("Action".into(), s(a.action.as_str()));
-    item.insert("Cause".into(), s(a.cause.as_str()));
-    item.insert("Outcome".into(), s(a.outcome.as_str()));
-    if let Some(d) = &a.detail {
-        item.insert("Detail".into(), json_to_attr(d));
-    }
-    item.insert(
-        "ExpiresAt".into(),
-        n((a.at + ACTIVITY_TTL).timestamp().max(0)),
-    );
-    item
+    to_sdk_item(crate::item::activity_to_item(a, suffix))
 }
 
 /// Reads an activity item back; `None` (with a warning) if it is not one.
@@ -1038,18 +989,7 @@ fn object_item(obj: &serde_json::Map<String, Value>) -> Item {
 
 /// Plain JSON as an attribute value (numbers keep their text).
 pub fn json_to_attr(v: &Value) -> AttributeValue {
-    match v {
-        Value::Null => AttributeValue::Null(true),
-        Value::Bool(b) => AttributeValue::Bool(*b),
-        Value::Number(x) => AttributeValue::N(x.to_string()),
-        Value::String(s) => AttributeValue::S(s.clone()),
-        Value::Array(a) => AttributeValue::L(a.iter().map(json_to_attr).collect()),
-        Value::Object(o) => AttributeValue::M(
-            o.iter()
-                .map(|(k, v)| (k.clone(), json_to_attr(v)))
-                .collect(),
-        ),
-    }
+    to_sdk(crate::item::json_to_attr(v))
 }
 
 #[cfg(test)]
@@ -1099,6 +1039,12 @@ mod tests {
                     seen: 0b1_1111,
                     expected: 2.5,
                 }],
+            }),
+            alias_check: Some(AliasCheck {
+                alias: "live".into(),
+                version: "3".into(),
+                stack: Some("checkout-prod".into()),
+                at: t("2025-03-01T10:04:00Z"),
             }),
             defect: None,
         };
@@ -1165,7 +1111,7 @@ mod tests {
             AttributeValue::N((at.timestamp() + 30 * 86_400).to_string())
         );
         assert_eq!(activity_from_item(&item).unwrap(), a);
-        let later = activity_sk(at + TimeDelta::milliseconds(5), 0);
+        let later = activity_sk(at + chrono::TimeDelta::milliseconds(5), 0);
         assert!(later > activity_sk(at, u32::MAX));
     }
 

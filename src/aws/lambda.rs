@@ -28,10 +28,25 @@ use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use tokio::time::Instant;
 use tracing::{Instrument, info_span};
 
-use super::port_error;
+use super::Service;
 use crate::core::decide::{CurrentPc, PcStatus};
 use crate::core::policy::ResourceId;
-use crate::ports::{ConcurrencyApi, ErrorKind, PortError};
+use crate::ports::{AliasTarget, ConcurrencyApi, ErrorKind, PortError};
+
+/// The tag CloudFormation puts on every resource of a stack.
+pub const STACK_NAME_TAG: &str = "aws:cloudformation:stack-name";
+
+/// [`super::port_error`] for Lambda.
+fn port_error<E>(
+    operation: &str,
+    resource: Option<&str>,
+    err: &aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
+) -> crate::ports::PortError
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    super::port_error(Service::Lambda, operation, resource, err)
+}
 
 /// A token bucket in its "generic cell rate" form: each call reserves the
 /// next free slot, `1/rate` apart, and sleeps until it; up to `burst` calls
@@ -278,6 +293,78 @@ impl ConcurrencyApi for LambdaApi {
                     })
             }
             .instrument(info_span!("lambda.unreserved_concurrency"))
+            .await
+        })
+    }
+
+    fn alias_target(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<AliasTarget>, PortError>> + Send {
+        Box::pin(async move {
+            let key = format!("function:{function}:{alias}");
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .get_alias()
+                    .function_name(function)
+                    .name(alias)
+                    .send()
+                    .await;
+                let out = match out {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let err = port_error("GetAlias", Some(&key), &e);
+                        return if err.kind == ErrorKind::NotFound {
+                            Ok(None)
+                        } else {
+                            Err(err)
+                        };
+                    }
+                };
+                let (Some(version), Some(arn)) = (out.function_version, out.alias_arn) else {
+                    return Err(PortError::new(
+                        "GetAlias",
+                        Some(key.clone()),
+                        ErrorKind::Service,
+                        "Lambda: the answer carried no FunctionVersion or AliasArn",
+                    ));
+                };
+                // `arn:aws:lambda:<region>:<account>:function:<name>:<alias>`.
+                let function_arn = arn
+                    .strip_suffix(alias)
+                    .and_then(|a| a.strip_suffix(':'))
+                    .unwrap_or(&arn)
+                    .to_owned();
+                Ok(Some(AliasTarget {
+                    version,
+                    function_arn,
+                }))
+            }
+            .instrument(info_span!("lambda.alias_target", resource = %key))
+            .await
+        })
+    }
+
+    fn cloudformation_stack(
+        &self,
+        function_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send {
+        Box::pin(async move {
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .list_tags()
+                    .resource(function_arn)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("ListTags", Some(function_arn), &e))?;
+                Ok(out.tags.and_then(|mut t| t.remove(STACK_NAME_TAG)))
+            }
+            .instrument(info_span!("lambda.cloudformation_stack", function_arn))
             .await
         })
     }

@@ -325,6 +325,14 @@ async fn repeated_drift(
         .ok()?;
     let drifts: Vec<_> = records.iter().filter(|a| a.action == "Drift").collect();
     let latest = drifts.first()?;
+    // One drift the tick traced to a deploy is enough to say so.
+    if let Some((_, origin)) = latest.cause.split_once(crate::alias::DEPLOY_MARK) {
+        return Some(format!(
+            "warning: provisioned concurrency was changed outside pcscale at {}, {}{origin}",
+            rfc3339(latest.at),
+            crate::alias::DEPLOY_MARK
+        ));
+    }
     (drifts.len() >= 2).then(|| {
         format!(
             "warning: provisioned concurrency was changed outside pcscale {} times in the last {DRIFT_LOOKBACK_HOURS} h \

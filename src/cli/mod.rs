@@ -23,11 +23,16 @@
 //! Exit codes (users' scripts rely on them): 0 ok, 1 could not run,
 //! 2 invalid input (including command-line usage errors, which clap reports).
 
+#[cfg(feature = "aws")]
 pub mod activity;
+#[cfg(feature = "aws")]
 pub mod import;
+#[cfg(feature = "aws")]
 pub mod policy;
 pub mod simulate;
+#[cfg(feature = "aws")]
 pub mod status;
+#[cfg(feature = "aws")]
 pub mod tick;
 
 use std::io::{IsTerminal, Read, Write};
@@ -37,6 +42,42 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::ports::PortError;
+
+/// Files larger than this are refused before parsing. A DynamoDB item is at
+/// most 400 KB; 16 MiB leaves room for a list of many items.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a file (or stdin for `-`), refusing files over [`MAX_FILE_BYTES`].
+pub fn read_input(path: &Path) -> Result<String, CliError> {
+    let shown = path.display().to_string();
+    let read_err = |source| CliError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_err)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_err)?;
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(CliError::InvalidInput(format!(
+            "{shown}: larger than {MAX_FILE_BYTES} bytes; a DynamoDB item is at most 400 KB"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        CliError::InvalidInput(format!(
+            "{shown}: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
 
 /// `pcscale`: autoscaling for AWS Lambda provisioned concurrency.
 #[derive(Debug, Clone, Parser)]
@@ -87,17 +128,37 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// One pass over every policy: the same code as the Lambda handler.
+    #[cfg(feature = "aws")]
     Tick(tick::TickArgs),
     /// Validate, store, show and import policies.
+    #[cfg(feature = "aws")]
     Policy(policy::PolicyArgs),
     /// Recent scaling activity of a resource.
+    #[cfg(feature = "aws")]
     Activity(activity::ActivityArgs),
     /// Why a resource has the capacity it has: policy, band, state, last decision.
+    #[cfg(feature = "aws")]
     Explain(activity::ExplainArgs),
     /// The controller's health: last tick, counts, errors by kind, its settings.
+    #[cfg(feature = "aws")]
     Status(status::StatusArgs),
     /// Replay a demand trace through the real tick against a simulated Lambda.
     Simulate(Box<simulate::SimulateArgs>),
+    /// Any other verb, in a build without the `aws` feature: refused with a
+    /// message saying how to get the full CLI.
+    #[cfg(not(feature = "aws"))]
+    #[command(external_subcommand)]
+    WithoutAws(Vec<String>),
+}
+
+/// What a build without the `aws` feature answers for a verb other than `simulate`.
+#[cfg(not(feature = "aws"))]
+fn without_aws(verb: &str) -> CliError {
+    CliError::Other(format!(
+        "`pcscale {verb}` talks to AWS, and this pcscale was built without the AWS SDK \
+         (`--no-default-features`: `simulate` only); build the full CLI with \
+         `cargo install --path .` or `cargo run --release -- {verb}`"
+    ))
 }
 
 /// How the process ends. The numbers are part of the user contract.
@@ -169,12 +230,19 @@ impl CliError {
 pub async fn run(cli: &Cli) -> Result<Exit, CliError> {
     let global = &cli.global;
     let result = match &cli.command {
+        #[cfg(feature = "aws")]
         Command::Tick(args) => tick::run(args, global).await,
+        #[cfg(feature = "aws")]
         Command::Policy(args) => policy::run(args, global).await,
+        #[cfg(feature = "aws")]
         Command::Activity(args) => activity::run_activity(args, global).await,
+        #[cfg(feature = "aws")]
         Command::Explain(args) => activity::run_explain(args, global).await,
+        #[cfg(feature = "aws")]
         Command::Status(args) => status::run(args, global).await,
         Command::Simulate(args) => simulate::run(args, global).await,
+        #[cfg(not(feature = "aws"))]
+        Command::WithoutAws(words) => Err(without_aws(words.first().map_or("", String::as_str))),
     };
     result.map_err(|e| for_people(e, global))
 }
@@ -215,7 +283,10 @@ fn for_people(e: CliError, global: &GlobalOpts) -> CliError {
         "UpdateItem",
     ];
     let (text, op) = match &e {
-        CliError::Port(p) => (p.to_string(), Some(p.operation.clone())),
+        CliError::Port(p) => (
+            format!("{p}{}", p.request_id_note()),
+            Some(p.operation.clone()),
+        ),
         CliError::Other(m) => (m.clone(), None),
         _ => return e,
     };
@@ -251,42 +322,6 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Files larger than this are refused before parsing. A DynamoDB item is at
-/// most 400 KB; 16 MiB leaves room for a list of many items.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Reads a file (or stdin for `-`), refusing files over [`MAX_FILE_BYTES`].
-pub fn read_input(path: &Path) -> Result<String, CliError> {
-    let shown = path.display().to_string();
-    let read_err = |source| CliError::Read {
-        path: shown.clone(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(read_err)?;
-    }
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(CliError::InvalidInput(format!(
-            "{shown}: larger than {MAX_FILE_BYTES} bytes; a DynamoDB item is at most 400 KB"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        CliError::InvalidInput(format!(
-            "{shown}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })
-}
-
 /// Writes `text` (plus a newline) to stdout. A closed pipe
 /// (`pcscale ... | head -1`) is not an error.
 pub fn print_line(text: &str) -> Result<(), CliError> {
@@ -314,6 +349,7 @@ fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
 
 /// A hidden `--now` flag's value: an RFC 3339 instant, for tests and for
 /// replaying "what did it think at 03:12?".
+#[cfg(feature = "aws")]
 pub(crate) fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -334,6 +370,7 @@ mod tests {
         Cli::try_parse_from(std::iter::once("pcscale").chain(args.iter().copied()))
     }
 
+    #[cfg(feature = "aws")]
     #[test]
     fn every_verb_of_the_design_parses() {
         let lines: &[&[&str]] = &[
@@ -394,6 +431,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "aws")]
     #[test]
     fn global_options_go_before_or_after_the_verb() {
         let a = parse(&["--table", "t1", "--output", "json", "policy", "list"]).expect("parses");
@@ -404,16 +442,32 @@ mod tests {
         assert_eq!(b.global.output, OutputFormat::Json);
     }
 
+    #[cfg(feature = "aws")]
     #[test]
     fn segment_needs_segments() {
         assert!(parse(&["tick", "--segment", "1"]).is_err());
         assert!(parse(&["tick", "--segments", "4"]).is_err());
     }
 
+    #[cfg(feature = "aws")]
     #[test]
     fn unknown_vendor_and_output_are_usage_errors() {
         assert!(parse(&["policy", "import", "--from", "gcp", "x.json"]).is_err());
         assert!(parse(&["--output", "yaml", "policy", "list"]).is_err());
+    }
+
+    #[cfg(not(feature = "aws"))]
+    #[tokio::test]
+    async fn without_aws_only_simulate_runs_and_other_verbs_say_how_to_get_them() {
+        assert!(parse(&["simulate", "--compare", "all"]).is_ok());
+        let cli = parse(&["tick", "--dry-run"]).expect("any verb parses");
+        let Err(e) = run(&cli).await else {
+            panic!("tick ran without the AWS SDK");
+        };
+        let text = e.to_string();
+        assert!(text.contains("`pcscale tick` talks to AWS"), "{text}");
+        assert!(text.contains("cargo install --path ."), "{text}");
+        assert_eq!(e.exit(), Exit::CouldNotRun);
     }
 
     #[test]

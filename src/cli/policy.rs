@@ -26,13 +26,13 @@ use super::import::ImportArgs;
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line, read_input};
 use crate::aws::AwsPorts;
 use crate::aws::config::sdk_config_loader;
-use crate::aws::ddb_json::{from_dynamodb_json, parse_policy_any};
 use crate::core::decide::{CurrentPc, PcStatus};
 use crate::core::policy::{Band, BandSource, ScheduledAction, effective_band};
 use crate::core::policy::{
     ITEM_PATH, InvalidPolicy, Policy, Problem, ResourceId, document_items, json_schema,
     looks_like_dynamodb_json, parse_policy,
 };
+use crate::ddb_json::{from_dynamodb_json, parse_policy_any};
 use crate::env::AwsSettings;
 use crate::env::tick_options_from_env;
 use crate::ports::{ConcurrencyApi, ErrorKind, PolicyStore, PortError};

@@ -60,6 +60,11 @@ pub struct State {
     /// [`super::history`]), when `HistoryDays` is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast: Option<Forecast>,
+    /// What `GetAlias` (and `ListTags`) last said about the alias this
+    /// resource is, or shares provisioned concurrency with, and when: kept so
+    /// that the tick asks the scarce control plane rarely ([`crate::alias`]).
+    #[serde(default)]
+    pub alias_check: Option<AliasCheck>,
     /// Why the stored item could not be used as it is (set by the store
     /// when it reads one; never written). The tick reports it once and
     /// replaces the item.
@@ -98,6 +103,21 @@ pub struct StateDefect {
     /// The store's own record of the stored `Version` (opaque here), on
     /// which the replacing write is conditioned.
     pub found: String,
+}
+
+/// An alias's target as last read (state attribute `AliasCheck`: `Alias`,
+/// `Version`, `Stack`, `At`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasCheck {
+    /// The alias (the resource's own qualifier, or its pair's).
+    pub alias: String,
+    /// The version it pointed to.
+    pub version: String,
+    /// The CloudFormation stack managing the function (tag
+    /// `aws:cloudformation:stack-name`), when that was read and found.
+    pub stack: Option<String>,
+    /// When it was read, by the reading tick's clock.
+    pub at: DateTime<Utc>,
 }
 
 /// A claimed step: written before calling Lambda, cleared after.

@@ -36,9 +36,9 @@ use std::time::Instant;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::ddb_json::from_dynamodb_json;
 use crate::core::policy::{InvalidPolicy, Policy, ResourceId, parse_policy};
 use crate::core::window::PublicationDelay;
+use crate::ddb_json::from_dynamodb_json;
 use baselines::{
     Alibaba, AwsTargetTracking, Controller, NoPc, Oracle, StaticPc, Statistic, Tencent,
 };

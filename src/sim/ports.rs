@@ -25,15 +25,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::baselines::Controller;
 use super::platform::Platform;
 use super::pricing::{ControllerUsage, dynamodb_item_bytes, write_units};
-use crate::aws::dynamodb::{activity_to_item, json_to_attr, state_to_item};
 use crate::core::decide::{CurrentPc, Demand, PcStatus, Series};
 use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::State;
 use crate::core::window::{Horizon, MetricWindow, PublicationDelay};
+use crate::item::{Attr, activity_to_item, json_to_attr, state_to_item};
 use crate::ports::Ports;
 use crate::ports::{
-    Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
-    PortError, Segment, StoredResource, WriteOutcome,
+    Activity, AliasTarget, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource,
+    PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
 use crate::tick::{TickOptions, run_tick};
 
@@ -254,6 +254,29 @@ impl ConcurrencyApi for SimWorld<'_, '_> {
     async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
         Ok(SIM_UNRESERVED_CONCURRENCY)
     }
+
+    /// The simulated function was deployed once: its alias points to
+    /// version 1 (the tick asks only on drift or for alias/version pairs,
+    /// neither of which a one-resource replay has).
+    async fn alias_target(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<AliasTarget>, PortError> {
+        let own = &self.policy.resource;
+        let is_alias = !crate::alias::is_version(alias);
+        Ok(
+            (function == own.function && alias == own.qualifier && is_alias).then(|| AliasTarget {
+                version: "1".into(),
+                function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{function}"),
+            }),
+        )
+    }
+
+    /// Not deployed by CloudFormation.
+    async fn cloudformation_stack(&self, _function_arn: &str) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
 }
 
 /// pcscale's policy as a [`Controller`]: every tick is a real
@@ -280,7 +303,7 @@ impl Pcscale {
     pub fn new(policy: Policy, epoch: DateTime<Utc>) -> Self {
         let key = policy.resource.to_string();
         let policy_bytes = match serde_json::to_value(&policy).map(|v| json_to_attr(&v)) {
-            Ok(aws_sdk_dynamodb::types::AttributeValue::M(m)) => {
+            Ok(Attr::M(m)) => {
                 dynamodb_item_bytes(&m)
                     + "pk".len() as u64
                     + key.len() as u64

@@ -45,7 +45,7 @@
 //! on their platforms (only the provisioned instances are billed), so their
 //! rows have neither component.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::item::Attr;
 use serde::{Deserialize, Serialize};
 
 /// Lambda's smallest memory setting, in MB.
@@ -161,30 +161,22 @@ pub fn controller_lambda_cost(ticks: f64, secs: f64) -> f64 {
 /// The size DynamoDB bills for an item, in bytes: attribute names plus
 /// values (strings and binaries by length, numbers by digits, maps and
 /// lists 3 bytes plus 1 per element plus their contents).
-pub fn dynamodb_item_bytes<'a>(
-    item: impl IntoIterator<Item = (&'a String, &'a AttributeValue)>,
-) -> u64 {
+pub fn dynamodb_item_bytes<'a>(item: impl IntoIterator<Item = (&'a String, &'a Attr)>) -> u64 {
     item.into_iter()
         .map(|(k, v)| k.len() as u64 + attribute_bytes(v))
         .sum()
 }
 
-fn attribute_bytes(v: &AttributeValue) -> u64 {
+fn attribute_bytes(v: &Attr) -> u64 {
     match v {
-        AttributeValue::S(s) => s.len() as u64,
-        AttributeValue::N(n) => {
+        Attr::S(s) => s.len() as u64,
+        Attr::N(n) => {
             let digits = n.chars().filter(char::is_ascii_digit).count() as u64;
             digits.div_ceil(2) + 1
         }
-        AttributeValue::B(b) => b.as_ref().len() as u64,
-        AttributeValue::Ss(v) => v.iter().map(|s| s.len() as u64).sum(),
-        AttributeValue::Ns(v) => v
-            .iter()
-            .map(|n| attribute_bytes(&AttributeValue::N(n.clone())))
-            .sum(),
-        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + attribute_bytes(e)).sum::<u64>(),
-        AttributeValue::M(m) => 3 + m.len() as u64 + dynamodb_item_bytes(m),
-        _ => 1,
+        Attr::L(v) => 3 + v.iter().map(|e| 1 + attribute_bytes(e)).sum::<u64>(),
+        Attr::M(m) => 3 + m.len() as u64 + dynamodb_item_bytes(m),
+        Attr::Bool(_) | Attr::Null => 1,
     }
 }
 
@@ -408,8 +400,8 @@ mod tests {
     #[test]
     fn dynamodb_item_size_counts_names_and_values() {
         let item = std::collections::HashMap::from([
-            ("pk".to_owned(), AttributeValue::S("function:f:live".into())),
-            ("Version".to_owned(), AttributeValue::N("12345".into())),
+            ("pk".to_owned(), Attr::S("function:f:live".into())),
+            ("Version".to_owned(), Attr::N("12345".into())),
         ]);
         // 2 + 15 + 7 + (ceil(5 / 2) + 1 = 4).
         assert_eq!(dynamodb_item_bytes(&item), 28);

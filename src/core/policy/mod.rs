@@ -10,9 +10,9 @@
 //!   read by [`parse_policy`];
 //! * DynamoDB JSON, `{"pk": {"S": "function:checkout:live"}, "MinCapacity":
 //!   {"N": "1"}, ...}`, as the console and `aws dynamodb get-item` show it,
-//!   converted by [`crate::aws::ddb_json::from_dynamodb_json`].
+//!   converted by [`crate::ddb_json::from_dynamodb_json`].
 //!
-//! [`crate::aws::ddb_json::parse_policies`] takes a whole document (one item,
+//! [`crate::ddb_json::parse_policies`] takes a whole document (one item,
 //! a list of items, or the `{"Item": ..}` / `{"Items": [..]}` envelopes the
 //! AWS CLI prints) in either shape; the CLI and the simulator read files
 //! through it.
@@ -28,7 +28,7 @@
 //! * [`schema`]: the JSON Schema `pcscale policy schema` prints;
 //! * [`band`]: the `[min, max]` band the policy and its scheduled actions set at `now`.
 //!
-//! DynamoDB JSON (`{"N": "1"}`) is converted in [`crate::aws::ddb_json`].
+//! DynamoDB JSON (`{"N": "1"}`) is converted in [`crate::ddb_json`].
 
 pub mod band;
 pub mod hints;

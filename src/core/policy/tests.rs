@@ -9,10 +9,8 @@ use serde_json::{Number, Value, json};
 use super::hints::{closest, timezone_hint};
 use super::validate::DESCRIPTORS;
 use super::*;
-use crate::aws::ddb_json::{
-    from_dynamodb_json, parse_policies, parse_policy_any, to_dynamodb_json,
-};
 use crate::core::schedule::Schedule;
+use crate::ddb_json::{from_dynamodb_json, parse_policies, parse_policy_any, to_dynamodb_json};
 use std::str::FromStr;
 
 fn base() -> Value {

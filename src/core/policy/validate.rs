@@ -947,7 +947,7 @@ pub const DESCRIPTORS: &[&str] = &["S", "N", "B", "BOOL", "NULL", "M", "L", "SS"
 /// attribute is itself a one-key map whose key is a type descriptor
 /// (`{"N": "1"}`). A plain policy item never has such a value, so an item
 /// mixing both shapes is read as DynamoDB JSON and its plain attributes are
-/// reported by `crate::aws::ddb_json::from_dynamodb_json`.
+/// reported by `crate::ddb_json::from_dynamodb_json`.
 pub fn looks_like_dynamodb_json(v: &Value) -> bool {
     let Value::Object(obj) = v else {
         return false;
