@@ -13,9 +13,17 @@
 //! * [`pricing`], [`report`] (table, JSON, timeline CSV), [`plot`] (SVG).
 //!
 //! Functions are simulated one at a time per worker thread (each with its
-//! own policy, platform and state), so memory grows with the number of
-//! functions being reported, not with invocations; results are merged in
-//! trace order, so the numbers for a seed do not depend on the thread count.
+//! own policy, platform and state); results are merged in trace order, so
+//! the numbers for a seed do not depend on the thread count.
+//!
+//! Two replay modes ([`ReplayMode`]) share the platform, the bill and the
+//! metrics. The **fast** mode (the default) makes a per-minute trace's
+//! arrivals one minute at a time ([`workload::ArrivalStream`]): quiet
+//! minutes get the very invocations the exact mode replays, busy seconds
+//! are served at once ([`platform::Platform::arrive_dense`]), so work and
+//! memory grow with functions x minutes, not with invocations. The
+//! **exact** mode (`--exact`, the reference) builds every invocation of a
+//! function and replays each one.
 
 pub mod baselines;
 pub mod platform;
@@ -44,8 +52,8 @@ use baselines::{
 use platform::{MinuteRecord, Platform, PlatformConfig, RunStats};
 use ports::Pcscale;
 use pricing::billed_memory_gb;
-use trace::{FunctionTrace, Trace, TraceError};
-use workload::{DemandProfile, Workload};
+use trace::{Arrivals, FunctionTrace, Trace, TraceError};
+use workload::{ArrivalStream, DemandProfile, DurationShape, FastThresholds, Workload};
 
 /// The bundled example policy (`policies/default.json`), used by default.
 pub const DEFAULT_POLICY_JSON: &str = include_str!(concat!(
@@ -58,6 +66,28 @@ pub const DEFAULT_POLICY_JSON: &str = include_str!(concat!(
 pub const DEPLOYED_QUIET_EVERY_MINUTES: u32 = 3;
 /// `MaxPerFunction` as template.yaml deploys it.
 pub const DEPLOYED_MAX_PER_FUNCTION: u32 = 100;
+
+/// How arrivals are replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayMode {
+    /// Minute by minute; busy seconds at once (work bounded by functions x
+    /// minutes).
+    #[default]
+    Fast,
+    /// Every invocation, one at a time (work and memory grow with invocations).
+    Exact,
+}
+
+impl ReplayMode {
+    /// The name used in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplayMode::Fast => "fast",
+            ReplayMode::Exact => "exact",
+        }
+    }
+}
 
 /// The policies a simulation can compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -265,6 +295,11 @@ pub struct SimOptions {
     /// pcscale's `PCSCALE_METRIC_DELAY_SECONDS`: the delay it assumes
     /// (CloudWatch's real one is [`PlatformConfig::metric_delay`]).
     pub pcscale_metric_delay: PublicationDelay,
+    /// Fast (default) or exact replay.
+    pub mode: ReplayMode,
+    /// Where the fast mode switches from one invocation at a time to a
+    /// second at once.
+    pub fast: FastThresholds,
 }
 
 impl Default for SimOptions {
@@ -290,6 +325,8 @@ impl Default for SimOptions {
             max_per_function: Some(DEPLOYED_MAX_PER_FUNCTION),
             alibaba_statistic: Statistic::Average,
             pcscale_metric_delay: PublicationDelay::default(),
+            mode: ReplayMode::Fast,
+            fast: FastThresholds::default(),
         }
     }
 }
@@ -363,6 +400,75 @@ pub fn run_policy(
     (stats, timeline)
 }
 
+/// One function's per-minute arrivals as the fast mode replays them (the
+/// same for every policy: each run draws the same stream again).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSource<'a> {
+    /// Invocations per minute.
+    pub counts: &'a [u32],
+    /// Their durations.
+    pub dist: &'a trace::DurationDist,
+    /// `dist`'s shape, when some minute needs it ([`ArrivalStream::needs_shape`]).
+    pub shape: Option<&'a DurationShape>,
+    /// Switch points.
+    pub thresholds: FastThresholds,
+    /// The simulation's seed.
+    pub seed: u64,
+    /// The function's trace id (mixed into the seed).
+    pub id: &'a str,
+}
+
+/// What one fast run returns: the counters, the minute records when kept,
+/// and the demand profile when asked for.
+pub type StreamRun = (RunStats, Option<Vec<MinuteRecord>>, Option<DemandProfile>);
+
+/// Runs `controller` over `src`'s arrivals, made minute by minute, on a
+/// fresh platform (the fast mode's [`run_policy`]); with `profile`, the
+/// platform also records the demand profile (meaningful on a run without PC).
+#[allow(clippy::too_many_arguments)]
+pub fn run_policy_stream(
+    controller: &mut dyn Controller,
+    src: &StreamSource<'_>,
+    minutes: u32,
+    cfg: &PlatformConfig,
+    memory_gb: f64,
+    keep_timeline: bool,
+    reaction_secs: f64,
+    profile: bool,
+) -> StreamRun {
+    let mut p = Platform::new(cfg, memory_gb, minutes, keep_timeline);
+    if profile {
+        p = p.with_profile(minutes);
+    }
+    p.set_reaction_time(reaction_secs);
+    let mut stream = ArrivalStream::new(
+        src.counts,
+        src.dist,
+        src.shape,
+        src.thresholds,
+        src.seed,
+        src.id,
+    );
+    let period = controller.period_secs().clamp(1, 60);
+    for m in 0..minutes {
+        if m > 0 {
+            p.close_minute();
+        }
+        stream.load_minute(m as usize);
+        controller.tick(&mut p);
+        for k in 1..60 / period {
+            let t = f64::from(m) * 60.0 + f64::from(k * period);
+            stream.feed(&mut p, t);
+            p.advance(t);
+            controller.tick(&mut p);
+        }
+        stream.feed(&mut p, f64::from(m + 1) * 60.0);
+    }
+    p.close_minute();
+    let (stats, _, timeline, profile) = p.finish_with_profile(f64::from(minutes) * 60.0);
+    (stats, timeline, profile)
+}
+
 /// The controller of a baseline (`None` for [`PolicyKind::Pcscale`],
 /// which needs a policy: see [`ports::Pcscale`]).
 pub fn controller_for(
@@ -399,62 +505,149 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn run_one(&self, index: usize, f: &FunctionTrace) -> FunctionOutcome {
-        let cfg = &self.opts.platform;
-        let w = workload::build(f, self.trace.minutes, self.opts.seed);
-        let evaluated = w.peak_concurrency >= self.opts.min_peak;
+        match (&f.arrivals, self.opts.mode) {
+            (Arrivals::PerMinute(counts), ReplayMode::Fast) => self.run_fast(index, f, counts),
+            // Exact records are held by the loader already (bounded by
+            // MAX_TRACE_INVOCATIONS): both modes replay them one by one.
+            _ => self.run_exact(index, f),
+        }
+    }
+
+    fn outcome(&self, index: usize, f: &FunctionTrace, peak: u32) -> (FunctionOutcome, bool) {
+        let evaluated = peak >= self.opts.min_peak;
         let keep = self.opts.timeline && evaluated || self.plot_index == Some(index);
-        let memory_gb = billed_memory_gb(f.memory_mb);
-        let mut out = FunctionOutcome {
+        let out = FunctionOutcome {
             index,
             id: f.id.clone(),
             name: f.name.clone(),
-            memory_gb,
-            peak_concurrency: w.peak_concurrency,
+            memory_gb: billed_memory_gb(f.memory_mb),
+            peak_concurrency: peak,
             evaluated,
             runs: Vec::new(),
             timelines: keep.then(Vec::new),
             pcscale_errors: 0,
         };
-        if !evaluated && !keep {
+        (out, keep)
+    }
+
+    /// When a causal policy could first have PC ready: the first datapoint
+    /// is seen by the first tick after CloudWatch publishes it, and the
+    /// first unit of PC is usable a preparation delay after that.
+    fn reaction(&self, first_active_minute: Option<u32>) -> f64 {
+        let cfg = &self.opts.platform;
+        first_active_minute.map_or(0.0, |m| {
+            f64::from(m + cfg.metric_delay.minutes_until_seen()) * 60.0 + cfg.ready_after(1)
+        })
+    }
+
+    fn run_fast(&self, index: usize, f: &FunctionTrace, counts: &[u32]) -> FunctionOutcome {
+        let cfg = &self.opts.platform;
+        let dist = workload::durations_of(f);
+        let thresholds = self.opts.fast;
+        let shape =
+            ArrivalStream::needs_shape(counts, thresholds).then(|| DurationShape::of(&dist));
+        let src = StreamSource {
+            counts,
+            dist: &dist,
+            shape: shape.as_ref(),
+            thresholds,
+            seed: self.opts.seed,
+            id: &f.id,
+        };
+        let minutes = self.trace.minutes;
+        let memory_gb = billed_memory_gb(f.memory_mb);
+        let reaction = self.reaction(counts.iter().position(|&n| n > 0).map(|m| m as u32));
+        // On-demand only first: its run is also the demand profile.
+        let keep_first = self.opts.timeline || self.plot_index == Some(index);
+        let (nopc, nopc_tl, profile) = run_policy_stream(
+            &mut NoPc, &src, minutes, cfg, memory_gb, keep_first, reaction, true,
+        );
+        let profile = profile.unwrap_or_default();
+        let peak = profile.minute_peak.iter().copied().max().unwrap_or(0);
+        let (mut out, keep) = self.outcome(index, f, peak);
+        if !out.evaluated && !keep {
+            return out;
+        }
+        for &kind in &self.kinds {
+            let (stats, timeline) = if kind == PolicyKind::NoPc {
+                (nopc, nopc_tl.clone().filter(|_| keep))
+            } else {
+                let ctl = controller_for(kind, &profile, cfg, self.opts.alibaba_statistic);
+                let run = |ctl: &mut dyn Controller| {
+                    let (s, tl, _) = run_policy_stream(
+                        ctl, &src, minutes, cfg, memory_gb, keep, reaction, false,
+                    );
+                    (s, tl)
+                };
+                match ctl {
+                    Some(mut ctl) => run(ctl.as_mut()),
+                    None => {
+                        let mut ctl = self.pcscale(f);
+                        let r = run(&mut ctl);
+                        out.pcscale_errors += ctl.errors + ctl.failed_ticks;
+                        r
+                    }
+                }
+            };
+            self.push_run(&mut out, kind, stats, timeline);
+        }
+        out
+    }
+
+    fn pcscale(&self, f: &FunctionTrace) -> Pcscale {
+        let mut p = self.policy.clone();
+        p.resource = ResourceId {
+            function: f.name.clone(),
+            qualifier: self.policy.resource.qualifier.clone(),
+        };
+        Pcscale::new(p, self.epoch)
+            .with_quiet_every_minutes(self.opts.quiet_every_minutes)
+            .with_max_per_function(self.opts.max_per_function)
+            .with_metric_delay(self.opts.pcscale_metric_delay)
+    }
+
+    fn push_run(
+        &self,
+        out: &mut FunctionOutcome,
+        kind: PolicyKind,
+        mut stats: RunStats,
+        timeline: Option<Vec<MinuteRecord>>,
+    ) {
+        if matches!(kind, PolicyKind::AwsAverage | PolicyKind::AwsMaximum) {
+            // Target tracking's high and low alarms, for the counted minutes.
+            stats.cost.alarms += pricing::alarm_cost(
+                pricing::TARGET_TRACKING_ALARMS,
+                counted_minutes(self.trace, &self.opts.platform),
+            );
+        }
+        out.runs.push((kind, stats));
+        if let (Some(tls), Some(tl)) = (&mut out.timelines, timeline) {
+            tls.push((kind, tl));
+        }
+    }
+
+    fn run_exact(&self, index: usize, f: &FunctionTrace) -> FunctionOutcome {
+        let cfg = &self.opts.platform;
+        let w = workload::build(f, self.trace.minutes, self.opts.seed);
+        let (mut out, keep) = self.outcome(index, f, w.peak_concurrency);
+        let memory_gb = out.memory_gb;
+        if !out.evaluated && !keep {
             return out;
         }
         let profile = w.profile();
-        // The first datapoint is seen by the first tick after CloudWatch
-        // publishes it; the first unit of PC is usable a preparation delay
-        // after that.
-        let reaction = profile.first_active_minute.map_or(0.0, |m| {
-            f64::from(m + cfg.metric_delay.minutes_until_seen()) * 60.0 + cfg.ready_after(1)
-        });
+        let reaction = self.reaction(profile.first_active_minute);
         for &kind in &self.kinds {
             let ctl = controller_for(kind, &profile, cfg, self.opts.alibaba_statistic);
-            let (mut stats, timeline) = match ctl {
+            let (stats, timeline) = match ctl {
                 Some(mut ctl) => run_policy(ctl.as_mut(), &w, cfg, memory_gb, keep, reaction),
                 None => {
-                    let mut p = self.policy.clone();
-                    p.resource = ResourceId {
-                        function: f.name.clone(),
-                        qualifier: self.policy.resource.qualifier.clone(),
-                    };
-                    let mut ctl = Pcscale::new(p, self.epoch)
-                        .with_quiet_every_minutes(self.opts.quiet_every_minutes)
-                        .with_max_per_function(self.opts.max_per_function)
-                        .with_metric_delay(self.opts.pcscale_metric_delay);
+                    let mut ctl = self.pcscale(f);
                     let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
                     out.pcscale_errors += ctl.errors + ctl.failed_ticks;
                     r
                 }
             };
-            if matches!(kind, PolicyKind::AwsAverage | PolicyKind::AwsMaximum) {
-                // Target tracking's high and low alarms, for the counted minutes.
-                stats.cost.alarms += pricing::alarm_cost(
-                    pricing::TARGET_TRACKING_ALARMS,
-                    counted_minutes(self.trace, cfg),
-                );
-            }
-            out.runs.push((kind, stats));
-            if let (Some(tls), Some(tl)) = (&mut out.timelines, timeline) {
-                tls.push((kind, tl));
-            }
+            self.push_run(&mut out, kind, stats, timeline);
         }
         out
     }
