@@ -422,9 +422,70 @@ pub struct StreamSource<'a> {
 /// and the demand profile when asked for.
 pub type StreamRun = (RunStats, Option<Vec<MinuteRecord>>, Option<DemandProfile>);
 
-/// Runs `controller` over `src`'s arrivals, made minute by minute, on a
-/// fresh platform (the fast mode's [`run_policy`]); with `profile`, the
-/// platform also records the demand profile (meaningful on a run without PC).
+/// Runs each controller over `src`'s arrivals on a fresh platform of its
+/// own (the fast mode's [`run_policy`]): the arrivals are made once, minute
+/// by minute, and every platform replays that minute before the next is
+/// made. With `profile`, the platforms also record the demand profile
+/// (meaningful on a run without PC).
+#[allow(clippy::too_many_arguments)]
+pub fn run_policies_stream(
+    controllers: &mut [&mut dyn Controller],
+    src: &StreamSource<'_>,
+    minutes: u32,
+    cfg: &PlatformConfig,
+    memory_gb: f64,
+    keep_timeline: bool,
+    reaction_secs: f64,
+    profile: bool,
+) -> Vec<StreamRun> {
+    let mut platforms: Vec<Platform<'_>> = controllers
+        .iter()
+        .map(|_| {
+            let mut p = Platform::new(cfg, memory_gb, minutes, keep_timeline);
+            if profile {
+                p = p.with_profile(minutes);
+            }
+            p.set_reaction_time(reaction_secs);
+            p
+        })
+        .collect();
+    let mut stream = ArrivalStream::new(
+        src.counts,
+        src.dist,
+        src.shape,
+        src.thresholds,
+        src.seed,
+        src.id,
+    );
+    for m in 0..minutes {
+        stream.load_minute(m as usize);
+        for (controller, p) in controllers.iter_mut().zip(&mut platforms) {
+            let period = controller.period_secs().clamp(1, 60);
+            if m > 0 {
+                p.close_minute();
+            }
+            let mut cursor = 0;
+            controller.tick(p);
+            for k in 1..60 / period {
+                let t = f64::from(m) * 60.0 + f64::from(k * period);
+                stream.feed(p, &mut cursor, t);
+                p.advance(t);
+                controller.tick(p);
+            }
+            stream.feed(p, &mut cursor, f64::from(m + 1) * 60.0);
+        }
+    }
+    platforms
+        .into_iter()
+        .map(|mut p| {
+            p.close_minute();
+            let (stats, _, timeline, profile) = p.finish_with_profile(f64::from(minutes) * 60.0);
+            (stats, timeline, profile)
+        })
+        .collect()
+}
+
+/// [`run_policies_stream`] with one controller.
 #[allow(clippy::too_many_arguments)]
 pub fn run_policy_stream(
     controller: &mut dyn Controller,
@@ -436,37 +497,18 @@ pub fn run_policy_stream(
     reaction_secs: f64,
     profile: bool,
 ) -> StreamRun {
-    let mut p = Platform::new(cfg, memory_gb, minutes, keep_timeline);
-    if profile {
-        p = p.with_profile(minutes);
-    }
-    p.set_reaction_time(reaction_secs);
-    let mut stream = ArrivalStream::new(
-        src.counts,
-        src.dist,
-        src.shape,
-        src.thresholds,
-        src.seed,
-        src.id,
-    );
-    let period = controller.period_secs().clamp(1, 60);
-    for m in 0..minutes {
-        if m > 0 {
-            p.close_minute();
-        }
-        stream.load_minute(m as usize);
-        controller.tick(&mut p);
-        for k in 1..60 / period {
-            let t = f64::from(m) * 60.0 + f64::from(k * period);
-            stream.feed(&mut p, t);
-            p.advance(t);
-            controller.tick(&mut p);
-        }
-        stream.feed(&mut p, f64::from(m + 1) * 60.0);
-    }
-    p.close_minute();
-    let (stats, _, timeline, profile) = p.finish_with_profile(f64::from(minutes) * 60.0);
-    (stats, timeline, profile)
+    run_policies_stream(
+        &mut [controller],
+        src,
+        minutes,
+        cfg,
+        memory_gb,
+        keep_timeline,
+        reaction_secs,
+        profile,
+    )
+    .pop()
+    .unwrap_or_default()
 }
 
 /// The controller of a baseline (`None` for [`PolicyKind::Pcscale`],
@@ -568,28 +610,44 @@ impl Job<'_> {
         if !out.evaluated && !keep {
             return out;
         }
+        // Every other policy on the same arrivals, made once more.
+        let mut baselines: Vec<(PolicyKind, Box<dyn Controller>)> = Vec::new();
+        let mut pcscale: Option<Pcscale> = None;
+        for &kind in self.kinds.iter().filter(|&&k| k != PolicyKind::NoPc) {
+            match controller_for(kind, &profile, cfg, self.opts.alibaba_statistic) {
+                Some(ctl) => baselines.push((kind, ctl)),
+                None => pcscale = Some(self.pcscale(f)),
+            }
+        }
+        let mut runs: Vec<(PolicyKind, RunStats, Option<Vec<MinuteRecord>>)> = {
+            let mut ctls: Vec<&mut dyn Controller> = Vec::new();
+            let mut order = Vec::new();
+            for (kind, ctl) in &mut baselines {
+                order.push(*kind);
+                ctls.push(ctl.as_mut());
+            }
+            if let Some(ctl) = &mut pcscale {
+                order.push(PolicyKind::Pcscale);
+                ctls.push(ctl);
+            }
+            let results = run_policies_stream(
+                &mut ctls, &src, minutes, cfg, memory_gb, keep, reaction, false,
+            );
+            order
+                .into_iter()
+                .zip(results)
+                .map(|(k, (s, tl, _))| (k, s, tl))
+                .collect()
+        };
+        if let Some(ctl) = &pcscale {
+            out.pcscale_errors += ctl.errors + ctl.failed_ticks;
+        }
+        runs.push((PolicyKind::NoPc, nopc, nopc_tl.filter(|_| keep)));
         for &kind in &self.kinds {
-            let (stats, timeline) = if kind == PolicyKind::NoPc {
-                (nopc, nopc_tl.clone().filter(|_| keep))
-            } else {
-                let ctl = controller_for(kind, &profile, cfg, self.opts.alibaba_statistic);
-                let run = |ctl: &mut dyn Controller| {
-                    let (s, tl, _) = run_policy_stream(
-                        ctl, &src, minutes, cfg, memory_gb, keep, reaction, false,
-                    );
-                    (s, tl)
-                };
-                match ctl {
-                    Some(mut ctl) => run(ctl.as_mut()),
-                    None => {
-                        let mut ctl = self.pcscale(f);
-                        let r = run(&mut ctl);
-                        out.pcscale_errors += ctl.errors + ctl.failed_ticks;
-                        r
-                    }
-                }
-            };
-            self.push_run(&mut out, kind, stats, timeline);
+            if let Some(i) = runs.iter().position(|r| r.0 == kind) {
+                let (_, stats, timeline) = runs.swap_remove(i);
+                self.push_run(&mut out, kind, stats, timeline);
+            }
         }
         out
     }

@@ -273,6 +273,8 @@ pub struct Platform<'c> {
     stats: RunStats,
     reaction_secs: f64,
     profile: Option<ProfileRecorder>,
+    /// A reused buffer of [`Platform::arrive_dense`].
+    scratch: Vec<u32>,
 }
 
 /// Builds a [`DemandProfile`] from the concurrency the platform sees (on a
@@ -396,27 +398,19 @@ impl ProfileRecorder {
 /// a whole number is that number).
 const FLUID_DUST: f64 = 1e-6;
 
-/// How many of `n` cohort members go to each share when `part` of `total`
-/// are taken: `part x n / total` rounded down, the remainders to the
-/// largest fractions (first on ties), so the parts sum to `part`.
+/// Splits `part` of the `total = buckets.iter().sum()` members of the
+/// buckets proportionally: bucket `k` gets `floor(part x C_k / total) -
+/// floor(part x C_(k-1) / total)` with `C_k` the running sum, so the shares
+/// sum to `part` and none exceeds its bucket.
 fn proportional(buckets: &[u32], part: u32, total: u32, out: &mut Vec<u32>) {
     out.clear();
-    if total == 0 {
-        out.resize(buckets.len(), 0);
-        return;
-    }
-    let mut given = 0u32;
-    let mut fracs: Vec<(u64, usize)> = Vec::new();
-    for (i, &b) in buckets.iter().enumerate() {
-        let num = u64::from(b) * u64::from(part);
-        let q = (num / u64::from(total)) as u32;
-        given += q;
-        out.push(q);
-        fracs.push((num % u64::from(total), i));
-    }
-    fracs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, i) in fracs.iter().take(part.saturating_sub(given) as usize) {
-        out[i] += 1;
+    let (part, total) = (u64::from(part), u64::from(total.max(1)));
+    let (mut cum, mut prev) = (0u64, 0u64);
+    for &b in buckets {
+        cum += u64::from(b);
+        let upto = part * cum / total;
+        out.push((upto - prev) as u32);
+        prev = upto;
     }
 }
 
@@ -452,6 +446,7 @@ impl<'c> Platform<'c> {
             stats: RunStats::default(),
             reaction_secs: f64::NEG_INFINITY,
             profile: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -843,6 +838,14 @@ impl<'c> Platform<'c> {
                     break;
                 }
                 heap.pop();
+                if t - second == 0.5 {
+                    // A cohort kept to the second: it ends uniformly within it.
+                    for (j, b) in by.iter_mut().enumerate() {
+                        let (j, r, n) = (j as u64, R as u64, u64::from(n));
+                        *b += (n * (j + 1) / r - n * j / r) as u32;
+                    }
+                    continue;
+                }
                 let j = (((t - second) * R as f64).ceil().max(1.0) as usize).min(R) - 1;
                 by[j] += n;
             }
@@ -887,7 +890,7 @@ impl<'c> Platform<'c> {
         }
         let on_pc = ((admitted + FLUID_DUST).floor() as u32).min(a);
         let y = a - on_pc;
-        let mut pc_ends = Vec::new();
+        let mut pc_ends = std::mem::take(&mut self.scratch);
         proportional(ends, on_pc, a, &mut pc_ends);
         let pc_carry = on_pc - pc_ends.iter().take(R).sum::<u32>();
         let od_carry: u32 = ends
@@ -918,7 +921,11 @@ impl<'c> Platform<'c> {
                 .saturating_sub(untouched),
         );
         for (j, (&all, &pc)) in ends.iter().zip(&pc_ends).enumerate().skip(R) {
-            let t = Time(second + (j as f64 + 0.5) / R as f64);
+            let t = Time(if j < DurationShape::FINE {
+                second + (j as f64 + 0.5) / R as f64
+            } else {
+                second + (j - DurationShape::FINE + 2) as f64 + 0.5
+            });
             if pc > 0 {
                 self.pc_ends.push(Reverse((t, pc)));
             }
@@ -926,6 +933,7 @@ impl<'c> Platform<'c> {
                 self.od_ends.push(Reverse((t, all - pc)));
             }
         }
+        self.scratch = pc_ends;
         self.pc_busy = b_pc - e_pc[R - 1] + pc_carry;
         self.od_busy = busy_after;
         // The second's metrics.
@@ -1192,8 +1200,11 @@ mod tests {
         let shape = DurationShape::of(&crate::sim::trace::DurationDist::constant(10.0));
         let mut p = Platform::new(&c, 1.0, 10, false);
         // 50 arrivals lasting 10 s: they end in second 10 after their start.
-        let ends =
-            |n: u32| -> Vec<u32> { (0..110).map(|j| if j >= 100 { n } else { 0 }).collect() };
+        let ends = |n: u32| -> Vec<u32> {
+            let mut v = vec![0; DurationShape::FINE + 9];
+            v[DurationShape::FINE + 8] = 10 * n;
+            v
+        };
         p.arrive_dense(0.0, &[5; 10], &ends(5), &shape);
         assert_eq!(p.take_concurrency_peak(), 50);
         p.arrive_dense(5.0, &[5; 10], &ends(5), &shape);

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::Binomial;
+use rand_distr::{Binomial, StandardNormal};
 
 use super::platform::Platform;
 use super::pricing::billed_duration_secs;
@@ -147,7 +147,9 @@ pub fn build(f: &FunctionTrace, minutes: u32, seed: u64) -> Workload {
 pub struct DurationShape {
     /// `end_pmf[j]`: probability that an invocation starting at a uniform
     /// time within a second ends in the `j`-th tenth of a second after the
-    /// second's start (`j < 10`: within the same second).
+    /// second's start (`j < 10`: within the same second), for
+    /// `j <` [`DurationShape::FINE`]; beyond, `end_pmf[FINE + k]` is the
+    /// probability that it ends in whole second `2 + k` after it.
     pub end_pmf: Vec<f64>,
     /// `G(τ) = E[min(d, τ)]` at `τ` = 0.1, 0.2, ..., 1.0: the expected
     /// concurrency at `τ` of one arrival per second spread over `[0, τ]`.
@@ -162,6 +164,19 @@ impl DurationShape {
     const QUANTILES: usize = 4096;
     /// Resolution of [`DurationShape::end_pmf`] and of the grid: tenths.
     pub const PER_SECOND: usize = 10;
+    /// Ends are kept to the tenth in the first two seconds, to the second
+    /// after (a cohort ending in a later second is taken as ending
+    /// uniformly within it).
+    pub const FINE: usize = 2 * Self::PER_SECOND;
+
+    /// The bucket of `end_pmf` for the `j`-th tenth after the second's start.
+    pub fn bucket(j: usize) -> usize {
+        if j < Self::FINE {
+            j
+        } else {
+            Self::FINE + j / Self::PER_SECOND - 2
+        }
+    }
 
     /// The shape of `dist` (durations of at least 1 ms, as drawn).
     pub fn of(dist: &DurationDist) -> DurationShape {
@@ -179,15 +194,16 @@ impl DurationShape {
             let k0 = rd.floor();
             let frac = rd - k0;
             let k0 = k0 as usize;
-            if end_pmf.len() < k0 + r + 1 {
-                end_pmf.resize(k0 + r + 1, 0.0);
+            let top = Self::bucket(k0 + r);
+            if end_pmf.len() < top + 1 {
+                end_pmf.resize(top + 1, 0.0);
             }
             let w = 1.0 / (n * r as f64);
-            end_pmf[k0] += (1.0 - frac) * w;
-            for p in &mut end_pmf[k0 + 1..k0 + r] {
-                *p += w;
+            end_pmf[Self::bucket(k0)] += (1.0 - frac) * w;
+            for j in k0 + 1..k0 + r {
+                end_pmf[Self::bucket(j)] += w;
             }
-            end_pmf[k0 + r] += frac * w;
+            end_pmf[top] += frac * w;
             for (j, gj) in g.iter_mut().enumerate() {
                 *gj += d.min((j + 1) as f64 / 10.0) / n;
             }
@@ -203,6 +219,19 @@ impl DurationShape {
             mean_secs,
             mean_billed_secs,
         }
+    }
+}
+
+/// A binomial draw; with a variance of 25 or more, its normal
+/// approximation (rounded, within `0..=n`), several times cheaper.
+fn binomial(rng: &mut impl Rng, n: u32, q: f64) -> u32 {
+    let mean = f64::from(n) * q;
+    let var = mean * (1.0 - q);
+    if var >= 25.0 {
+        let z: f64 = rng.sample(StandardNormal);
+        (mean + z * var.sqrt()).round().clamp(0.0, f64::from(n)) as u32
+    } else {
+        Binomial::new(u64::from(n), q).map_or(0, |b| rng.sample(b) as u32)
     }
 }
 
@@ -224,7 +253,7 @@ fn multinomial(rng: &mut impl Rng, n: u32, probs: &[f64], out: &mut Vec<u32>) {
         let k = if q >= 1.0 {
             left
         } else {
-            Binomial::new(u64::from(left), q).map_or(0, |b| rng.sample(b) as u32)
+            binomial(rng, left, q)
         };
         out.push(k.min(left));
         left -= k.min(left);
@@ -295,7 +324,6 @@ pub struct ArrivalStream<'a> {
     starts: Vec<f64>,
     buf: Vec<Invocation>,
     per_second: Vec<u32>,
-    cursor: usize,
 }
 
 impl<'a> ArrivalStream<'a> {
@@ -325,7 +353,6 @@ impl<'a> ArrivalStream<'a> {
             starts: Vec::new(),
             buf: Vec::new(),
             per_second: Vec::with_capacity(60),
-            cursor: 0,
         }
     }
 
@@ -338,7 +365,6 @@ impl<'a> ArrivalStream<'a> {
     pub fn load_minute(&mut self, m: usize) {
         self.items.clear();
         self.ends.clear();
-        self.cursor = 0;
         let n = self.counts.get(m).copied().unwrap_or(0);
         if n == 0 {
             return;
@@ -402,9 +428,11 @@ impl<'a> ArrivalStream<'a> {
         }
     }
 
-    /// Serves the loaded minute's arrivals that start before `t`.
-    pub fn feed(&mut self, p: &mut Platform<'_>, t: f64) {
-        while let Some(item) = self.items.get(self.cursor) {
+    /// Serves the loaded minute's arrivals that start before `t`, from
+    /// `cursor` on (0 for the minute's first call; each platform replaying
+    /// the minute has its own).
+    pub fn feed(&self, p: &mut Platform<'_>, cursor: &mut usize, t: f64) {
+        while let Some(item) = self.items.get(*cursor) {
             match *item {
                 Item::One(inv) => {
                     if inv.start >= t {
@@ -426,7 +454,7 @@ impl<'a> ArrivalStream<'a> {
                     }
                 }
             }
-            self.cursor += 1;
+            *cursor += 1;
         }
     }
 }
@@ -611,10 +639,14 @@ mod tests {
     #[test]
     fn duration_shape_of_a_constant_duration() {
         let s = DurationShape::of(&DurationDist::constant(1.5));
-        // Started uniformly in a second, a 1.5 s invocation ends in tenths 15 to 24.
-        assert_eq!(s.end_pmf.len(), 25);
+        // Started uniformly in a second, a 1.5 s invocation ends in tenths
+        // 15 to 24: 15 to 19 kept as tenths, 20 to 24 as second 2.
+        assert_eq!(s.end_pmf.len(), DurationShape::FINE + 1);
         assert!(s.end_pmf[..15].iter().all(|&p| p.abs() < 1e-9));
-        assert!(s.end_pmf[15..].iter().all(|&p| (p - 0.1).abs() < 1e-9));
+        assert!(s.end_pmf[15..20].iter().all(|&p| (p - 0.1).abs() < 1e-9));
+        assert!((s.end_pmf[20] - 0.5).abs() < 1e-9);
+        let long = DurationShape::of(&DurationDist::constant(600.0));
+        assert_eq!(long.end_pmf.len(), DurationShape::FINE + 600 - 2 + 1);
         assert!((s.g[4] - 0.5).abs() < 1e-9 && (s.g[9] - 1.0).abs() < 1e-9);
         assert!((s.mean_billed_secs - 1.5).abs() < 1e-9);
         let short = DurationShape::of(&DurationDist::constant(0.2));
