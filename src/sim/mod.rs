@@ -342,7 +342,8 @@ pub struct FunctionOutcome {
     pub name: String,
     /// Billed memory, GB.
     pub memory_gb: f64,
-    /// Peak concurrency.
+    /// Peak concurrency (for a function the fast mode proves below
+    /// `min_peak` without replaying it, that upper bound).
     pub peak_concurrency: u32,
     /// Whether it counts in the statistics (peak >= min-peak).
     pub evaluated: bool,
@@ -597,6 +598,23 @@ impl Job<'_> {
             id: &f.id,
         };
         let minutes = self.trace.minutes;
+        // No two invocations further apart than the longest duration
+        // overlap: a function whose arrivals in any such window stay under
+        // the threshold cannot reach it (the exact mode skips it too).
+        let longest = dist.points.last().map_or(0.0, |p| p.1).max(0.001);
+        let window = (longest / 60.0).ceil() as usize + 1;
+        let bound = counts
+            .windows(window.min(counts.len()).max(1))
+            .map(|w| w.iter().map(|&n| u64::from(n)).sum::<u64>())
+            .max()
+            .unwrap_or(0);
+        if bound < u64::from(self.opts.min_peak) && self.plot_index != Some(index) {
+            let peak = u32::try_from(bound).unwrap_or(u32::MAX);
+            let (out, _) = self.outcome(index, f, peak);
+            if !out.evaluated {
+                return out;
+            }
+        }
         let memory_gb = billed_memory_gb(f.memory_mb);
         let reaction = self.reaction(counts.iter().position(|&n| n > 0).map(|m| m as u32));
         // On-demand only first: its run is also the demand profile.
