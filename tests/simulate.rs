@@ -8,9 +8,9 @@ use std::process::Command;
 use pcscale::sim::baselines::{AwsTargetTracking, Controller, StaticPc, Statistic};
 use pcscale::sim::platform::{MinuteRecord, Platform, PlatformConfig, RunStats};
 use pcscale::sim::pricing::{Arch, PcRounding, Prices};
-use pcscale::sim::trace::{Arrivals, Companions, Trace, TraceFormat};
-use pcscale::sim::workload::{Invocation, Workload, peak};
-use pcscale::sim::{PolicyKind, SimOptions, default_policy, run_policy, simulate};
+use pcscale::sim::trace::{Arrivals, Companions, MAX_MINUTE_COUNT, Trace, TraceFormat};
+use pcscale::sim::workload::{FastThresholds, Invocation, Workload, peak};
+use pcscale::sim::{PolicyKind, ReplayMode, SimOptions, default_policy, run_policy, simulate};
 
 fn traces() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("traces")
@@ -253,20 +253,39 @@ fn aws_maximum_statistic_reacts_to_a_short_peak_that_average_misses() {
 
 // ---------- conservation, determinism, cost ----------
 
-fn small_opts(threads: usize) -> SimOptions {
+fn small_opts(threads: usize, mode: ReplayMode) -> SimOptions {
     SimOptions {
         max_functions: Some(120),
         threads,
         progress: false,
+        mode,
         ..SimOptions::default()
     }
 }
 
+const MODES: [ReplayMode; 2] = [ReplayMode::Fast, ReplayMode::Exact];
+
 #[test]
 fn every_invocation_is_served_on_pc_warm_or_cold() {
+    for mode in MODES {
+        every_invocation_is_served_on_pc_warm_or_cold_in(mode, &small_opts(0, mode));
+    }
+    // Busy seconds served at once (everything above 2 a second).
+    let dense = SimOptions {
+        fast: FastThresholds {
+            exact_minute_max: 10,
+            dense_second_above: 2,
+        },
+        ..small_opts(0, ReplayMode::Fast)
+    };
+    every_invocation_is_served_on_pc_warm_or_cold_in(ReplayMode::Fast, &dense);
+}
+
+fn every_invocation_is_served_on_pc_warm_or_cold_in(mode: ReplayMode, opts: &SimOptions) {
     let trace = Trace::bundled().expect("bundled");
     let policy = default_policy().expect("bundled policy is valid");
-    let report = simulate(&trace, &policy, &small_opts(0), |_| Ok(())).expect("simulates");
+    let report = simulate(&trace, &policy, opts, |_| Ok(())).expect("simulates");
+    assert_eq!(report.mode, mode);
     assert!(report.functions_evaluated > 0);
     assert_eq!(report.policies.len(), PolicyKind::ALL.len());
     let invocations = report.policies[0].invocations;
@@ -302,17 +321,121 @@ fn every_invocation_is_served_on_pc_warm_or_cold() {
 fn same_seed_gives_the_same_numbers_whatever_the_thread_count() {
     let trace = Trace::bundled().expect("bundled");
     let policy = default_policy().expect("bundled policy is valid");
-    let one = simulate(&trace, &policy, &small_opts(1), |_| Ok(())).expect("1 thread");
-    let two = simulate(&trace, &policy, &small_opts(2), |_| Ok(())).expect("2 threads");
-    assert_eq!(one.policies, two.policies);
-    let other = SimOptions {
-        seed: 2,
-        ..small_opts(2)
+    for mode in MODES {
+        let one = simulate(&trace, &policy, &small_opts(1, mode), |_| Ok(())).expect("1 thread");
+        let two = simulate(&trace, &policy, &small_opts(2, mode), |_| Ok(())).expect("2 threads");
+        assert_eq!(one.policies, two.policies, "{mode:?}");
+        let other = SimOptions {
+            seed: 2,
+            ..small_opts(2, mode)
+        };
+        let other = simulate(&trace, &policy, &other, |_| Ok(())).expect("seed 2");
+        assert_ne!(
+            one.policies, other.policies,
+            "{mode:?}: another seed draws other arrivals"
+        );
+    }
+}
+
+/// The bundled day's first 220 functions: a small real slice with a
+/// function the fast mode replays second by second in its busy minutes
+/// (up to 2,889 invocations a minute).
+fn real_slice() -> Trace {
+    let mut trace = Trace::bundled().expect("bundled");
+    trace.functions.truncate(220);
+    let th = FastThresholds::default();
+    let busy = trace
+        .functions
+        .iter()
+        .filter(|f| match &f.arrivals {
+            Arrivals::PerMinute(c) => c.iter().any(|&n| n > th.exact_minute_max),
+            Arrivals::Exact(_) => false,
+        })
+        .count();
+    assert!(busy >= 1, "the slice has a busy function");
+    trace
+}
+
+#[test]
+fn fast_mode_agrees_with_exact_within_two_percent_on_a_real_slice() {
+    let trace = real_slice();
+    let policy = default_policy().expect("bundled policy is valid");
+    let run = |mode| {
+        let opts = SimOptions {
+            progress: false,
+            mode,
+            ..SimOptions::default()
+        };
+        simulate(&trace, &policy, &opts, |_| Ok(())).expect("simulates")
     };
-    let other = simulate(&trace, &policy, &other, |_| Ok(())).expect("seed 2");
-    assert_ne!(
-        one.policies, other.policies,
-        "another seed draws other arrivals"
+    let (fast, exact) = (run(ReplayMode::Fast), run(ReplayMode::Exact));
+    assert_eq!(fast.functions_evaluated, exact.functions_evaluated);
+    let close = |what: &str, policy: &str, f: f64, e: f64| {
+        assert!(
+            (f - e).abs() <= 0.02 * e.abs().max(1.0),
+            "{policy} {what}: fast {f}, exact {e}"
+        );
+    };
+    for (f, e) in fast.policies.iter().zip(&exact.policies) {
+        assert_eq!(f.policy, e.policy);
+        assert_eq!(f.invocations, e.invocations, "{}: same arrivals", f.policy);
+        close(
+            "cold starts",
+            &f.policy,
+            f.cold_starts as f64,
+            e.cold_starts as f64,
+        );
+        close(
+            "spill-over",
+            &f.policy,
+            f.spill_over as f64,
+            e.spill_over as f64,
+        );
+        close("cost", &f.policy, f.cost_total, e.cost_total);
+    }
+}
+
+#[test]
+fn the_fast_mode_replays_the_busiest_minutes_a_trace_may_hold() {
+    // 4 x 10^9 invocations: the exact mode would need 64 GB to hold them;
+    // the fast mode's work grows with minutes only.
+    let minutes = 40;
+    let trace = Trace {
+        name: "synthetic".into(),
+        format: TraceFormat::Azure2019,
+        start_minute: 0,
+        minutes,
+        functions: vec![pcscale::sim::trace::FunctionTrace {
+            id: "huge".into(),
+            name: "huge".into(),
+            trigger: None,
+            arrivals: Arrivals::PerMinute(vec![MAX_MINUTE_COUNT; minutes as usize]),
+            durations: Some(pcscale::sim::trace::DurationDist::from_percentiles_ms([
+                10.0, 15.0, 23.0, 26.0, 31.0, 169.0, 1633.0,
+            ])),
+            memory_mb: Some(128.0),
+        }],
+        notes: Vec::new(),
+    };
+    let policy = default_policy().expect("bundled policy is valid");
+    let opts = SimOptions {
+        progress: false,
+        policies: vec![PolicyKind::NoPc, PolicyKind::Tencent, PolicyKind::Pcscale],
+        max_per_function: None,
+        ..SimOptions::default()
+    };
+    let r = simulate(&trace, &policy, &opts, |_| Ok(())).expect("simulates");
+    let counted = u64::from(MAX_MINUTE_COUNT) * u64::from(minutes - 30);
+    for row in &r.policies {
+        assert_eq!(row.invocations, counted, "{}", row.policy);
+        assert_eq!(row.on_pc + row.warm_on_demand + row.cold_starts, counted);
+    }
+    // After the warm-up the pool of environments is in place: cold starts
+    // are a sliver of the invocations.
+    assert!(
+        r.policies[0].cold_starts < counted / 1000,
+        "{:?}",
+        r.policies[0]
     );
 }
 

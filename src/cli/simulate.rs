@@ -20,7 +20,7 @@ use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
 use crate::sim::report::{FrontierPoint, TimelineWriter};
 use crate::sim::trace::{Companions, Trace, TraceError};
-use crate::sim::{self, PolicyKind, SimError, SimOptions};
+use crate::sim::{self, PolicyKind, ReplayMode, SimError, SimOptions};
 
 /// Arguments of `pcscale simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -124,6 +124,11 @@ pub struct SimulateArgs {
     /// default: template.yaml's `MaxPerFunction`).
     #[arg(long, value_name = "N", default_value_t = sim::DEPLOYED_MAX_PER_FUNCTION, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_per_function: u32,
+    /// Replay every invocation one at a time (the reference; work and memory
+    /// grow with invocations) instead of the fast mode, which serves a busy
+    /// second's arrivals at once (work grows with functions x minutes).
+    #[arg(long)]
+    pub exact: bool,
     /// The within-minute statistic of utilisation Alibaba tracks: average or maximum.
     #[arg(long, value_name = "STAT", default_value = "average", value_parser = parse_statistic)]
     pub alibaba_statistic: Statistic,
@@ -260,6 +265,11 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         max_per_function: Some(args.max_per_function),
         alibaba_statistic: args.alibaba_statistic,
         pcscale_metric_delay: delay(args.pcscale_metric_delay)?,
+        mode: if args.exact {
+            ReplayMode::Exact
+        } else {
+            ReplayMode::Fast
+        },
         ..SimOptions::default()
     };
 

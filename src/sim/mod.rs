@@ -13,9 +13,17 @@
 //! * [`pricing`], [`report`] (table, JSON, timeline CSV), [`plot`] (SVG).
 //!
 //! Functions are simulated one at a time per worker thread (each with its
-//! own policy, platform and state), so memory grows with the number of
-//! functions being reported, not with invocations; results are merged in
-//! trace order, so the numbers for a seed do not depend on the thread count.
+//! own policy, platform and state); results are merged in trace order, so
+//! the numbers for a seed do not depend on the thread count.
+//!
+//! Two replay modes ([`ReplayMode`]) share the platform, the bill and the
+//! metrics. The **fast** mode (the default) makes a per-minute trace's
+//! arrivals one minute at a time ([`workload::ArrivalStream`]): quiet
+//! minutes get the very invocations the exact mode replays, busy seconds
+//! are served at once ([`platform::Platform::arrive_dense`]), so work and
+//! memory grow with functions x minutes, not with invocations. The
+//! **exact** mode (`--exact`, the reference) builds every invocation of a
+//! function and replays each one.
 
 pub mod baselines;
 pub mod platform;
@@ -45,8 +53,8 @@ use baselines::{
 use platform::{MinuteRecord, Platform, PlatformConfig, RunStats};
 use ports::Pcscale;
 use pricing::billed_memory_gb;
-use trace::{FunctionTrace, Trace, TraceError};
-use workload::{DemandProfile, Workload};
+use trace::{Arrivals, FunctionTrace, Trace, TraceError};
+use workload::{ArrivalStream, DemandProfile, DurationShape, FastThresholds, Workload};
 
 /// The bundled example policy (`policies/default.json`), used by default.
 pub const DEFAULT_POLICY_JSON: &str = include_str!(concat!(
@@ -59,6 +67,28 @@ pub const DEFAULT_POLICY_JSON: &str = include_str!(concat!(
 pub const DEPLOYED_QUIET_EVERY_MINUTES: u32 = 3;
 /// `MaxPerFunction` as template.yaml deploys it.
 pub const DEPLOYED_MAX_PER_FUNCTION: u32 = 100;
+
+/// How arrivals are replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayMode {
+    /// Minute by minute; busy seconds at once (work bounded by functions x
+    /// minutes).
+    #[default]
+    Fast,
+    /// Every invocation, one at a time (work and memory grow with invocations).
+    Exact,
+}
+
+impl ReplayMode {
+    /// The name used in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplayMode::Fast => "fast",
+            ReplayMode::Exact => "exact",
+        }
+    }
+}
 
 /// The policies a simulation can compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -266,6 +296,11 @@ pub struct SimOptions {
     /// pcscale's `PCSCALE_METRIC_DELAY_SECONDS`: the delay it assumes
     /// (CloudWatch's real one is [`PlatformConfig::metric_delay`]).
     pub pcscale_metric_delay: PublicationDelay,
+    /// Fast (default) or exact replay.
+    pub mode: ReplayMode,
+    /// Where the fast mode switches from one invocation at a time to a
+    /// second at once.
+    pub fast: FastThresholds,
 }
 
 impl Default for SimOptions {
@@ -291,6 +326,8 @@ impl Default for SimOptions {
             max_per_function: Some(DEPLOYED_MAX_PER_FUNCTION),
             alibaba_statistic: Statistic::Average,
             pcscale_metric_delay: PublicationDelay::default(),
+            mode: ReplayMode::Fast,
+            fast: FastThresholds::default(),
         }
     }
 }
@@ -306,7 +343,8 @@ pub struct FunctionOutcome {
     pub name: String,
     /// Billed memory, GB.
     pub memory_gb: f64,
-    /// Peak concurrency.
+    /// Peak concurrency (for a function the fast mode proves below
+    /// `min_peak` without replaying it, that upper bound).
     pub peak_concurrency: u32,
     /// Whether it counts in the statistics (peak >= min-peak).
     pub evaluated: bool,
@@ -364,6 +402,117 @@ pub fn run_policy(
     (stats, timeline)
 }
 
+/// One function's per-minute arrivals as the fast mode replays them (the
+/// same for every policy: each run draws the same stream again).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSource<'a> {
+    /// Invocations per minute.
+    pub counts: &'a [u32],
+    /// Their durations.
+    pub dist: &'a trace::DurationDist,
+    /// `dist`'s shape, when some minute needs it ([`ArrivalStream::needs_shape`]).
+    pub shape: Option<&'a DurationShape>,
+    /// Switch points.
+    pub thresholds: FastThresholds,
+    /// The simulation's seed.
+    pub seed: u64,
+    /// The function's trace id (mixed into the seed).
+    pub id: &'a str,
+}
+
+/// What one fast run returns: the counters, the minute records when kept,
+/// and the demand profile when asked for.
+pub type StreamRun = (RunStats, Option<Vec<MinuteRecord>>, Option<DemandProfile>);
+
+/// Runs each controller over `src`'s arrivals on a fresh platform of its
+/// own (the fast mode's [`run_policy`]): the arrivals are made once, minute
+/// by minute, and every platform replays that minute before the next is
+/// made. With `profile`, the platforms also record the demand profile
+/// (meaningful on a run without PC).
+#[allow(clippy::too_many_arguments)]
+pub fn run_policies_stream(
+    controllers: &mut [&mut dyn Controller],
+    src: &StreamSource<'_>,
+    minutes: u32,
+    cfg: &PlatformConfig,
+    memory_gb: f64,
+    keep_timeline: bool,
+    reaction_secs: f64,
+    profile: bool,
+) -> Vec<StreamRun> {
+    let mut platforms: Vec<Platform<'_>> = controllers
+        .iter()
+        .map(|_| {
+            let mut p = Platform::new(cfg, memory_gb, minutes, keep_timeline);
+            if profile {
+                p = p.with_profile(minutes);
+            }
+            p.set_reaction_time(reaction_secs);
+            p
+        })
+        .collect();
+    let mut stream = ArrivalStream::new(
+        src.counts,
+        src.dist,
+        src.shape,
+        src.thresholds,
+        src.seed,
+        src.id,
+    );
+    for m in 0..minutes {
+        stream.load_minute(m as usize);
+        for (controller, p) in controllers.iter_mut().zip(&mut platforms) {
+            let period = controller.period_secs().clamp(1, 60);
+            if m > 0 {
+                p.close_minute();
+            }
+            let mut cursor = 0;
+            controller.tick(p);
+            for k in 1..60 / period {
+                let t = f64::from(m) * 60.0 + f64::from(k * period);
+                stream.feed(p, &mut cursor, t);
+                p.advance(t);
+                controller.tick(p);
+            }
+            stream.feed(p, &mut cursor, f64::from(m + 1) * 60.0);
+        }
+    }
+    platforms
+        .into_iter()
+        .map(|mut p| {
+            p.close_minute();
+            let (stats, _, timeline, profile) = p.finish_with_profile(f64::from(minutes) * 60.0);
+            (stats, timeline, profile)
+        })
+        .collect()
+}
+
+/// [`run_policies_stream`] with one controller.
+#[allow(clippy::too_many_arguments)]
+pub fn run_policy_stream(
+    controller: &mut dyn Controller,
+    src: &StreamSource<'_>,
+    minutes: u32,
+    cfg: &PlatformConfig,
+    memory_gb: f64,
+    keep_timeline: bool,
+    reaction_secs: f64,
+    profile: bool,
+) -> StreamRun {
+    run_policies_stream(
+        &mut [controller],
+        src,
+        minutes,
+        cfg,
+        memory_gb,
+        keep_timeline,
+        reaction_secs,
+        profile,
+    )
+    .pop()
+    .unwrap_or_default()
+}
+
 /// The controller of a baseline (`None` for [`PolicyKind::Pcscale`],
 /// which needs a policy: see [`ports::Pcscale`]).
 pub fn controller_for(
@@ -400,62 +549,182 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn run_one(&self, index: usize, f: &FunctionTrace) -> FunctionOutcome {
-        let cfg = &self.opts.platform;
-        let w = workload::build(f, self.trace.minutes, self.opts.seed);
-        let evaluated = w.peak_concurrency >= self.opts.min_peak;
+        match (&f.arrivals, self.opts.mode) {
+            (Arrivals::PerMinute(counts), ReplayMode::Fast) => self.run_fast(index, f, counts),
+            // Exact records are held by the loader already (bounded by
+            // MAX_TRACE_INVOCATIONS): both modes replay them one by one.
+            _ => self.run_exact(index, f),
+        }
+    }
+
+    fn outcome(&self, index: usize, f: &FunctionTrace, peak: u32) -> (FunctionOutcome, bool) {
+        let evaluated = peak >= self.opts.min_peak;
         let keep = self.opts.timeline && evaluated || self.plot_index == Some(index);
-        let memory_gb = billed_memory_gb(f.memory_mb);
-        let mut out = FunctionOutcome {
+        let out = FunctionOutcome {
             index,
             id: f.id.clone(),
             name: f.name.clone(),
-            memory_gb,
-            peak_concurrency: w.peak_concurrency,
+            memory_gb: billed_memory_gb(f.memory_mb),
+            peak_concurrency: peak,
             evaluated,
             runs: Vec::new(),
             timelines: keep.then(Vec::new),
             pcscale_errors: 0,
         };
-        if !evaluated && !keep {
+        (out, keep)
+    }
+
+    /// When a causal policy could first have PC ready: the first datapoint
+    /// is seen by the first tick after CloudWatch publishes it, and the
+    /// first unit of PC is usable a preparation delay after that.
+    fn reaction(&self, first_active_minute: Option<u32>) -> f64 {
+        let cfg = &self.opts.platform;
+        first_active_minute.map_or(0.0, |m| {
+            f64::from(m + cfg.metric_delay.minutes_until_seen()) * 60.0 + cfg.ready_after(1)
+        })
+    }
+
+    fn run_fast(&self, index: usize, f: &FunctionTrace, counts: &[u32]) -> FunctionOutcome {
+        let cfg = &self.opts.platform;
+        let dist = workload::durations_of(f);
+        let thresholds = self.opts.fast;
+        let shape =
+            ArrivalStream::needs_shape(counts, thresholds).then(|| DurationShape::of(&dist));
+        let src = StreamSource {
+            counts,
+            dist: &dist,
+            shape: shape.as_ref(),
+            thresholds,
+            seed: self.opts.seed,
+            id: &f.id,
+        };
+        let minutes = self.trace.minutes;
+        // No two invocations further apart than the longest duration
+        // overlap: a function whose arrivals in any such window stay under
+        // the threshold cannot reach it (the exact mode skips it too).
+        let longest = dist.points.last().map_or(0.0, |p| p.1).max(0.001);
+        let window = (longest / 60.0).ceil() as usize + 1;
+        let bound = counts
+            .windows(window.min(counts.len()).max(1))
+            .map(|w| w.iter().map(|&n| u64::from(n)).sum::<u64>())
+            .max()
+            .unwrap_or(0);
+        if bound < u64::from(self.opts.min_peak) && self.plot_index != Some(index) {
+            let peak = u32::try_from(bound).unwrap_or(u32::MAX);
+            let (out, _) = self.outcome(index, f, peak);
+            if !out.evaluated {
+                return out;
+            }
+        }
+        let memory_gb = billed_memory_gb(f.memory_mb);
+        let reaction = self.reaction(counts.iter().position(|&n| n > 0).map(|m| m as u32));
+        // On-demand only first: its run is also the demand profile.
+        let keep_first = self.opts.timeline || self.plot_index == Some(index);
+        let (nopc, nopc_tl, profile) = run_policy_stream(
+            &mut NoPc, &src, minutes, cfg, memory_gb, keep_first, reaction, true,
+        );
+        let profile = profile.unwrap_or_default();
+        let peak = profile.minute_peak.iter().copied().max().unwrap_or(0);
+        let (mut out, keep) = self.outcome(index, f, peak);
+        if !out.evaluated && !keep {
+            return out;
+        }
+        // Every other policy on the same arrivals, made once more.
+        let mut baselines: Vec<(PolicyKind, Box<dyn Controller>)> = Vec::new();
+        let mut pcscale: Option<Pcscale> = None;
+        for &kind in self.kinds.iter().filter(|&&k| k != PolicyKind::NoPc) {
+            match controller_for(kind, &profile, cfg, self.opts.alibaba_statistic) {
+                Some(ctl) => baselines.push((kind, ctl)),
+                None => pcscale = Some(self.pcscale(f)),
+            }
+        }
+        let mut runs: Vec<(PolicyKind, RunStats, Option<Vec<MinuteRecord>>)> = {
+            let mut ctls: Vec<&mut dyn Controller> = Vec::new();
+            let mut order = Vec::new();
+            for (kind, ctl) in &mut baselines {
+                order.push(*kind);
+                ctls.push(ctl.as_mut());
+            }
+            if let Some(ctl) = &mut pcscale {
+                order.push(PolicyKind::Pcscale);
+                ctls.push(ctl);
+            }
+            let results = run_policies_stream(
+                &mut ctls, &src, minutes, cfg, memory_gb, keep, reaction, false,
+            );
+            order
+                .into_iter()
+                .zip(results)
+                .map(|(k, (s, tl, _))| (k, s, tl))
+                .collect()
+        };
+        if let Some(ctl) = &pcscale {
+            out.pcscale_errors += ctl.errors + ctl.failed_ticks;
+        }
+        runs.push((PolicyKind::NoPc, nopc, nopc_tl.filter(|_| keep)));
+        for &kind in &self.kinds {
+            if let Some(i) = runs.iter().position(|r| r.0 == kind) {
+                let (_, stats, timeline) = runs.swap_remove(i);
+                self.push_run(&mut out, kind, stats, timeline);
+            }
+        }
+        out
+    }
+
+    fn pcscale(&self, f: &FunctionTrace) -> Pcscale {
+        let mut p = self.policy.clone();
+        p.resource = ResourceId {
+            function: f.name.clone(),
+            qualifier: self.policy.resource.qualifier.clone(),
+        };
+        Pcscale::new(p, self.epoch)
+            .with_quiet_every_minutes(self.opts.quiet_every_minutes)
+            .with_max_per_function(self.opts.max_per_function)
+            .with_metric_delay(self.opts.pcscale_metric_delay)
+    }
+
+    fn push_run(
+        &self,
+        out: &mut FunctionOutcome,
+        kind: PolicyKind,
+        mut stats: RunStats,
+        timeline: Option<Vec<MinuteRecord>>,
+    ) {
+        if matches!(kind, PolicyKind::AwsAverage | PolicyKind::AwsMaximum) {
+            // Target tracking's high and low alarms, for the counted minutes.
+            stats.cost.alarms += pricing::alarm_cost(
+                pricing::TARGET_TRACKING_ALARMS,
+                counted_minutes(self.trace, &self.opts.platform),
+            );
+        }
+        out.runs.push((kind, stats));
+        if let (Some(tls), Some(tl)) = (&mut out.timelines, timeline) {
+            tls.push((kind, tl));
+        }
+    }
+
+    fn run_exact(&self, index: usize, f: &FunctionTrace) -> FunctionOutcome {
+        let cfg = &self.opts.platform;
+        let w = workload::build(f, self.trace.minutes, self.opts.seed);
+        let (mut out, keep) = self.outcome(index, f, w.peak_concurrency);
+        let memory_gb = out.memory_gb;
+        if !out.evaluated && !keep {
             return out;
         }
         let profile = w.profile();
-        // The first datapoint is seen by the first tick after CloudWatch
-        // publishes it; the first unit of PC is usable a preparation delay
-        // after that.
-        let reaction = profile.first_active_minute.map_or(0.0, |m| {
-            f64::from(m + cfg.metric_delay.minutes_until_seen()) * 60.0 + cfg.ready_after(1)
-        });
+        let reaction = self.reaction(profile.first_active_minute);
         for &kind in &self.kinds {
             let ctl = controller_for(kind, &profile, cfg, self.opts.alibaba_statistic);
-            let (mut stats, timeline) = match ctl {
+            let (stats, timeline) = match ctl {
                 Some(mut ctl) => run_policy(ctl.as_mut(), &w, cfg, memory_gb, keep, reaction),
                 None => {
-                    let mut p = self.policy.clone();
-                    p.resource = ResourceId {
-                        function: f.name.clone(),
-                        qualifier: self.policy.resource.qualifier.clone(),
-                    };
-                    let mut ctl = Pcscale::new(p, self.epoch)
-                        .with_quiet_every_minutes(self.opts.quiet_every_minutes)
-                        .with_max_per_function(self.opts.max_per_function)
-                        .with_metric_delay(self.opts.pcscale_metric_delay);
+                    let mut ctl = self.pcscale(f);
                     let r = run_policy(&mut ctl, &w, cfg, memory_gb, keep, reaction);
                     out.pcscale_errors += ctl.errors + ctl.failed_ticks;
                     r
                 }
             };
-            if matches!(kind, PolicyKind::AwsAverage | PolicyKind::AwsMaximum) {
-                // Target tracking's high and low alarms, for the counted minutes.
-                stats.cost.alarms += pricing::alarm_cost(
-                    pricing::TARGET_TRACKING_ALARMS,
-                    counted_minutes(self.trace, cfg),
-                );
-            }
-            out.runs.push((kind, stats));
-            if let (Some(tls), Some(tl)) = (&mut out.timelines, timeline) {
-                tls.push((kind, tl));
-            }
+            self.push_run(&mut out, kind, stats, timeline);
         }
         out
     }

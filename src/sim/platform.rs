@@ -43,14 +43,38 @@
 //!   removed, optionally rounded up to 5 minutes per enabled period; duration
 //!   rounded up to 1 ms at the PC or on-demand rate; every request. Only what
 //!   happens after the warm-up window is counted.
+//!
+//! Two ways of feeding it share every rule above (one PC model, one bill,
+//! one [`MinuteMetrics`] record): [`Platform::arrive`] serves one invocation
+//! at its exact time (the reference, `--exact`), and [`Platform::arrive_dense`]
+//! serves a whole second's arrivals at once (the fast mode's busy seconds,
+//! see [`crate::sim::workload::ArrivalStream`]). In-flight invocations and
+//! idle environments are kept as *cohorts* (a time and a count), so a second
+//! of 2,000 arrivals costs a handful of heap entries, not 2,000.
+//!
+//! Within a dense second the arrivals are taken as spread uniformly over
+//! the second (a fluid model): with `B` busy at the second's start, `E(τ)`
+//! of them ended by `τ` (end times are kept to a tenth of a second) and `x`
+//! new ones, the concurrency at `τ` in the second is `B - E(τ) + x·G(τ)`
+//! with `G(τ) = E[min(d, τ)]` ([`DurationShape`]), on a grid of tenths.
+//! PC admits the largest `x` that keeps this at or under the usable PC on a
+//! grid of `τ` (and at most `10 x PC` a second); the rest spills. On-demand
+//! needs as many environments as its peak on the same grid: the busy ones
+//! and the warm idle ones (most recently used first) cover it, the rest are
+//! cold starts. Idle environments freed in a dense second are stamped with
+//! the second's start and kept warm only if they stay so for the whole of a
+//! later dense second (keep-alive bucketed by second, never longer than the
+//! flag). Durations are billed at their expected billed (1 ms rounded)
+//! length; the new invocations' end times are drawn (multinomially, to a
+//! tenth of a second) by the caller, and a cohort ends at its tenth's middle.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use super::pricing::{ControllerUsage, Cost, PcRounding, Prices, billed_duration_secs};
-use super::workload::Invocation;
+use super::workload::{DemandProfile, DurationShape, Invocation};
 use crate::core::window::PublicationDelay;
 
 /// Platform and accounting parameters.
@@ -223,9 +247,14 @@ pub struct Platform<'c> {
     next_ready: f64,
     // Routing.
     pc_busy: u32,
-    pc_ends: BinaryHeap<Reverse<Time>>,
-    od_ends: BinaryHeap<Reverse<Time>>,
-    od_idle: VecDeque<f64>,
+    od_busy: u32,
+    /// In-flight invocations on PC: (end, how many).
+    pc_ends: BinaryHeap<Reverse<(Time, u32)>>,
+    /// In-flight invocations on on-demand environments: (end, how many).
+    od_ends: BinaryHeap<Reverse<(Time, u32)>>,
+    /// Idle warm on-demand environments: (time it became free, how many),
+    /// oldest first.
+    od_idle: VecDeque<(f64, u32)>,
     second: i64,
     admitted_in_second: u32,
     // The minute being observed.
@@ -243,6 +272,146 @@ pub struct Platform<'c> {
     timeline: Option<Vec<MinuteRecord>>,
     stats: RunStats,
     reaction_secs: f64,
+    profile: Option<ProfileRecorder>,
+    /// A reused buffer of [`Platform::arrive_dense`].
+    scratch: Vec<u32>,
+}
+
+/// Builds a [`DemandProfile`] from the concurrency the platform sees (on a
+/// run without PC: the demand), second by second, with the semantics of
+/// [`crate::sim::workload::Workload::profile`]: a second's peak is the
+/// highest level held at any time within it. Memory: one entry per minute
+/// and per distinct level, not per second or invocation.
+#[derive(Debug)]
+struct ProfileRecorder {
+    seconds: i64,
+    sec: i64,
+    sec_peak: u32,
+    sec_arrivals: u32,
+    minute_peak: Vec<u32>,
+    minute_max_rps: Vec<u32>,
+    /// How many seconds had each peak level.
+    levels: BTreeMap<u32, u64>,
+    active_minutes: u32,
+    last_active_minute: i64,
+}
+
+impl ProfileRecorder {
+    fn new(minutes: u32) -> Self {
+        ProfileRecorder {
+            seconds: i64::from(minutes) * 60,
+            sec: -1,
+            sec_peak: 0,
+            sec_arrivals: 0,
+            minute_peak: vec![0; minutes as usize],
+            minute_max_rps: vec![0; minutes as usize],
+            levels: BTreeMap::new(),
+            active_minutes: 0,
+            last_active_minute: -1,
+        }
+    }
+
+    /// Seconds `from..to` all held `level` (a stretch without events).
+    fn hold(&mut self, from: i64, to: i64, level: u32) {
+        let (from, to) = (from.max(0), to.min(self.seconds));
+        if to <= from {
+            return;
+        }
+        *self.levels.entry(level).or_insert(0) += (to - from) as u64;
+        if level > 0 {
+            for m in from / 60..=(to - 1) / 60 {
+                let p = &mut self.minute_peak[m as usize];
+                *p = (*p).max(level);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let s = self.sec;
+        if s < 0 || s >= self.seconds {
+            return;
+        }
+        *self.levels.entry(self.sec_peak).or_insert(0) += 1;
+        let m = (s / 60) as usize;
+        self.minute_peak[m] = self.minute_peak[m].max(self.sec_peak);
+        self.minute_max_rps[m] = self.minute_max_rps[m].max(self.sec_arrivals);
+        if self.sec_arrivals > 0 && s / 60 != self.last_active_minute {
+            self.active_minutes += 1;
+            self.last_active_minute = s / 60;
+        }
+    }
+
+    /// An event at `t`, with `level` in flight just before it.
+    fn at(&mut self, t: f64, level: u32) {
+        let s = t.floor() as i64;
+        if s > self.sec {
+            self.flush();
+            self.hold(self.sec + 1, s, level);
+            self.sec = s;
+            self.sec_peak = level;
+            self.sec_arrivals = 0;
+        }
+    }
+
+    /// `n` arrivals in the current second, reaching `level`.
+    fn arrivals(&mut self, n: u32, level: u32) {
+        self.sec_peak = self.sec_peak.max(level);
+        self.sec_arrivals += n;
+    }
+
+    fn finish(mut self, level: u32) -> DemandProfile {
+        self.flush();
+        self.hold(self.sec + 1, self.seconds, level);
+        let total: u64 = self.levels.values().sum();
+        let p99_concurrency = if total == 0 {
+            0
+        } else {
+            // The same rank as Workload::profile's select_nth.
+            let k = ((total as f64 * 0.99).ceil() as u64).clamp(1, total);
+            let mut seen = 0u64;
+            let mut v = 0;
+            for (&level, &n) in &self.levels {
+                seen += n;
+                v = level;
+                if seen >= k {
+                    break;
+                }
+            }
+            v
+        };
+        let first_active_minute = self
+            .minute_peak
+            .iter()
+            .position(|&p| p > 0)
+            .map(|m| m as u32);
+        DemandProfile {
+            minute_peak: self.minute_peak,
+            minute_max_rps: self.minute_max_rps,
+            p99_concurrency,
+            first_active_minute,
+            active_minutes: self.active_minutes,
+        }
+    }
+}
+
+/// Rounding dust of the dense second's fluid sums (a count within this of
+/// a whole number is that number).
+const FLUID_DUST: f64 = 1e-6;
+
+/// Splits `part` of the `total = buckets.iter().sum()` members of the
+/// buckets proportionally: bucket `k` gets `floor(part x C_k / total) -
+/// floor(part x C_(k-1) / total)` with `C_k` the running sum, so the shares
+/// sum to `part` and none exceeds its bucket.
+fn proportional(buckets: &[u32], part: u32, total: u32, out: &mut Vec<u32>) {
+    out.clear();
+    let (part, total) = (u64::from(part), u64::from(total.max(1)));
+    let (mut cum, mut prev) = (0u64, 0u64);
+    for &b in buckets {
+        cum += u64::from(b);
+        let upto = part * cum / total;
+        out.push((upto - prev) as u32);
+        prev = upto;
+    }
 }
 
 impl<'c> Platform<'c> {
@@ -258,6 +427,7 @@ impl<'c> Platform<'c> {
             pending: 0,
             next_ready: f64::INFINITY,
             pc_busy: 0,
+            od_busy: 0,
             pc_ends: BinaryHeap::new(),
             od_ends: BinaryHeap::new(),
             od_idle: VecDeque::new(),
@@ -275,7 +445,21 @@ impl<'c> Platform<'c> {
             timeline: keep_timeline.then(|| Vec::with_capacity(minutes as usize)),
             stats: RunStats::default(),
             reaction_secs: f64::NEG_INFINITY,
+            profile: None,
+            scratch: Vec::new(),
         }
+    }
+
+    /// Also records the demand profile (on a run without PC, the
+    /// concurrency the platform sees is the demand); see
+    /// [`Platform::finish_with_profile`].
+    pub fn with_profile(mut self, minutes: u32) -> Self {
+        self.profile = Some(ProfileRecorder::new(minutes));
+        self
+    }
+
+    fn concurrency(&self) -> u32 {
+        self.pc_busy + self.od_busy
     }
 
     /// Cold starts before `t` are counted as unavoidable too.
@@ -326,7 +510,7 @@ impl<'c> Platform<'c> {
     /// since the previous call, up to now; the next window starts with the
     /// executions in flight now.
     pub fn take_concurrency_peak(&mut self) -> u32 {
-        let now = self.pc_busy + self.od_ends.len() as u32;
+        let now = self.concurrency();
         let peak = self.w_conc_max.max(now);
         self.w_conc_max = now;
         peak
@@ -451,33 +635,86 @@ impl<'c> Platform<'c> {
     /// Processes every completion and PC readiness up to `t`.
     pub fn advance(&mut self, t: f64) {
         loop {
-            let pc_next = self.pc_ends.peek().map_or(f64::INFINITY, |r| r.0.0);
-            let od_next = self.od_ends.peek().map_or(f64::INFINITY, |r| r.0.0);
+            let pc_next = self.pc_ends.peek().map_or(f64::INFINITY, |r| r.0.0.0);
+            let od_next = self.od_ends.peek().map_or(f64::INFINITY, |r| r.0.0.0);
             let e = pc_next.min(od_next).min(self.next_ready);
             if e > t {
                 break;
             }
             self.accumulate(e);
             if self.next_ready <= e && self.next_ready <= pc_next && self.next_ready <= od_next {
-                let now = self.now;
-                for tr in &mut self.tranches {
-                    if !tr.ready && tr.ready_at <= now {
-                        tr.ready = true;
-                        self.usable += tr.amount;
-                        self.pending -= 1;
-                    }
+                self.make_ready();
+            } else {
+                let level = self.concurrency();
+                if let Some(p) = &mut self.profile {
+                    p.at(e, level);
                 }
-                self.recompute_next_ready();
-                self.sample_utilization();
-            } else if pc_next <= od_next {
-                self.pc_ends.pop();
-                self.pc_busy -= 1;
-            } else if let Some(Reverse(Time(end))) = self.od_ends.pop() {
-                // Time order keeps `od_idle` sorted by the time each became free.
-                self.od_idle.push_back(end);
+                if pc_next <= od_next {
+                    if let Some(Reverse((_, n))) = self.pc_ends.pop() {
+                        self.pc_busy -= n;
+                    }
+                } else if let Some(Reverse((Time(end), n))) = self.od_ends.pop() {
+                    self.od_busy -= n;
+                    // Time order keeps `od_idle` sorted by the time each became free.
+                    self.push_idle(end, n);
+                }
             }
         }
         self.accumulate(t);
+    }
+
+    /// Every tranche whose preparation is over by now becomes usable.
+    fn make_ready(&mut self) {
+        let now = self.now;
+        for tr in &mut self.tranches {
+            if !tr.ready && tr.ready_at <= now {
+                tr.ready = true;
+                self.usable += tr.amount;
+                self.pending -= 1;
+            }
+        }
+        self.recompute_next_ready();
+        self.sample_utilization();
+    }
+
+    fn push_idle(&mut self, free: f64, n: u32) {
+        if n == 0 {
+            return;
+        }
+        match self.od_idle.back_mut() {
+            Some(back) if back.0 == free => back.1 += n,
+            _ => self.od_idle.push_back((free, n)),
+        }
+    }
+
+    /// Drops the idle environments that became free before `horizon`.
+    fn expire_idle(&mut self, horizon: f64) {
+        while self.od_idle.front().is_some_and(|&(f, _)| f < horizon) {
+            self.od_idle.pop_front();
+        }
+    }
+
+    /// Takes up to `n` idle environments, most recently used first; returns
+    /// how many it took.
+    fn take_idle(&mut self, mut n: u32) -> u32 {
+        let mut took = 0;
+        while n > 0 {
+            let Some(back) = self.od_idle.back_mut() else {
+                break;
+            };
+            let k = n.min(back.1);
+            back.1 -= k;
+            n -= k;
+            took += k;
+            if back.1 == 0 {
+                self.od_idle.pop_back();
+            }
+        }
+        took
+    }
+
+    fn idle_count(&self) -> u32 {
+        self.od_idle.iter().map(|&(_, n)| n).sum()
     }
 
     /// Closes the current minute at its end and opens the next one.
@@ -498,7 +735,7 @@ impl<'c> Platform<'c> {
             tl.push(self.m_record);
         }
         self.minute += 1;
-        let conc = self.pc_busy + self.od_ends.len() as u32;
+        let conc = self.concurrency();
         self.m_conc_max = conc;
         self.m_active = conc > 0;
         self.m_util_int = 0.0;
@@ -521,24 +758,27 @@ impl<'c> Platform<'c> {
         let billed = billed_duration_secs(inv.duration) * self.mem_gb;
         let on_pc = self.pc_busy < self.usable
             && self.admitted_in_second < self.cfg.rps_per_pc.saturating_mul(self.usable);
-        let rec = &mut self.m_record;
-        rec.invocations += 1;
+        let level = self.concurrency();
+        if let Some(p) = &mut self.profile {
+            p.at(inv.start, level);
+            p.arrivals(1, level + 1);
+        }
+        self.m_record.invocations += 1;
         if on_pc {
             self.pc_busy += 1;
             self.admitted_in_second += 1;
-            self.pc_ends.push(Reverse(Time(end)));
+            self.pc_ends.push(Reverse((Time(end), 1)));
             if counted {
                 self.stats.on_pc += 1;
                 self.stats.pc_busy_gb_s += inv.duration * self.mem_gb;
                 self.stats.cost.pc_duration += billed * self.cfg.prices.pc_duration_gb_s;
             }
         } else {
-            let horizon = inv.start - self.cfg.keep_alive_secs;
-            while self.od_idle.front().is_some_and(|&f| f < horizon) {
-                self.od_idle.pop_front();
-            }
-            let warm = self.od_idle.pop_back().is_some();
-            self.od_ends.push(Reverse(Time(end)));
+            self.expire_idle(inv.start - self.cfg.keep_alive_secs);
+            let warm = self.take_idle(1) == 1;
+            self.od_busy += 1;
+            self.od_ends.push(Reverse((Time(end), 1)));
+            let rec = &mut self.m_record;
             rec.spill += 1;
             if !warm {
                 rec.cold += 1;
@@ -559,22 +799,220 @@ impl<'c> Platform<'c> {
             self.stats.invocations += 1;
             self.stats.cost.requests += self.cfg.prices.request;
         }
-        let conc = self.pc_busy + self.od_ends.len() as u32;
+        let conc = self.concurrency();
         self.m_conc_max = self.m_conc_max.max(conc);
         self.w_conc_max = self.w_conc_max.max(conc);
         self.m_active = true;
         self.sample_utilization();
     }
 
+    /// Serves the arrivals of the second starting at `second` (a whole
+    /// number of seconds, not before the current time) at once, as the
+    /// module documentation describes: `tenths[i]` of them arrive in its
+    /// `i`-th tenth, and `ends[j]` of them end in the `j`-th tenth of a
+    /// second after `second` (the first ten within it); both count every
+    /// arrival. Leaves the platform at the second's end.
+    pub fn arrive_dense(
+        &mut self,
+        second: f64,
+        tenths: &[u32; DurationShape::PER_SECOND],
+        ends: &[u32],
+        shape: &DurationShape,
+    ) {
+        const R: usize = DurationShape::PER_SECOND;
+        let a: u32 = ends.iter().sum();
+        if a == 0 || tenths.iter().sum::<u32>() != a {
+            return;
+        }
+        self.advance(second);
+        let end_of_second = second + 1.0;
+        let counted = self.counted(second);
+        let level = self.concurrency();
+        // The running invocations that end within this second: by the end of
+        // its j-th tenth, `e_pc[j]` on PC and `e_od[j]` on demand.
+        let (b_pc, b_od) = (self.pc_busy, self.od_busy);
+        let ended_by = |heap: &mut BinaryHeap<Reverse<(Time, u32)>>| {
+            let mut by = [0u32; R];
+            while let Some(&Reverse((Time(t), n))) = heap.peek() {
+                if t >= end_of_second {
+                    break;
+                }
+                heap.pop();
+                if t - second == 0.5 {
+                    // A cohort kept to the second: it ends uniformly within it.
+                    for (j, b) in by.iter_mut().enumerate() {
+                        let (j, r, n) = (j as u64, R as u64, u64::from(n));
+                        *b += (n * (j + 1) / r - n * j / r) as u32;
+                    }
+                    continue;
+                }
+                let j = (((t - second) * R as f64).ceil().max(1.0) as usize).min(R) - 1;
+                by[j] += n;
+            }
+            for j in 1..R {
+                by[j] += by[j - 1];
+            }
+            by
+        };
+        let e_pc = ended_by(&mut self.pc_ends);
+        let e_od = ended_by(&mut self.od_ends);
+        // Tenth by tenth (a fluid: each tenth's arrivals spread over it),
+        // PC takes what its free units allow and the rest spills. `w(k)`:
+        // how many of one tenth's arrivals are still running `k` tenths
+        // after that tenth began, per arrival.
+        let u = self.usable;
+        let g = |k: usize| if k == 0 { 0.0 } else { shape.g[k - 1] };
+        let w = |k: usize| R as f64 * (g(k) - g(k - 1));
+        let cap = f64::from(self.cfg.rps_per_pc.saturating_mul(u));
+        let (mut xs, mut ys) = ([0.0f64; R], [0.0f64; R]);
+        let mut admitted = 0.0;
+        let mut peak_od = f64::from(b_od);
+        let mut peak_all = f64::from(b_pc + b_od);
+        let mut util_peak = f64::from(b_pc);
+        let mut util_sum = f64::from(b_pc) / 2.0;
+        for i in 0..R {
+            let t = i + 1;
+            let running = |v: &[f64; R]| (0..i).map(|j| v[j] * w(t - j)).sum::<f64>();
+            let pc_before = f64::from(b_pc) - f64::from(e_pc[i]) + running(&xs);
+            let alpha = f64::from(tenths[i]);
+            let x = alpha
+                .min(((f64::from(u) - pc_before) / w(1)).max(0.0))
+                .min((cap - admitted).max(0.0));
+            xs[i] = x;
+            ys[i] = alpha - x;
+            admitted += x;
+            let pc = pc_before + x * w(1);
+            let od = f64::from(b_od) - f64::from(e_od[i]) + running(&ys) + ys[i] * w(1);
+            peak_od = peak_od.max(od);
+            peak_all = peak_all.max(pc + od);
+            util_peak = util_peak.max(pc);
+            util_sum += if t == R { pc / 2.0 } else { pc };
+        }
+        let on_pc = ((admitted + FLUID_DUST).floor() as u32).min(a);
+        let y = a - on_pc;
+        let mut pc_ends = std::mem::take(&mut self.scratch);
+        proportional(ends, on_pc, a, &mut pc_ends);
+        let pc_carry = on_pc - pc_ends.iter().take(R).sum::<u32>();
+        let od_carry: u32 = ends
+            .iter()
+            .zip(&pc_ends)
+            .skip(R)
+            .map(|(&all, &pc)| all - pc)
+            .sum();
+        // On-demand: the environments its peak needs.
+        let busy_after = b_od - e_od[R - 1] + od_carry;
+        let need = ((peak_od - FLUID_DUST).ceil().max(0.0) as u32)
+            .max(busy_after)
+            .max(u32::from(y > 0));
+        self.expire_idle(end_of_second - self.cfg.keep_alive_secs);
+        let idle = self.idle_count();
+        let extra = need.saturating_sub(b_od);
+        let touched = self.take_idle(extra.min(idle));
+        let cold = (extra - touched).min(y);
+        let warm = y - cold;
+        // Environments after the second: the untouched idle ones, the busy
+        // ones, and those freed within it (stamped with the second's start).
+        let total_after = b_od + idle + cold;
+        let untouched = idle - touched;
+        self.push_idle(
+            second,
+            total_after
+                .saturating_sub(busy_after)
+                .saturating_sub(untouched),
+        );
+        for (j, (&all, &pc)) in ends.iter().zip(&pc_ends).enumerate().skip(R) {
+            let t = Time(if j < DurationShape::FINE {
+                second + (j as f64 + 0.5) / R as f64
+            } else {
+                second + (j - DurationShape::FINE + 2) as f64 + 0.5
+            });
+            if pc > 0 {
+                self.pc_ends.push(Reverse((t, pc)));
+            }
+            if all > pc {
+                self.od_ends.push(Reverse((t, all - pc)));
+            }
+        }
+        self.scratch = pc_ends;
+        self.pc_busy = b_pc - e_pc[R - 1] + pc_carry;
+        self.od_busy = busy_after;
+        // The second's metrics.
+        let peak_all = ((peak_all - FLUID_DUST).ceil().max(0.0) as u32).max(self.concurrency());
+        if u > 0 {
+            let avg = (util_sum / R as f64).clamp(0.0, f64::from(u));
+            self.m_util_int += avg / f64::from(u);
+            self.m_util_time += 1.0;
+            self.m_util_max = self
+                .m_util_max
+                .max(util_peak.min(f64::from(u)) / f64::from(u));
+        }
+        self.now = end_of_second;
+        self.second = second.floor() as i64;
+        self.admitted_in_second = on_pc;
+        if let Some(p) = &mut self.profile {
+            p.at(second, level);
+            p.arrivals(a, peak_all);
+        }
+        self.m_conc_max = self.m_conc_max.max(peak_all);
+        self.w_conc_max = self.w_conc_max.max(peak_all);
+        self.m_active = true;
+        let rec = &mut self.m_record;
+        rec.invocations += a;
+        rec.spill += y;
+        rec.cold += cold;
+        if counted {
+            let s = &mut self.stats;
+            s.invocations += u64::from(a);
+            s.on_pc += u64::from(on_pc);
+            s.warm_on_demand += u64::from(warm);
+            s.cold += u64::from(cold);
+            if second < self.reaction_secs {
+                s.cold_unavoidable += u64::from(cold);
+            }
+            let p = &self.cfg.prices;
+            let billed = shape.mean_billed_secs * self.mem_gb;
+            s.pc_busy_gb_s += f64::from(on_pc) * shape.mean_secs * self.mem_gb;
+            s.cost.pc_duration += f64::from(on_pc) * billed * p.pc_duration_gb_s;
+            s.cost.on_demand_duration += f64::from(y) * billed * p.on_demand_gb_s;
+            s.cost.requests += f64::from(a) * p.request;
+        }
+        if self.next_ready <= self.now {
+            self.make_ready();
+        }
+    }
+
     /// Ends the run at `t` (the trace's end): PC still configured is billed
     /// up to `t` without rounding (the bill continues beyond the window).
-    pub fn finish(mut self, t: f64) -> (RunStats, Vec<MinuteMetrics>, Option<Vec<MinuteRecord>>) {
+    pub fn finish(self, t: f64) -> (RunStats, Vec<MinuteMetrics>, Option<Vec<MinuteRecord>>) {
+        let (stats, metrics, timeline, _) = self.finish_with_profile(t);
+        (stats, metrics, timeline)
+    }
+
+    /// [`Platform::finish`], and the demand profile when
+    /// [`Platform::with_profile`] asked for it.
+    pub fn finish_with_profile(
+        mut self,
+        t: f64,
+    ) -> (
+        RunStats,
+        Vec<MinuteMetrics>,
+        Option<Vec<MinuteRecord>>,
+        Option<DemandProfile>,
+    ) {
+        let profile = match self.profile.is_some() {
+            true => {
+                self.advance(t);
+                let level = self.concurrency();
+                self.profile.take().map(|p| p.finish(level))
+            }
+            false => None,
+        };
         let tranches = std::mem::take(&mut self.tranches);
         for tr in tranches {
             self.bill_pc(tr.amount, tr.requested_at, t, false);
         }
         self.stats.cost.controller += self.stats.controller.cost();
-        (self.stats, self.metrics, self.timeline)
+        (self.stats, self.metrics, self.timeline, profile)
     }
 }
 
@@ -695,6 +1133,87 @@ mod tests {
             "{m:?}"
         );
         assert!((m.utilization_max.unwrap_or(0.0) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_recorded_profile_is_the_workloads_profile() {
+        use crate::sim::trace::{Arrivals, DurationDist, FunctionTrace};
+        let f = FunctionTrace {
+            id: "p".into(),
+            name: "p".into(),
+            trigger: None,
+            arrivals: Arrivals::PerMinute(vec![3, 0, 40, 200, 0, 0, 1, 0]),
+            durations: Some(DurationDist::from_percentiles_ms([
+                5.0, 10.0, 200.0, 900.0, 3000.0, 70_000.0, 200_000.0,
+            ])),
+            memory_mb: None,
+        };
+        let w = crate::sim::workload::build(&f, 8, 4);
+        let c = cfg();
+        let mut p = Platform::new(&c, 1.0, 8, false).with_profile(8);
+        let mut i = 0;
+        for m in 0..8 {
+            if m > 0 {
+                p.close_minute();
+            }
+            while i < w.invocations.len() && w.invocations[i].start < f64::from(m + 1) * 60.0 {
+                p.arrive(&w.invocations[i]);
+                i += 1;
+            }
+        }
+        p.close_minute();
+        let (_, _, _, profile) = p.finish_with_profile(480.0);
+        assert_eq!(profile, Some(w.profile()));
+    }
+
+    #[test]
+    fn a_dense_second_serves_pc_first_and_counts_every_arrival_once() {
+        let c = cfg();
+        let shape = DurationShape::of(&crate::sim::trace::DurationDist::constant(0.5));
+        let mut p = Platform::new(&c, 1.0, 10, false);
+        p.set_pc(10);
+        p.advance(120.0);
+        // 300 arrivals of 0.5 s: about 150 in flight, 10 on PC (10 x 10 rps
+        // would allow 100 a second, concurrency allows about 20).
+        let ends: Vec<u32> = (0..15).map(|j| if j >= 5 { 30 } else { 0 }).collect();
+        p.arrive_dense(120.0, &[30; 10], &ends, &shape);
+        let s = *p.stats();
+        assert_eq!(s.invocations, 300);
+        assert_eq!(s.on_pc + s.warm_on_demand + s.cold, 300);
+        assert_eq!(s.on_pc, 20, "{s:?}");
+        // On-demand needs its fluid peak: 280 x E[min(d, 0.5)] = 140.
+        assert_eq!(s.cold, 140, "{s:?}");
+        // The next second reuses them warm.
+        p.arrive_dense(121.0, &[30; 10], &ends, &shape);
+        let s = *p.stats();
+        assert_eq!(s.cold, 140, "{s:?}");
+        assert_eq!(s.warm_on_demand, 280 - 140 + 280);
+        // After the keep-alive with nothing running, they are gone.
+        p.arrive_dense(500.0, &[30; 10], &ends, &shape);
+        assert_eq!(p.stats().cold, 280, "{:?}", p.stats());
+        let (_, _, _, _) = p.finish_with_profile(600.0);
+    }
+
+    #[test]
+    fn dense_invocations_running_past_their_second_hold_their_environment() {
+        let c = cfg();
+        let shape = DurationShape::of(&crate::sim::trace::DurationDist::constant(10.0));
+        let mut p = Platform::new(&c, 1.0, 10, false);
+        // 50 arrivals lasting 10 s: they end in second 10 after their start.
+        let ends = |n: u32| -> Vec<u32> {
+            let mut v = vec![0; DurationShape::FINE + 9];
+            v[DurationShape::FINE + 8] = 10 * n;
+            v
+        };
+        p.arrive_dense(0.0, &[5; 10], &ends(5), &shape);
+        assert_eq!(p.take_concurrency_peak(), 50);
+        p.arrive_dense(5.0, &[5; 10], &ends(5), &shape);
+        assert_eq!(p.stats().cold, 100, "none of the first 50 is free yet");
+        p.advance(12.0);
+        assert_eq!(p.take_concurrency_peak(), 100);
+        p.arrive_dense(20.0, &[10; 10], &ends(10), &shape);
+        let s = *p.stats();
+        assert_eq!((s.cold, s.warm_on_demand), (100, 100), "{s:?}");
     }
 
     #[test]

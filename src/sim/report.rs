@@ -103,6 +103,9 @@ pub struct SimReport {
     pub elapsed_ms: u64,
     /// Worker threads used.
     pub threads: usize,
+    /// How arrivals were replayed.
+    #[serde(default)]
+    pub mode: super::ReplayMode,
     /// pcscale's frontier (`--frontier`): one point per knob value.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub frontier: Vec<FrontierPoint>,
@@ -225,6 +228,7 @@ impl Aggregate {
             notes: trace.notes.clone(),
             elapsed_ms: 0,
             threads: 0,
+            mode: opts.mode,
             frontier: Vec::new(),
             plot: None,
         }
@@ -384,9 +388,14 @@ impl SimReport {
             s.push_str(&format!("Assumed: {n}\n"));
         }
         s.push_str(&format!(
-            "Replayed in {:.2} s on {} thread(s).\n",
+            "Replayed in {:.2} s on {} thread(s), {} mode{}.\n",
             self.elapsed_ms as f64 / 1000.0,
-            self.threads
+            self.threads,
+            self.mode.name(),
+            match self.mode {
+                super::ReplayMode::Fast => " (--exact: every invocation one by one)",
+                super::ReplayMode::Exact => "",
+            }
         ));
         s
     }

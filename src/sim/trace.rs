@@ -52,6 +52,11 @@ pub const MAX_TRACE_MINUTES: u32 = 366 * 24 * 60;
 /// concurrency limits are in the tens of thousands).
 pub const MAX_ROW_CONCURRENCY: f64 = 100_000.0;
 
+/// The most invocations one minute of a per-minute trace may count (1.7
+/// million a second, beyond any Lambda account's concurrency): it keeps
+/// every in-flight count of the fast replay within `u32`.
+pub const MAX_MINUTE_COUNT: u32 = 100_000_000;
+
 /// The most invocations a trace of exact records may expand to (about
 /// 800 MB of arrival and duration pairs).
 pub const MAX_TRACE_INVOCATIONS: usize = 50_000_000;
@@ -537,6 +542,19 @@ fn parse_2019(
             });
         }
     }
+    if minute_cols.len() > MAX_TRACE_MINUTES as usize {
+        let (i, _) = minute_cols[MAX_TRACE_MINUTES as usize];
+        return Err(TraceError::Parse {
+            file: file.to_owned(),
+            line: 1,
+            column: i as u64 + 1,
+            message: format!(
+                "{} minute columns: a trace may span at most {MAX_TRACE_MINUTES} minutes ({} days)",
+                minute_cols.len(),
+                MAX_TRACE_MINUTES / 1440
+            ),
+        });
+    }
     let minutes = minute_cols.len() as u32;
     let durations = match run {
         Some((name, b)) => Some(parse_durations(name, b)?),
@@ -558,7 +576,14 @@ fn parse_2019(
         let app = row.str(c_app).to_owned();
         let mut counts = Vec::with_capacity(minute_cols.len());
         for &(i, _) in &minute_cols {
-            counts.push(row.count(i)?);
+            let n = row.count(i)?;
+            if n > MAX_MINUTE_COUNT {
+                return Err(row.err(
+                    i,
+                    format!("invocation count {n}: at most {MAX_MINUTE_COUNT} a minute"),
+                ));
+            }
+            counts.push(n);
         }
         let dist = durations
             .as_ref()
@@ -951,6 +976,38 @@ mod tests {
         assert_eq!(t.minutes, 3);
         assert_eq!(t.functions[0].arrivals, Arrivals::PerMinute(vec![1, 0, 2]));
         assert_eq!(t.functions[0].trigger.as_deref(), Some("http"));
+    }
+
+    #[test]
+    fn multi_day_minute_columns_replay_and_a_longer_span_than_the_bound_is_refused() {
+        // Two weeks of minutes, as traces/multiday's files have.
+        let minutes = 14 * 1440 + 7;
+        let header: Vec<String> = (1..=minutes).map(|m| m.to_string()).collect();
+        let row: Vec<String> = (0..minutes).map(|m| (m % 3).to_string()).collect();
+        let csv = format!(
+            "HashOwner,HashApp,HashFunction,Trigger,{}\no,a,f,http,{}\n",
+            header.join(","),
+            row.join(",")
+        );
+        let t = parse_2019("long.csv", csv.as_bytes(), None, None).expect("parses");
+        assert_eq!(t.minutes, minutes);
+        assert_eq!(t.functions[0].invocation_count(), u64::from(minutes - 1));
+        let too_long = MAX_TRACE_MINUTES as usize + 1;
+        let header: Vec<String> = (1..=too_long).map(|m| m.to_string()).collect();
+        let csv = format!("HashFunction,HashOwner,HashApp,{}\n", header.join(","));
+        let e = parse_2019("huge.csv", csv.as_bytes(), None, None).expect_err("refused");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("huge.csv:1:{}:", too_long + 3)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_count_beyond_any_account_is_refused_at_its_cell() {
+        let csv = b"HashFunction,HashOwner,HashApp,1,2\nf,o,a,1,100000001\n";
+        let e = parse_2019("x.csv", csv, None, None).expect_err("refused");
+        assert!(e.to_string().starts_with("x.csv:2:5:"), "{e}");
     }
 
     #[test]

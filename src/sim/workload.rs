@@ -14,9 +14,14 @@
 //! `(seed, function)`, never on which thread ran it or on which other
 //! functions were selected.
 
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use std::borrow::Cow;
 
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Binomial, StandardNormal};
+
+use super::platform::Platform;
+use super::pricing::billed_duration_secs;
 use super::trace::{Arrivals, DurationDist, FunctionTrace, fnv1a};
 
 /// One invocation: start and duration, in seconds from the trace's start.
@@ -73,6 +78,37 @@ pub fn function_seed(seed: u64, id: &str) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The duration distribution of a per-minute trace's function (1 s when
+/// the trace has none, as the loader notes).
+pub fn durations_of(f: &FunctionTrace) -> Cow<'_, DurationDist> {
+    match &f.durations {
+        Some(d) => Cow::Borrowed(d),
+        None => Cow::Owned(DurationDist::constant(1.0)),
+    }
+}
+
+/// Draws `n` starts in the minute from `base`, sorted, then one duration
+/// each: the exact mode's draws, in its order (4 words of the stream per
+/// invocation; [`ArrivalStream`] relies on it).
+fn draw_minute(
+    rng: &mut ChaCha8Rng,
+    dist: &DurationDist,
+    base: f64,
+    n: u32,
+    starts: &mut Vec<f64>,
+    out: &mut Vec<Invocation>,
+) {
+    starts.clear();
+    starts.extend((0..n).map(|_| base + rng.random::<f64>() * 60.0));
+    starts.sort_by(f64::total_cmp);
+    for &start in starts.iter() {
+        // At least 1 ms: Lambda bills at least that, and a
+        // zero-length invocation would never occupy anything.
+        let duration = dist.quantile(rng.random::<f64>()).max(0.001);
+        out.push(Invocation { start, duration });
+    }
+}
+
 /// Builds `f`'s invocations for a trace of `minutes` minutes.
 pub fn build(f: &FunctionTrace, minutes: u32, seed: u64) -> Workload {
     let invocations = match &f.arrivals {
@@ -84,25 +120,14 @@ pub fn build(f: &FunctionTrace, minutes: u32, seed: u64) -> Workload {
             })
             .collect(),
         Arrivals::PerMinute(counts) => {
-            let fallback = DurationDist::constant(1.0);
-            let dist = f.durations.as_ref().unwrap_or(&fallback);
+            let dist = durations_of(f);
             let mut rng = ChaCha8Rng::seed_from_u64(function_seed(seed, &f.id));
             let total: usize = counts.iter().map(|&c| c as usize).sum();
             let mut out = Vec::with_capacity(total);
             let mut starts: Vec<f64> = Vec::new();
             for (m, &n) in counts.iter().enumerate() {
-                if n == 0 {
-                    continue;
-                }
-                let base = m as f64 * 60.0;
-                starts.clear();
-                starts.extend((0..n).map(|_| base + rng.random::<f64>() * 60.0));
-                starts.sort_by(f64::total_cmp);
-                for &start in &starts {
-                    // At least 1 ms: Lambda bills at least that, and a
-                    // zero-length invocation would never occupy anything.
-                    let duration = dist.quantile(rng.random::<f64>()).max(0.001);
-                    out.push(Invocation { start, duration });
+                if n > 0 {
+                    draw_minute(&mut rng, &dist, m as f64 * 60.0, n, &mut starts, &mut out);
                 }
             }
             out
@@ -113,6 +138,324 @@ pub fn build(f: &FunctionTrace, minutes: u32, seed: u64) -> Workload {
         invocations,
         minutes,
         peak_concurrency,
+    }
+}
+
+/// What the fast mode's dense seconds need of a duration distribution,
+/// computed once per function on a grid of 4,096 quantiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationShape {
+    /// `end_pmf[j]`: probability that an invocation starting at a uniform
+    /// time within a second ends in the `j`-th tenth of a second after the
+    /// second's start (`j < 10`: within the same second), for
+    /// `j <` [`DurationShape::FINE`]; beyond, `end_pmf[FINE + k]` is the
+    /// probability that it ends in whole second `2 + k` after it.
+    pub end_pmf: Vec<f64>,
+    /// `G(τ) = E[min(d, τ)]` at `τ` = 0.1, 0.2, ..., 1.0: the expected
+    /// concurrency at `τ` of one arrival per second spread over `[0, τ]`.
+    pub g: [f64; 10],
+    /// Expected duration, seconds.
+    pub mean_secs: f64,
+    /// Expected billed duration (rounded up to 1 ms), seconds.
+    pub mean_billed_secs: f64,
+}
+
+impl DurationShape {
+    const QUANTILES: usize = 4096;
+    /// Resolution of [`DurationShape::end_pmf`] and of the grid: tenths.
+    pub const PER_SECOND: usize = 10;
+    /// Ends are kept to the tenth in the first two seconds, to the second
+    /// after (a cohort ending in a later second is taken as ending
+    /// uniformly within it).
+    pub const FINE: usize = 2 * Self::PER_SECOND;
+
+    /// The bucket of `end_pmf` for the `j`-th tenth after the second's start.
+    pub fn bucket(j: usize) -> usize {
+        if j < Self::FINE {
+            j
+        } else {
+            Self::FINE + j / Self::PER_SECOND - 2
+        }
+    }
+
+    /// The shape of `dist` (durations of at least 1 ms, as drawn).
+    pub fn of(dist: &DurationDist) -> DurationShape {
+        let n = Self::QUANTILES as f64;
+        let r = Self::PER_SECOND;
+        let mut end_pmf = vec![0.0; r + 1];
+        let mut g = [0.0; 10];
+        let (mut mean_secs, mut mean_billed_secs) = (0.0, 0.0);
+        for i in 0..Self::QUANTILES {
+            let d = dist.quantile((i as f64 + 0.5) / n).max(0.001);
+            // Started at v ~ U[0, 1): it ends in tenth floor(r (v + d)),
+            // r v uniform on [0, r): tenths k0 + 1 .. k0 + r - 1 get 1 / r
+            // each, k0 and k0 + r share the fraction.
+            let rd = d * r as f64;
+            let k0 = rd.floor();
+            let frac = rd - k0;
+            let k0 = k0 as usize;
+            let top = Self::bucket(k0 + r);
+            if end_pmf.len() < top + 1 {
+                end_pmf.resize(top + 1, 0.0);
+            }
+            let w = 1.0 / (n * r as f64);
+            end_pmf[Self::bucket(k0)] += (1.0 - frac) * w;
+            for j in k0 + 1..k0 + r {
+                end_pmf[Self::bucket(j)] += w;
+            }
+            end_pmf[top] += frac * w;
+            for (j, gj) in g.iter_mut().enumerate() {
+                *gj += d.min((j + 1) as f64 / 10.0) / n;
+            }
+            mean_secs += d / n;
+            mean_billed_secs += billed_duration_secs(d) / n;
+        }
+        while end_pmf.len() > 1 && end_pmf.last().is_some_and(|&p| p == 0.0) {
+            end_pmf.pop();
+        }
+        DurationShape {
+            end_pmf,
+            g,
+            mean_secs,
+            mean_billed_secs,
+        }
+    }
+}
+
+/// A binomial draw; with a variance of 25 or more, its normal
+/// approximation (rounded, within `0..=n`), several times cheaper.
+fn binomial(rng: &mut impl Rng, n: u32, q: f64) -> u32 {
+    let mean = f64::from(n) * q;
+    let var = mean * (1.0 - q);
+    if var >= 25.0 {
+        let z: f64 = rng.sample(StandardNormal);
+        (mean + z * var.sqrt()).round().clamp(0.0, f64::from(n)) as u32
+    } else {
+        Binomial::new(u64::from(n), q).map_or(0, |b| rng.sample(b) as u32)
+    }
+}
+
+/// Draws a multinomial sample of `n` over `probs` (summing to about 1) by
+/// sequential binomials, pushing one count per category until all `n` are
+/// placed (the rest, if rounding leaves any, in the last category).
+fn multinomial(rng: &mut impl Rng, n: u32, probs: &[f64], out: &mut Vec<u32>) {
+    let mut left = n;
+    let mut mass: f64 = probs.iter().sum();
+    for &p in probs {
+        if left == 0 {
+            return;
+        }
+        let q = if mass > 0.0 {
+            (p / mass).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let k = if q >= 1.0 {
+            left
+        } else {
+            binomial(rng, left, q)
+        };
+        out.push(k.min(left));
+        left -= k.min(left);
+        mass -= p;
+    }
+    if let Some(last) = out.last_mut() {
+        *last += left;
+    }
+}
+
+/// When the fast mode replays arrivals one by one, and when a second at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastThresholds {
+    /// A minute with at most this many invocations is replayed exactly as
+    /// the exact mode does, with the very same draws.
+    pub exact_minute_max: u32,
+    /// In a busier minute, a second with at most this many arrivals is
+    /// still replayed one invocation at a time; busier seconds are dense.
+    pub dense_second_above: u32,
+}
+
+impl Default for FastThresholds {
+    fn default() -> Self {
+        FastThresholds {
+            exact_minute_max: 600,
+            dense_second_above: 20,
+        }
+    }
+}
+
+enum Item {
+    One(Invocation),
+    /// A dense second: its start, its arrivals per tenth, and their end
+    /// counts per tenth of a second (`ends[from..to]`).
+    Dense {
+        second: f64,
+        tenths: [u32; DurationShape::PER_SECOND],
+        from: usize,
+        to: usize,
+    },
+}
+
+/// The fast mode's arrivals of one function with per-minute counts, made
+/// one minute at a time (never more than one minute of arrivals in memory):
+///
+/// * a minute with at most [`FastThresholds::exact_minute_max`] invocations
+///   gets exactly the exact mode's invocations (the same stream, the same
+///   draws);
+/// * a busier minute skips those draws in the stream (ChaCha seeks in
+///   constant time, so later quiet minutes still match the exact mode) and
+///   draws from a second stream the arrivals of each second (a multinomial
+///   of the count over 60 seconds); a second with few arrivals is replayed
+///   one invocation at a time, a busier one is served at once
+///   ([`Platform::arrive_dense`]) with its end seconds drawn from the
+///   duration distribution ([`DurationShape::end_pmf`]).
+///
+/// Work per minute is bounded by the thresholds and the distribution's
+/// longest duration, whatever the count.
+pub struct ArrivalStream<'a> {
+    counts: &'a [u32],
+    dist: &'a DurationDist,
+    shape: Option<&'a DurationShape>,
+    thresholds: FastThresholds,
+    rng: ChaCha8Rng,
+    side: ChaCha8Rng,
+    items: Vec<Item>,
+    ends: Vec<u32>,
+    starts: Vec<f64>,
+    buf: Vec<Invocation>,
+    per_second: Vec<u32>,
+}
+
+impl<'a> ArrivalStream<'a> {
+    /// The stream of `counts` (function `id`, seed `seed`); `shape` is
+    /// [`DurationShape::of`] `dist`, needed only if some minute is busier
+    /// than the threshold (see [`ArrivalStream::needs_shape`]).
+    pub fn new(
+        counts: &'a [u32],
+        dist: &'a DurationDist,
+        shape: Option<&'a DurationShape>,
+        thresholds: FastThresholds,
+        seed: u64,
+        id: &str,
+    ) -> Self {
+        let s = function_seed(seed, id);
+        let mut side = ChaCha8Rng::seed_from_u64(s);
+        side.set_stream(1);
+        ArrivalStream {
+            counts,
+            dist,
+            shape,
+            thresholds,
+            rng: ChaCha8Rng::seed_from_u64(s),
+            side,
+            items: Vec::new(),
+            ends: Vec::new(),
+            starts: Vec::new(),
+            buf: Vec::new(),
+            per_second: Vec::with_capacity(60),
+        }
+    }
+
+    /// Whether some minute of `counts` is replayed second by second.
+    pub fn needs_shape(counts: &[u32], thresholds: FastThresholds) -> bool {
+        counts.iter().any(|&n| n > thresholds.exact_minute_max)
+    }
+
+    /// Makes minute `m`'s arrivals (replacing the previous minute's).
+    pub fn load_minute(&mut self, m: usize) {
+        self.items.clear();
+        self.ends.clear();
+        let n = self.counts.get(m).copied().unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        let base = m as f64 * 60.0;
+        let shape = match self.shape {
+            Some(shape) if n > self.thresholds.exact_minute_max => shape,
+            _ => {
+                self.buf.clear();
+                draw_minute(
+                    &mut self.rng,
+                    self.dist,
+                    base,
+                    n,
+                    &mut self.starts,
+                    &mut self.buf,
+                );
+                self.items.extend(self.buf.iter().copied().map(Item::One));
+                return;
+            }
+        };
+        // The exact mode draws 2 f64 (4 words) per invocation of the minute.
+        let pos = self.rng.get_word_pos();
+        self.rng.set_word_pos(pos + 4 * u128::from(n));
+        self.per_second.clear();
+        multinomial(&mut self.side, n, &[1.0 / 60.0; 60], &mut self.per_second);
+        for (k, &c) in self.per_second.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let second = base + k as f64;
+            if c <= self.thresholds.dense_second_above {
+                self.starts.clear();
+                let side = &mut self.side;
+                self.starts
+                    .extend((0..c).map(|_| second + side.random::<f64>()));
+                self.starts.sort_by(f64::total_cmp);
+                for i in 0..self.starts.len() {
+                    let duration = self.dist.quantile(self.side.random::<f64>()).max(0.001);
+                    self.items.push(Item::One(Invocation {
+                        start: self.starts[i],
+                        duration,
+                    }));
+                }
+            } else {
+                let from = self.ends.len();
+                multinomial(&mut self.side, c, &shape.end_pmf, &mut self.ends);
+                let mut t = Vec::with_capacity(DurationShape::PER_SECOND);
+                multinomial(&mut self.side, c, &[0.1; DurationShape::PER_SECOND], &mut t);
+                let mut tenths = [0; DurationShape::PER_SECOND];
+                for (x, v) in tenths.iter_mut().zip(t) {
+                    *x = v;
+                }
+                self.items.push(Item::Dense {
+                    second,
+                    tenths,
+                    from,
+                    to: self.ends.len(),
+                });
+            }
+        }
+    }
+
+    /// Serves the loaded minute's arrivals that start before `t`, from
+    /// `cursor` on (0 for the minute's first call; each platform replaying
+    /// the minute has its own).
+    pub fn feed(&self, p: &mut Platform<'_>, cursor: &mut usize, t: f64) {
+        while let Some(item) = self.items.get(*cursor) {
+            match *item {
+                Item::One(inv) => {
+                    if inv.start >= t {
+                        return;
+                    }
+                    p.arrive(&inv);
+                }
+                Item::Dense {
+                    second,
+                    tenths,
+                    from,
+                    to,
+                } => {
+                    if second >= t {
+                        return;
+                    }
+                    if let Some(shape) = self.shape {
+                        p.arrive_dense(second, &tenths, &self.ends[from..to], shape);
+                    }
+                }
+            }
+            *cursor += 1;
+        }
     }
 }
 
@@ -255,6 +598,73 @@ mod tests {
         let f = per_minute(vec![10; 5], 1.0);
         assert_eq!(build(&f, 5, 1), build(&f, 5, 1));
         assert_ne!(build(&f, 5, 1), build(&f, 5, 2));
+    }
+
+    #[test]
+    fn the_fast_stream_replays_quiet_minutes_with_the_exact_draws_even_after_a_busy_one() {
+        // Minute 1 is busy (second by second), minutes 0 and 2 quiet.
+        let f = per_minute(vec![5, 2000, 7], 0.25);
+        let exact = build(&f, 3, 9).invocations;
+        let dist = durations_of(&f);
+        let shape = DurationShape::of(&dist);
+        let Arrivals::PerMinute(counts) = &f.arrivals else {
+            unreachable!()
+        };
+        let th = FastThresholds::default();
+        assert!(ArrivalStream::needs_shape(counts, th));
+        let mut s = ArrivalStream::new(counts, &dist, Some(&shape), th, 9, &f.id);
+        let ones = |s: &ArrivalStream<'_>| -> Vec<Invocation> {
+            s.items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::One(inv) => Some(*inv),
+                    Item::Dense { .. } => None,
+                })
+                .collect()
+        };
+        s.load_minute(0);
+        assert_eq!(ones(&s), exact[..5].to_vec());
+        s.load_minute(1);
+        let dense: u32 = s.ends.iter().sum();
+        assert_eq!(
+            dense + ones(&s).len() as u32,
+            2000,
+            "every arrival of the busy minute"
+        );
+        assert!(dense > 0, "33 a second on average: some seconds are dense");
+        s.load_minute(2);
+        assert_eq!(ones(&s), exact[2005..].to_vec());
+    }
+
+    #[test]
+    fn duration_shape_of_a_constant_duration() {
+        let s = DurationShape::of(&DurationDist::constant(1.5));
+        // Started uniformly in a second, a 1.5 s invocation ends in tenths
+        // 15 to 24: 15 to 19 kept as tenths, 20 to 24 as second 2.
+        assert_eq!(s.end_pmf.len(), DurationShape::FINE + 1);
+        assert!(s.end_pmf[..15].iter().all(|&p| p.abs() < 1e-9));
+        assert!(s.end_pmf[15..20].iter().all(|&p| (p - 0.1).abs() < 1e-9));
+        assert!((s.end_pmf[20] - 0.5).abs() < 1e-9);
+        let long = DurationShape::of(&DurationDist::constant(600.0));
+        assert_eq!(long.end_pmf.len(), DurationShape::FINE + 600 - 2 + 1);
+        assert!((s.g[4] - 0.5).abs() < 1e-9 && (s.g[9] - 1.0).abs() < 1e-9);
+        assert!((s.mean_billed_secs - 1.5).abs() < 1e-9);
+        let short = DurationShape::of(&DurationDist::constant(0.2));
+        assert_eq!(short.end_pmf.len(), 12);
+        assert!((short.end_pmf[..10].iter().sum::<f64>() - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn multinomial_places_every_draw() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut out = Vec::new();
+        multinomial(&mut rng, 1_000_000, &[1.0 / 60.0; 60], &mut out);
+        assert_eq!(out.len(), 60);
+        assert_eq!(out.iter().sum::<u32>(), 1_000_000);
+        assert!(
+            out.iter().all(|&c| (15_000..18_500).contains(&c)),
+            "{out:?}"
+        );
     }
 
     #[test]
