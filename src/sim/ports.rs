@@ -35,7 +35,7 @@ use crate::ports::{
     Activity, AliasTarget, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource,
     PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
 };
-use crate::tick::{TickOptions, run_tick};
+use crate::tick::{DEFAULT_LAMBDA_BUDGET, DEFAULT_RECONCILE_MINUTES, TickOptions, run_tick};
 
 /// Days CloudWatch keeps 1-minute datapoints (then 5-minute roll-ups for 63
 /// days): a query at a 60 s period reaches no further back.
@@ -316,8 +316,13 @@ impl Pcscale {
             policy_bytes,
             policy: Some(policy),
             state: State::default(),
+            // The deployed read schedule and budget: the simulated
+            // controller reads Lambda (and is billed for it) only when the
+            // deployed Lambda would.
             opts: TickOptions {
                 concurrency: 1,
+                reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
+                lambda_budget: Some(DEFAULT_LAMBDA_BUDGET),
                 ..TickOptions::default()
             },
             epoch,

@@ -34,10 +34,11 @@
 //!   (`PCSCALE_LAMBDA_RPS`, 10 per second).
 //! * **DynamoDB on-demand** (<https://aws.amazon.com/dynamodb/pricing/on-demand/>):
 //!   $0.125 per million read request units, $0.625 per million write
-//!   request units. The tick's strongly consistent `Scan` costs one read
-//!   unit per 4 KB of items *scanned* (the filter is applied after the
-//!   read, so 30 days of activity items count); a write one unit per 1 KB of
-//!   the item (an update: the larger of the old and new item).
+//!   request units. The tick's strongly consistent `Scan` of the policy
+//!   table costs one read unit per 4 KB of policy and state items scanned
+//!   (activity lives in its own table, which the tick only writes to); a
+//!   write one unit per 1 KB of the item (an update: the larger of the old
+//!   and new item).
 //!   Item sizes follow DynamoDB's rules
 //!   (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html>).
 //!
@@ -143,9 +144,6 @@ pub const CONTROLLER_SECS_PER_LAMBDA_CALL: f64 = 1.0 / crate::env::DEFAULT_LAMBD
 pub const DYNAMODB_READ_UNIT: f64 = 0.125 / 1_000_000.0;
 /// DynamoDB on-demand, per write request unit.
 pub const DYNAMODB_WRITE_UNIT: f64 = 0.625 / 1_000_000.0;
-/// Days an activity item lives (the table's TTL).
-pub const ACTIVITY_RETENTION_DAYS: f64 = 30.0;
-
 /// Dollars of `alarms` alarms kept for `minutes`.
 pub fn alarm_cost(alarms: u32, minutes: f64) -> f64 {
     f64::from(alarms) * ALARM_PER_MONTH * minutes.max(0.0) / (HOURS_PER_MONTH * 60.0)
@@ -194,8 +192,8 @@ pub struct ControllerUsage {
     pub lambda_calls: u64,
     /// Bytes of the policy and state items scanned, summed over ticks.
     pub scanned_bytes: u64,
-    /// Bytes of activity items written (each later scanned every tick for
-    /// [`ACTIVITY_RETENTION_DAYS`]).
+    /// Bytes of activity items written (to the activity table, which the
+    /// tick never reads; their write units are in `write_units`).
     pub activity_bytes: u64,
     /// DynamoDB write request units.
     pub write_units: u64,
@@ -212,12 +210,11 @@ impl ControllerUsage {
     }
 
     /// Read request units of the scans: the policy and state items every
-    /// tick, and, in the steady state of a table whose activity items live
-    /// 30 days, every activity item written, once a minute for 30 days
-    /// (a strongly consistent read unit per 4 KB).
+    /// tick (a strongly consistent read unit per 4 KB). Activity items are
+    /// in their own table and never read by the tick, so however long they
+    /// live they cost no reads.
     pub fn read_units(&self) -> f64 {
-        let activity = self.activity_bytes as f64 * ACTIVITY_RETENTION_DAYS * 1440.0;
-        (self.scanned_bytes as f64 + activity) / 4096.0
+        self.scanned_bytes as f64 / 4096.0
     }
 
     /// Dollars of this usage that scale with the aliases: metrics, the
@@ -388,7 +385,8 @@ mod tests {
         };
         let metrics = 300.0 * 0.00001; // $0.003
         let lambda = 300.0 * 0.1 * 0.25 * 0.000_013_333_4; // 30 s at 256 MB arm64
-        let reads = (45_000.0 + 1000.0 * 30.0 * 1440.0) / 4096.0 * 0.125e-6;
+        // Only the policy table is scanned: the activity bytes cost writes.
+        let reads = 45_000.0 / 4096.0 * 0.125e-6;
         let writes = 6.0 * 0.625e-6;
         let want = metrics + lambda + reads + writes;
         assert!((u.cost() - want).abs() < 1e-12, "{} vs {want}", u.cost());

@@ -360,7 +360,7 @@ impl SimReport {
         s.push_str(
             "Spill-over = invocations not served by PC; they reuse a warm on-demand environment or start cold.\n\
              $/avoided cold = (cost - on-demand cost) / (on-demand cold starts - cold starts). API calls = Put/Delete PC config.\n\
-             controller $ = pcscale's own AWS bill: GetMetricData metrics as the tick requests them, the controller Lambda (arm64, 256 MB, one tick a minute), DynamoDB on-demand scans and writes (30 days of activity items included).\n\
+             controller $ = pcscale's own AWS bill: GetMetricData metrics as the tick requests them, the controller Lambda (arm64, 256 MB, one tick a minute), DynamoDB on-demand scans of the policy table and writes (activity goes to its own table, which the tick never reads).\n\
              alarms $ = CloudWatch alarms at $0.10 per alarm-month: 2 per AWS target-tracking target, 2 for pcscale's controller. Tencent's and Alibaba's autoscaling are free on their platforms.\n",
         );
         if let Some(p) = self.policies.iter().find(|r| r.policy == "pcscale")
