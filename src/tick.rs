@@ -1261,6 +1261,12 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             )));
         };
         if !self.budget.take(1) {
+            // Keep what this tick's read learnt (`ObservedAt`): the next
+            // tick then trusts the state instead of reading it again, and
+            // spends its budget on the reserved read and the step. Without
+            // it a budget that fits one read but not read + step would
+            // carry this resource for ever.
+            self.persist(&v.key, &state, dirty, calls).await;
             return Err(Box::new(
                 decided(&v.key, &first, Verb::Carried, None, false, v.dry_run).with_reason(
                     "control-plane budget spent: the reserved-concurrency read and the step \

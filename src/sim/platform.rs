@@ -74,7 +74,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::pricing::{ControllerUsage, Cost, PcRounding, Prices, billed_duration_secs};
-use super::workload::{DemandProfile, DurationShape, Invocation};
+use super::workload::{ArrivalSink, DemandProfile, DurationShape, Invocation};
 use crate::core::window::PublicationDelay;
 
 /// Platform and accounting parameters.
@@ -1013,6 +1013,22 @@ impl<'c> Platform<'c> {
         }
         self.stats.cost.controller += self.stats.controller.cost();
         (self.stats, self.metrics, self.timeline, profile)
+    }
+}
+
+impl ArrivalSink for Platform<'_> {
+    fn arrive(&mut self, inv: &Invocation) {
+        Platform::arrive(self, inv);
+    }
+
+    fn arrive_dense(
+        &mut self,
+        second: f64,
+        tenths: &[u32; DurationShape::PER_SECOND],
+        ends: &[u32],
+        shape: &DurationShape,
+    ) {
+        Platform::arrive_dense(self, second, tenths, ends, shape);
     }
 }
 

@@ -20,7 +20,6 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, StandardNormal};
 
-use super::platform::Platform;
 use super::pricing::billed_duration_secs;
 use super::trace::{Arrivals, DurationDist, FunctionTrace, fnv1a};
 
@@ -307,7 +306,7 @@ enum Item {
 ///   draws from a second stream the arrivals of each second (a multinomial
 ///   of the count over 60 seconds); a second with few arrivals is replayed
 ///   one invocation at a time, a busier one is served at once
-///   ([`Platform::arrive_dense`]) with its end seconds drawn from the
+///   ([`ArrivalSink::arrive_dense`]) with its end seconds drawn from the
 ///   duration distribution ([`DurationShape::end_pmf`]).
 ///
 /// Work per minute is bounded by the thresholds and the distribution's
@@ -431,7 +430,7 @@ impl<'a> ArrivalStream<'a> {
     /// Serves the loaded minute's arrivals that start before `t`, from
     /// `cursor` on (0 for the minute's first call; each platform replaying
     /// the minute has its own).
-    pub fn feed(&self, p: &mut Platform<'_>, cursor: &mut usize, t: f64) {
+    pub fn feed(&self, p: &mut impl ArrivalSink, cursor: &mut usize, t: f64) {
         while let Some(item) = self.items.get(*cursor) {
             match *item {
                 Item::One(inv) => {
@@ -457,6 +456,23 @@ impl<'a> ArrivalStream<'a> {
             *cursor += 1;
         }
     }
+}
+
+/// What an [`ArrivalStream`] feeds: the simulated platform
+/// (`platform::Platform`), which routes each arrival. A trait, so that the
+/// workload does not depend on the platform that depends on it.
+pub trait ArrivalSink {
+    /// One invocation.
+    fn arrive(&mut self, inv: &Invocation);
+    /// A dense second served at once: arrivals per tenth of the second and
+    /// their end seconds drawn from `shape`.
+    fn arrive_dense(
+        &mut self,
+        second: f64,
+        tenths: &[u32; DurationShape::PER_SECOND],
+        ends: &[u32],
+        shape: &DurationShape,
+    );
 }
 
 /// Highest instantaneous concurrency (sweep over `[start, end)`: an
