@@ -1493,6 +1493,7 @@ fn rows_for<'a>(summaries: &'a [Value], key: &str) -> Vec<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_overlapping_ticks_apply_each_step_exactly_once_and_cooldowns_hold() {
     const TICKS: usize = 8;
+    let _alone = support::heavy().await;
     let w = World::new("race").await;
     let fns: Vec<String> = futures::future::join_all((0..6).map(|_| w.function("race"))).await;
     for f in &fns {
@@ -2593,6 +2594,7 @@ fn judging_an_item_of_100_misspelled_zones_is_cheap_and_still_reports_each() {
 /// invocation answers well inside its timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expensive_invalid_items_do_not_stall_the_tick_or_its_deadline() {
+    let _alone = support::heavy().await;
     let w = World::new("costly").await;
     let f = w.function("costly").await;
     w.put_policy(tracking_policy(&f, 0, 50, 600)).await;

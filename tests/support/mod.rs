@@ -53,6 +53,17 @@ static EMULATORS: OnceLock<Emulators> = OnceLock::new();
 /// by themselves once this process is gone (`--watch-pid`).
 static CHILDREN: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held by the tests that load the shared emulators hardest (eight
+/// overlapping ticks against the control-plane quota) or that measure the
+/// tick against its own deadline, so that those two never run at the same
+/// time: the deadline test checks pcscale's deadline handling, not how
+/// fast an emulator answers while another test floods it.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
 /// The shared emulator pair: from the environment (`scripts/test.sh`), or
 /// started for this test binary on first use.
 pub fn emulators() -> &'static Emulators {
