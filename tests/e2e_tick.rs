@@ -656,7 +656,8 @@ async fn an_alias_idle_for_30_minutes_still_scales_in() {
             .await;
         w.demand(&f, &[0, 1, 2], 7.0).await;
         let s = w.tick(w.seen(2)).await;
-        assert_eq!(outcome(&s, &f).to, Some(10), "delay {delay}");
+        let o = outcome(&s, &f);
+        assert_eq!(o.to, Some(10), "delay {delay}: {o:#?}");
         w.wait_ready(&f).await;
         // Then nothing for 30 minutes: every minute of the window published
         // and empty, so the alias is idle and its config goes.
