@@ -634,24 +634,23 @@ fn cron_latest(
     None
 }
 
+/// Time and schedule helpers shared by the tests of this module and of the
+/// policy's band (`core::policy::band`).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Weekday;
-    use chrono_tz::America::New_York;
-    use chrono_tz::Asia::Shanghai;
-    use chrono_tz::Europe::Berlin;
-    use chrono_tz::UTC;
-    use proptest::prelude::*;
+pub(crate) mod test_time {
+    use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+    use chrono_tz::Tz;
 
-    fn utc(s: &str) -> DateTime<Utc> {
+    use super::Schedule;
+
+    pub(crate) fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .unwrap_or_else(|e| panic!("bad test time {s}: {e}"))
             .to_utc()
     }
 
     /// An unambiguous wall-clock time in `tz`, as an instant.
-    fn local(tz: Tz, s: &str) -> DateTime<Utc> {
+    pub(crate) fn local(tz: Tz, s: &str) -> DateTime<Utc> {
         let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
             .unwrap_or_else(|e| panic!("bad test time {s}: {e}"));
         tz.from_local_datetime(&naive)
@@ -660,10 +659,22 @@ mod tests {
             .to_utc()
     }
 
-    fn sched(s: &str) -> Schedule {
+    pub(crate) fn sched(s: &str) -> Schedule {
         s.parse()
             .unwrap_or_else(|e| panic!("{s} should parse: {e}"))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_time::{local, sched, utc};
+    use super::*;
+    use chrono::Weekday;
+    use chrono_tz::America::New_York;
+    use chrono_tz::Asia::Shanghai;
+    use chrono_tz::Europe::Berlin;
+    use chrono_tz::UTC;
+    use proptest::prelude::*;
 
     fn latest(s: &str, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         sched(s).latest_at_or_before(tz, None, None, now)

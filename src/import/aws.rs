@@ -319,14 +319,7 @@ fn collect(value: &Value, path: &str, ctx: &mut Ctx, out: &mut Entries) {
     } else if obj.has("MinCapacity") || obj.has("MaxCapacity") || obj.has("ScalableDimension") {
         out.targets.extend(target(obj, ctx));
     } else {
-        let hint = super::looks_like(&obj, super::Vendor::Aws)
-            .map(|v| {
-                format!(
-                    "; it looks like {} configuration: try --from {v}",
-                    v.described()
-                )
-            })
-            .unwrap_or_default();
+        let hint = super::try_instead_hint(&obj, super::Vendor::Aws);
         ctx.problem(
             super::whole(path),
             format!("not an Application Auto Scaling configuration: expected ScalableTarget(s), ScalingPolicies, ScheduledActions, or one of their request bodies{hint}"),

@@ -584,6 +584,19 @@ fn distinctive(vendor: Vendor) -> &'static [&'static str] {
 }
 
 /// Another vendor than `not` whose own keys `obj` has.
+/// "; it looks like X configuration: try --from x" when `obj` looks like
+/// another vendor's than `not`; empty otherwise.
+pub(crate) fn try_instead_hint(obj: &Obj<'_>, not: Vendor) -> String {
+    looks_like(obj, not)
+        .map(|v| {
+            format!(
+                "; it looks like {} configuration: try --from {v}",
+                v.described()
+            )
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn looks_like(obj: &Obj<'_>, not: Vendor) -> Option<Vendor> {
     [Vendor::Aws, Vendor::Alibaba, Vendor::Tencent]
         .into_iter()
@@ -599,14 +612,7 @@ pub(crate) fn require_format(obj: &Obj<'_>, vendor: Vendor, ctx: &mut Ctx) -> bo
     if keys.iter().any(|k| obj.has(k)) {
         return true;
     }
-    let hint = looks_like(obj, vendor)
-        .map(|v| {
-            format!(
-                "; it looks like {} configuration: try --from {v}",
-                v.described()
-            )
-        })
-        .unwrap_or_default();
+    let hint = try_instead_hint(obj, vendor);
     ctx.problem(
         whole(obj.path()),
         format!(

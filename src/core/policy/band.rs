@@ -97,35 +97,13 @@ pub fn effective_band(policy: &Policy, now: DateTime<Utc>) -> Band {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDateTime, TimeZone};
     use chrono_tz::Asia::Shanghai;
     use chrono_tz::Tz;
     use chrono_tz::UTC;
 
     use super::*;
     use crate::core::policy::model::ScheduledAction;
-    use crate::core::schedule::Schedule;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .unwrap_or_else(|e| panic!("bad test time {s}: {e}"))
-            .to_utc()
-    }
-
-    /// An unambiguous wall-clock time in `tz`, as an instant.
-    fn local(tz: Tz, s: &str) -> DateTime<Utc> {
-        let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-            .unwrap_or_else(|e| panic!("bad test time {s}: {e}"));
-        tz.from_local_datetime(&naive)
-            .single()
-            .unwrap_or_else(|| panic!("{s} is not a single local time in {tz}"))
-            .to_utc()
-    }
-
-    fn sched(s: &str) -> Schedule {
-        s.parse()
-            .unwrap_or_else(|e| panic!("{s} should parse: {e}"))
-    }
+    use crate::core::schedule::test_time::{local, sched, utc};
 
     fn action(
         name: &str,
