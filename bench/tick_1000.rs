@@ -8,6 +8,13 @@
 //! cargo bench --bench tick_1000            # 1,000 aliases (PCSCALE_BENCH_POLICIES to change)
 //! ```
 //!
+//! Each row also counts the aliases decided on unknown demand (the metrics
+//! did not answer) and the busy aliases at the 1 they want, and each tick
+//! prints where its time went: per span (`dynamodb.load`,
+//! `CloudWatch.GetMetricData`, `lambda.get_config`, `dynamodb.write_state`,
+//! `resource`, ...) how many, in which window of the tick, and their summed
+//! time (rate-limiter waits included).
+//!
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs the same
 //! flow with 5 aliases as a smoke test, so it stays correct and fast.
 //!
@@ -31,6 +38,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
@@ -44,6 +53,9 @@ use pcscale::ports::Activity;
 use pcscale::tick::{TickSummary, run_tick};
 use serde_json::{Value, json};
 use support::fault_proxy::FaultProxy;
+use tracing::span;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -68,6 +80,10 @@ fn main() {
 
 /// The measured part: one tick, configured from the environment.
 async fn child() {
+    let profile = Profile::default();
+    let steps = profile.steps.clone();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(profile))
+        .expect("the child's only subscriber");
     let started = Instant::now();
     let now: DateTime<Utc> = std::env::var("PCSCALE_BENCH_NOW")
         .ok()
@@ -80,8 +96,101 @@ async fn child() {
     let out = json!({
         "wall_ms": started.elapsed().as_millis(),
         "summary": summary,
+        "steps": steps_json(&steps, started),
     });
     println!("{out}");
+}
+
+/// Where a tick's time goes, per span name (`dynamodb.load`,
+/// `cloudwatch.fetch`, `lambda.get_config`, `dynamodb.write_state`, ...):
+/// how many spans, their summed wall time (rate-limiter waits included),
+/// and the window from the first one opened to the last one closed.
+#[derive(Default)]
+struct Profile {
+    steps: Arc<Mutex<BTreeMap<&'static str, Step>>>,
+}
+
+/// One span name's figures in [`Profile`].
+struct Step {
+    count: usize,
+    total: Duration,
+    first: Instant,
+    last: Instant,
+}
+
+/// When a span was opened (kept in its extensions).
+struct Opened(Instant);
+
+impl<S> Layer<S> for Profile
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, _: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Opened(Instant::now()));
+        }
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        // pcscale's spans (`dynamodb.load`, `resource`) and the SDK's
+        // operations (`CloudWatch.GetMetricData`), not the SDK's inner steps.
+        if !(span.name().contains('.') || span.name() == "resource") {
+            return;
+        }
+        let Some(&Opened(opened)) = span.extensions().get::<Opened>() else {
+            return;
+        };
+        let closed = Instant::now();
+        let mut steps = self.steps.lock().unwrap_or_else(PoisonError::into_inner);
+        let step = steps.entry(span.name()).or_insert(Step {
+            count: 0,
+            total: Duration::ZERO,
+            first: opened,
+            last: closed,
+        });
+        step.count += 1;
+        step.total += closed - opened;
+        step.first = step.first.min(opened);
+        step.last = step.last.max(closed);
+    }
+}
+
+/// [`Profile`]'s figures, times in seconds from `started`.
+fn steps_json(steps: &Mutex<BTreeMap<&'static str, Step>>, started: Instant) -> Value {
+    let steps = steps.lock().unwrap_or_else(PoisonError::into_inner);
+    let since = |t: Instant| t.saturating_duration_since(started).as_secs_f64();
+    steps
+        .iter()
+        .map(|(name, s)| {
+            (
+                (*name).to_owned(),
+                json!({
+                    "count": s.count,
+                    "total_s": s.total.as_secs_f64(),
+                    "from_s": since(s.first),
+                    "to_s": since(s.last),
+                }),
+            )
+        })
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
+}
+
+/// Prints a child's [`Profile`] figures.
+fn print_steps(label: &str, steps: &Value) {
+    let Some(steps) = steps.as_object() else {
+        return;
+    };
+    for (name, s) in steps {
+        eprintln!(
+            "tick_1000:   {label}: {name}: {} in {:.1}-{:.1} s, {:.1} s summed",
+            s["count"],
+            s["from_s"].as_f64().unwrap_or(f64::NAN),
+            s["to_s"].as_f64().unwrap_or(f64::NAN),
+            s["total_s"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
 }
 
 /// One tick's figures.
@@ -95,12 +204,16 @@ struct Row {
     decided: usize,
     carried: usize,
     changed: usize,
+    /// Aliases decided on unknown demand (the metrics did not answer).
+    demand_unknown: usize,
+    /// Busy aliases left at (or taken to) the 1 they want.
+    busy_at_one: usize,
 }
 
 impl Row {
     fn print(&self, n: usize) {
         println!(
-            "| {n} | {} | {:.1} s | {} | {} | {} | {:.1} | {} | {} | {} |",
+            "| {n} | {} | {:.1} s | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
             self.label,
             self.wall_s,
             self.control_plane,
@@ -110,6 +223,8 @@ impl Row {
             self.decided,
             self.carried,
             self.changed,
+            self.demand_unknown,
+            self.busy_at_one,
         );
     }
 }
@@ -165,6 +280,8 @@ async fn parent(n: usize, full: bool) {
         .buffer_unordered(8)
         .collect::<Vec<()>>()
         .await;
+    let busy_keys: std::collections::HashSet<String> =
+        busy.iter().map(|f| format!("function:{f}:live")).collect();
     let proxy = FaultProxy::start(support::emulators()).await;
     eprintln!(
         "tick_1000: {n} aliases ({} busy), policies and demand set up in {:.1} s",
@@ -198,10 +315,21 @@ async fn parent(n: usize, full: bool) {
             decided: s.totals.resources - s.totals.carried - s.totals.skipped,
             carried: s.totals.carried,
             changed: s.totals.changed,
+            demand_unknown: s
+                .resources
+                .iter()
+                .filter(|r| r.reason.contains("demand unknown"))
+                .count(),
+            busy_at_one: s
+                .resources
+                .iter()
+                .filter(|r| busy_keys.contains(&r.resource) && r.to == Some(1))
+                .count(),
         };
         eprintln!(
             "tick_1000: {label}: {:.1} s, {} control-plane requests ({} sent by the tick, {} refused), \
-             {} GetMetricData, {:.1} read units, {} decided, {} carried, {} changed",
+             {} GetMetricData, {:.1} read units, {} decided, {} carried, {} changed, \
+             {} on unknown demand, {} busy at 1",
             row.wall_s,
             row.control_plane,
             s.api_calls.control_plane(),
@@ -210,8 +338,11 @@ async fn parent(n: usize, full: bool) {
             row.read_units,
             row.decided,
             row.carried,
-            row.changed
+            row.changed,
+            row.demand_unknown,
+            row.busy_at_one,
         );
+        print_steps(label, &run["steps"]);
         (row, s)
     };
     let lambda = &c.lambda;
@@ -289,9 +420,9 @@ async fn parent(n: usize, full: bool) {
     );
 
     println!(
-        "| aliases | tick | wall | Lambda control-plane requests | refused by the 15/s quota | GetMetricData calls | DynamoDB read units | decided | carried | changed |"
+        "| aliases | tick | wall | Lambda control-plane requests | refused by the 15/s quota | GetMetricData calls | DynamoDB read units | decided | carried | changed | on unknown demand | busy at 1 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows
         .iter()
         .chain(&steady)
@@ -318,6 +449,9 @@ async fn parent(n: usize, full: bool) {
             r.get_metric_data
         );
         assert_eq!(r.refused, 0, "{}: refused by the quota", r.label);
+        // The metrics answered: every busy alias holds the 1 it wants.
+        assert_eq!(r.demand_unknown, 0, "{}: demand read as unknown", r.label);
+        assert_eq!(r.busy_at_one, busy.len(), "{}: busy aliases at 1", r.label);
         if full {
             assert!(r.wall_s <= 30.0, "{}: {:.1} s", r.label, r.wall_s);
         }

@@ -12,6 +12,10 @@
 //! per call. A tick runs every minute and is itself the outer retry loop, so
 //! a call that still fails after three attempts is better reported (and
 //! retried next minute) than allowed to eat the Lambda's timeout.
+//!
+//! Timeouts: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`] per attempt and
+//! [`OPERATION_TIMEOUT`] per call; `GetMetricData` alone gets one attempt
+//! of up to the whole [`METRICS_TIMEOUT`] when it is slow (see there).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +33,27 @@ use crate::ports::Ports;
 /// Attempts per SDK call (the first try included).
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// Time to open a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One attempt of a DynamoDB or Lambda call.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One call, its retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One `GetMetricData` call: its only attempt, when that attempt is slow.
+///
+/// A call carries up to 500 queries and AWS documents no latency for it. An
+/// attempt cut at [`ATTEMPT_TIMEOUT`] and sent again asks the same question
+/// from scratch (CloudWatch bills the metrics of every request), and a call
+/// that needed more than 10 s then never answers in time: its demand reads
+/// as unknown and the tick loses its decisions. So a `GetMetricData` attempt
+/// may take the whole operation timeout; the quick failures (throttling, a
+/// 5xx) are still retried within it, and the tick's own deadline bounds the
+/// fetch in the Lambda (metrics that arrive after it are unknown).
+pub const METRICS_TIMEOUT: Duration = OPERATION_TIMEOUT;
+
 /// The SDK configuration loader with pcscale's retry and timeout settings
 /// (standard retries, [`MAX_ATTEMPTS`], bounded timeouts) on top of the
 /// default provider chain; callers may add a region or credentials.
@@ -37,12 +62,32 @@ pub fn sdk_config_loader() -> aws_config::ConfigLoader {
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                // One attempt; GetMetricData with 500 queries answers in well under a second.
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(30))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
+}
+
+/// The timeouts of the CloudWatch client: one attempt may last
+/// [`METRICS_TIMEOUT`], the whole call too (see there).
+pub fn metrics_timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(METRICS_TIMEOUT)
+        .operation_timeout(METRICS_TIMEOUT)
+        .build()
+}
+
+/// `client` with [`metrics_timeout_config`], everything else kept.
+fn with_metrics_timeouts(client: aws_sdk_cloudwatch::Client) -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .timeout_config(metrics_timeout_config())
+            .build(),
+    )
 }
 
 /// Loads the shared SDK configuration from the environment
@@ -84,7 +129,7 @@ impl AwsPorts {
     }
 
     /// Builds the adapters over clients made elsewhere (e.g. with explicit
-    /// endpoints).
+    /// endpoints). The CloudWatch client gets [`metrics_timeout_config`].
     pub fn from_clients(
         dynamodb: aws_sdk_dynamodb::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
@@ -98,7 +143,7 @@ impl AwsPorts {
                 None => store,
             },
             activity_table: settings.activity_table.clone(),
-            metrics: CloudWatchMetrics::new(cloudwatch),
+            metrics: CloudWatchMetrics::new(with_metrics_timeouts(cloudwatch)),
             lambda: LambdaApi::new(
                 lambda,
                 Arc::new(RateLimiter::per_second(settings.lambda_rps)),
