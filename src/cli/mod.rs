@@ -5,7 +5,8 @@
 //!
 //! * Each verb group has its own file with its own clap `Args` struct and one
 //!   handler: [`tick`], [`policy`], [`import`] (`policy import`),
-//!   [`activity`] (`activity` and `explain`), [`status`], [`simulate`]. Add flags to the
+//!   [`activity`] (`activity` and `explain`), [`status`], [`simulate`]
+//!   (`from_cloudwatch`: its `--from-cloudwatch` fetch). Add flags to the
 //!   `Args` struct in *that* file; this file only names the verbs.
 //! * A handler has the signature
 //!   `pub async fn run(args: &XArgs, global: &GlobalOpts) -> Result<Exit, CliError>`.
@@ -25,6 +26,8 @@
 
 #[cfg(feature = "aws")]
 pub mod activity;
+#[cfg(feature = "aws")]
+pub mod from_cloudwatch;
 #[cfg(feature = "aws")]
 pub mod import;
 #[cfg(feature = "aws")]
@@ -408,6 +411,14 @@ mod tests {
             ],
             &["explain", "function:checkout:live"],
             &["simulate"],
+            &[
+                "simulate",
+                "--from-cloudwatch",
+                "function:checkout:live",
+                "checkout:canary",
+                "--days",
+                "3",
+            ],
             &[
                 "simulate",
                 "--trace",
