@@ -117,7 +117,7 @@ pub enum HistoryError {
         resource: String,
         /// Lambda's answer.
         #[source]
-        source: PortError,
+        source: Box<PortError>,
     },
     /// `GetFunctionConfiguration` failed otherwise.
     #[error("{resource}: cannot read its memory size{hint}: {source}")]
@@ -128,7 +128,7 @@ pub enum HistoryError {
         hint: String,
         /// Lambda's answer.
         #[source]
-        source: PortError,
+        source: Box<PortError>,
     },
     /// `GetMetricData` failed (after the SDK's retries).
     #[error("CloudWatch GetMetricData failed{hint}: {source}")]
@@ -137,7 +137,7 @@ pub enum HistoryError {
         hint: String,
         /// CloudWatch's answer.
         #[source]
-        source: PortError,
+        source: Box<PortError>,
     },
     /// One query's answer is unusable (an error status, a message, a bad value).
     #[error("GetMetricData {metric} of {resource}: {message}")]
@@ -363,12 +363,12 @@ async fn memory_mb(
     let failed = |source: PortError, permission: &str| match source.kind {
         ErrorKind::NotFound => HistoryError::UnknownAlias {
             resource: key.clone(),
-            source,
+            source: Box::new(source),
         },
         kind => HistoryError::Lambda {
             resource: key.clone(),
             hint: hint(kind, permission),
-            source,
+            source: Box::new(source),
         },
     };
     let version = if r.qualifier.bytes().all(|b| b.is_ascii_digit()) {
@@ -467,7 +467,7 @@ async fn fetch_chunk(
                 let source = super::port_error(Service::CloudWatch, "GetMetricData", None, &e);
                 HistoryError::CloudWatch {
                     hint: hint(source.kind, "cloudwatch:GetMetricData"),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         for m in out.messages() {

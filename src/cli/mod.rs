@@ -481,6 +481,20 @@ mod tests {
         assert_eq!(e.exit(), Exit::CouldNotRun);
     }
 
+    #[cfg(not(feature = "aws"))]
+    #[tokio::test]
+    async fn without_aws_from_cloudwatch_says_it_needs_the_full_cli() {
+        let cli = parse(&["simulate", "--from-cloudwatch", "f:live", "--days", "3"])
+            .expect("the flag exists in every build");
+        let Err(e) = run(&cli).await else {
+            panic!("--from-cloudwatch ran without the AWS SDK");
+        };
+        let text = e.to_string();
+        assert!(text.contains("built without AWS support"), "{text}");
+        assert!(text.contains("cargo install --path ."), "{text}");
+        assert_eq!(e.exit(), Exit::CouldNotRun);
+    }
+
     #[test]
     fn exit_codes_match_the_contract() {
         assert_eq!(Exit::Success as u8, 0);
