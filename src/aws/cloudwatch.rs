@@ -63,6 +63,11 @@ impl CloudWatchMetrics {
         }
     }
 
+    /// The SDK client (for `pcscale simulate --from-cloudwatch`'s history fetch).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// `GetMetricData` requests sent so far by this source and its clones
     /// (every page counts).
     pub fn get_metric_data_calls(&self) -> u64 {

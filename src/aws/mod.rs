@@ -3,6 +3,8 @@
 //! * [`dynamodb`]: the policy store (DESIGN.md §2), plus the item helpers the
 //!   CLI verbs use (`policy put/get/list/delete`, `activity`);
 //! * [`cloudwatch`]: the metrics source, `GetMetricData` in batches of 500;
+//! * [`history_fetch`]: an alias's own days of `Invocations` and `Duration`,
+//!   for `pcscale simulate --from-cloudwatch`;
 //! * [`lambda`]: the provisioned-concurrency control plane, behind a
 //!   process-wide rate limiter;
 //! * [`config`]: building the clients once from the environment
@@ -20,6 +22,7 @@
 pub mod cloudwatch;
 pub mod config;
 pub mod dynamodb;
+pub mod history_fetch;
 pub mod lambda;
 
 use std::error::Error as StdError;

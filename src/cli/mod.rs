@@ -5,7 +5,8 @@
 //!
 //! * Each verb group has its own file with its own clap `Args` struct and one
 //!   handler: [`tick`], [`policy`], [`import`] (`policy import`),
-//!   [`activity`] (`activity` and `explain`), [`status`], [`simulate`]. Add flags to the
+//!   [`activity`] (`activity` and `explain`), [`status`], [`simulate`]
+//!   (`from_cloudwatch`: its `--from-cloudwatch` fetch). Add flags to the
 //!   `Args` struct in *that* file; this file only names the verbs.
 //! * A handler has the signature
 //!   `pub async fn run(args: &XArgs, global: &GlobalOpts) -> Result<Exit, CliError>`.
@@ -25,6 +26,8 @@
 
 #[cfg(feature = "aws")]
 pub mod activity;
+#[cfg(feature = "aws")]
+pub mod from_cloudwatch;
 #[cfg(feature = "aws")]
 pub mod import;
 #[cfg(feature = "aws")]
@@ -410,6 +413,14 @@ mod tests {
             &["simulate"],
             &[
                 "simulate",
+                "--from-cloudwatch",
+                "function:checkout:live",
+                "checkout:canary",
+                "--days",
+                "3",
+            ],
+            &[
+                "simulate",
                 "--trace",
                 "t.csv",
                 "--policy",
@@ -466,6 +477,20 @@ mod tests {
         };
         let text = e.to_string();
         assert!(text.contains("`pcscale tick` talks to AWS"), "{text}");
+        assert!(text.contains("cargo install --path ."), "{text}");
+        assert_eq!(e.exit(), Exit::CouldNotRun);
+    }
+
+    #[cfg(not(feature = "aws"))]
+    #[tokio::test]
+    async fn without_aws_from_cloudwatch_says_it_needs_the_full_cli() {
+        let cli = parse(&["simulate", "--from-cloudwatch", "f:live", "--days", "3"])
+            .expect("the flag exists in every build");
+        let Err(e) = run(&cli).await else {
+            panic!("--from-cloudwatch ran without the AWS SDK");
+        };
+        let text = e.to_string();
+        assert!(text.contains("built without AWS support"), "{text}");
         assert!(text.contains("cargo install --path ."), "{text}");
         assert_eq!(e.exit(), Exit::CouldNotRun);
     }

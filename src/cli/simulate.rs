@@ -1,14 +1,19 @@
 //! `pcscale simulate [--trace FILE] [--policy FILE] [--compare all]
 //! [--plot FILE.svg] [--cost-plot FILE.svg] [--frontier T1,T2,...]
-//! [--timeline FILE.csv]` (DESIGN.md §4): with no
+//! [--timeline FILE.csv] [--from-cloudwatch RESOURCE... [--days N]]`
+//! (DESIGN.md §4): with no
 //! arguments it runs the bundled real trace (one day of 1350 Azure
 //! functions) with the bundled example policy and prints the comparison of
 //! pcscale with on-demand only, static PC, AWS target tracking, Tencent,
 //! Alibaba and an oracle. No AWS account is needed: pcscale's policy runs
 //! through the same tick as the Lambda, against a simulated Lambda,
-//! CloudWatch and DynamoDB (see [`crate::sim`]).
+//! CloudWatch and DynamoDB (see [`crate::sim`]). `--from-cloudwatch`
+//! replays the aliases' own CloudWatch history instead (`from_cloudwatch`,
+//! in builds with the `aws` feature).
 
 use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
 
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
 use crate::core::policy::Policy;
@@ -18,9 +23,9 @@ use crate::core::window::{
 use crate::sim::baselines::Statistic;
 use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
-use crate::sim::report::{FrontierPoint, TimelineWriter};
+use crate::sim::report::{FrontierPoint, SimReport, TimelineWriter};
 use crate::sim::trace::{Companions, Trace, TraceError};
-use crate::sim::{self, PolicyKind, ReplayMode, SimError, SimOptions};
+use crate::sim::{self, FunctionOutcome, PolicyKind, ReplayMode, SimError, SimOptions};
 
 /// Arguments of `pcscale simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -30,6 +35,17 @@ pub struct SimulateArgs {
     /// `timestamp,concurrency` CSV (default: the bundled real trace).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Replay these aliases' own last `--days` of CloudWatch history
+    /// (`Invocations`, `Duration`, memory from `GetFunctionConfiguration`)
+    /// instead of a trace: `function:NAME:ALIAS`, `NAME:ALIAS` or the ARN.
+    /// Adds a `current` row: each alias under its policy in `--table`.
+    #[arg(long, value_name = "RESOURCE", num_args = 1..,
+          conflicts_with_all = ["trace", "durations", "memory", "memory_mb", "duration"])]
+    pub from_cloudwatch: Vec<String>,
+    /// Days of history `--from-cloudwatch` fetches (default 14; at most 15:
+    /// CloudWatch keeps 1-minute data 15 days).
+    #[arg(long, value_name = "N", requires = "from_cloudwatch")]
+    pub days: Option<u32>,
     /// Duration percentiles for an Azure 2019 trace (default: `<stem>_run.csv` beside it).
     #[arg(long, value_name = "FILE")]
     pub durations: Option<PathBuf>,
@@ -75,9 +91,10 @@ pub struct SimulateArgs {
     /// Seed of the arrival-time and duration draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Evaluate only functions whose peak concurrency reaches this.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub min_peak: u32,
+    /// Evaluate only functions whose peak concurrency reaches this (default
+    /// 3; 1 with `--from-cloudwatch`: the aliases were named).
+    #[arg(long, value_name = "N")]
+    pub min_peak: Option<u32>,
     /// Seconds an idle on-demand environment stays warm (AWS does not document it).
     #[arg(long, value_name = "SECS", default_value_t = 300.0)]
     pub keep_alive: f64,
@@ -176,13 +193,59 @@ fn delay(secs: u32) -> Result<PublicationDelay, CliError> {
     PublicationDelay::from_secs(u64::from(secs)).map_err(invalid)
 }
 
-fn sim_error(e: SimError) -> CliError {
+/// A simulation error as the CLI reports it.
+pub(crate) fn sim_error(e: SimError) -> CliError {
     match e {
         SimError::Trace(TraceError::Io { file, source })
         | SimError::Read { path: file, source } => CliError::Read { path: file, source },
         SimError::Write { .. } => CliError::Other(e.to_string()),
         other => invalid(other),
     }
+}
+
+/// What a trace fetched from AWS adds to a replay (`--from-cloudwatch`,
+/// `super::from_cloudwatch`).
+pub(crate) trait FetchedTrace {
+    /// Wall-clock midnight of the trace's first day (`SimOptions::epoch`).
+    fn epoch(&self) -> DateTime<Utc>;
+    /// `--min-peak` when not given.
+    fn min_peak(&self) -> u32;
+    /// Adds its rows and notes to the report, from every selected
+    /// function's outcome (in trace order).
+    fn finish(
+        &self,
+        report: &mut SimReport,
+        trace: &Trace,
+        opts: &SimOptions,
+        outcomes: &[FunctionOutcome],
+    ) -> Result<(), CliError>;
+    /// Lines printed before the text report.
+    fn lines(&self) -> Vec<String>;
+    /// The `cloudwatch` member of the JSON report.
+    fn json(&self) -> serde_json::Value;
+}
+
+#[cfg(feature = "aws")]
+async fn fetch_from_cloudwatch(
+    args: &SimulateArgs,
+    global: &GlobalOpts,
+) -> Result<(Trace, Box<dyn FetchedTrace>), CliError> {
+    let (trace, fetched) =
+        super::from_cloudwatch::fetch(&args.from_cloudwatch, args.days, global).await?;
+    Ok((trace, Box::new(fetched)))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn fetch_from_cloudwatch(
+    _args: &SimulateArgs,
+    _global: &GlobalOpts,
+) -> Result<(Trace, Box<dyn FetchedTrace>), CliError> {
+    Err(CliError::Other(
+        "--from-cloudwatch reads CloudWatch and Lambda, and this pcscale was built without AWS \
+         support (`--no-default-features`: traces only); build the full CLI with \
+         `cargo install --path .` or `cargo run --release -- simulate --from-cloudwatch ...`"
+            .into(),
+    ))
 }
 
 /// Runs `pcscale simulate`.
@@ -212,19 +275,15 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
             "--duration {d}: an invocation lasts more than 0 and at most 900 s"
         )));
     }
-    let trace = match &args.trace {
-        Some(path) => Trace::load(
-            path,
-            &Companions {
-                durations: args.durations.clone(),
-                memory: args.memory.clone(),
-                memory_mb: args.memory_mb,
-                duration_secs: args.duration,
-            },
-        ),
-        None => Trace::bundled(),
-    }
-    .map_err(|e| sim_error(e.into()))?;
+    let fetched = if args.from_cloudwatch.is_empty() {
+        None
+    } else {
+        Some(fetch_from_cloudwatch(args, global).await?)
+    };
+    let (trace, fetched) = match fetched {
+        Some((trace, f)) => (trace, Some(f)),
+        None => (load_trace(args)?, None),
+    };
     // What the loader had to assume changes the numbers: say it on stderr
     // whatever the output format (JSON keeps it in `notes` too).
     for n in &trace.notes {
@@ -238,9 +297,13 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
     }
     .map_err(sim_error)?;
 
+    let defaults = SimOptions::default();
     let opts = SimOptions {
         seed: args.seed,
-        min_peak: args.min_peak,
+        min_peak: args
+            .min_peak
+            .unwrap_or_else(|| fetched.as_ref().map_or(3, |f| f.min_peak())),
+        epoch: fetched.as_ref().map_or(defaults.epoch, |f| f.epoch()),
         platform: PlatformConfig {
             prep_delay_secs: args.prep_delay,
             keep_alive_secs: args.keep_alive,
@@ -270,7 +333,7 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         } else {
             ReplayMode::Fast
         },
-        ..SimOptions::default()
+        ..defaults
     };
 
     let mut writer = match &args.timeline {
@@ -281,15 +344,32 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         }
         None => None,
     };
-    let report = sim::simulate(&trace, &policy, &opts, |out| match &mut writer {
-        Some(w) => w.write(out),
-        None => Ok(()),
+    // `--from-cloudwatch` adds rows from every function's outcome (without
+    // its timelines: the writer has them).
+    let mut outcomes: Vec<FunctionOutcome> = Vec::new();
+    let report = sim::simulate(&trace, &policy, &opts, |out| {
+        if fetched.is_some() {
+            outcomes.push(FunctionOutcome {
+                id: out.id.clone(),
+                name: out.name.clone(),
+                runs: out.runs.clone(),
+                timelines: None,
+                ..*out
+            });
+        }
+        match &mut writer {
+            Some(w) => w.write(out),
+            None => Ok(()),
+        }
     })
     .map_err(sim_error)?;
     if let Some(w) = writer {
         w.finish().map_err(sim_error)?;
     }
     let mut report = report;
+    if let Some(f) = &fetched {
+        f.finish(&mut report, &trace, &opts, &outcomes)?;
+    }
     for &t in &args.frontier {
         report
             .frontier
@@ -304,11 +384,17 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
 
     match global.output {
         OutputFormat::Json => {
-            let value = serde_json::to_value(&report)
+            let mut value = serde_json::to_value(&report)
                 .map_err(|e| CliError::Other(format!("cannot render JSON: {e}")))?;
+            if let (Some(f), Some(map)) = (&fetched, value.as_object_mut()) {
+                map.insert("cloudwatch".into(), f.json());
+            }
             print_json(&value)?;
         }
         OutputFormat::Text => {
+            if let Some(f) = &fetched {
+                print_line(&f.lines().join("\n"))?;
+            }
             print_line(report.to_text().trim_end())?;
             if let (Some(path), Some(data)) = (&args.plot, &report.plot) {
                 print_line(&format!(
@@ -326,6 +412,23 @@ pub async fn run(args: &SimulateArgs, global: &GlobalOpts) -> Result<Exit, CliEr
         }
     }
     Ok(Exit::Success)
+}
+
+/// The trace of `--trace` (default: the bundled day).
+fn load_trace(args: &SimulateArgs) -> Result<Trace, CliError> {
+    match &args.trace {
+        Some(path) => Trace::load(
+            path,
+            &Companions {
+                durations: args.durations.clone(),
+                memory: args.memory.clone(),
+                memory_mb: args.memory_mb,
+                duration_secs: args.duration,
+            },
+        ),
+        None => Trace::bundled(),
+    }
+    .map_err(|e| sim_error(e.into()))
 }
 
 /// pcscale alone with its knob at `t`, on the same trace and options.

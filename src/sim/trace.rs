@@ -127,6 +127,10 @@ pub enum TraceFormat {
     Azure2021,
     /// `timestamp,concurrency` for one function.
     Concurrency,
+    /// Per-minute `Invocations` and `Duration` of aliases, fetched from
+    /// CloudWatch (`simulate --from-cloudwatch`).
+    #[serde(rename = "cloudwatch")]
+    CloudWatch,
 }
 
 /// Execution-time distribution from the Azure 2019 percentiles, in seconds.
