@@ -725,7 +725,7 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
         "now": ex.now,
         "metric_delay_secs": ex.delay.secs(),
         "valid": true,
-        "policy": ex.policy.to_item(),
+        "policy": ex.policy,
         "state": ex.state,
         "band": band,
         "next_scheduled": next,

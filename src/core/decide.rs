@@ -1006,6 +1006,7 @@ mod tests {
     fn policy(min: u32, max: u32, tt: Option<TargetTracking>) -> Policy {
         Policy {
             resource: "function:checkout:live".parse().unwrap(),
+            sk: Default::default(),
             enabled: true,
             min_capacity: min,
             max_capacity: max,

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::core::schedule::Schedule;
 
@@ -215,6 +214,10 @@ pub struct Policy {
     /// function:<FunctionName>:<Qualifier> (alias or published version; $LATEST is refused).
     #[serde(rename = "pk")]
     pub resource: ResourceId,
+    /// Sort key: always "policy" for a policy item.
+    #[serde(rename = "sk", default)]
+    #[schemars(transform = without_default)]
+    pub sk: PolicySk,
     /// false: pcscale leaves the resource alone.
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -350,6 +353,37 @@ impl ScheduledAction {
 
 /// The `sk` value of a policy item.
 pub const POLICY_SK: &str = "policy";
+
+/// The sort key of a policy item, which is always [`POLICY_SK`]: a field of
+/// [`Policy`] so that the policy serialises as the whole item (`sk`
+/// included) and `serde_json::to_value(&policy)` is the item as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum PolicySk {
+    /// `"policy"`.
+    #[default]
+    #[serde(rename = "policy")]
+    Policy,
+}
+
+/// The schema of `sk` names its one value, not a default: an item is
+/// written with its `sk`.
+fn without_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
+}
+
+impl JsonSchema for PolicySk {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PolicySk".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "const": POLICY_SK})
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
 
 /// Capacities are whole numbers up to this. Lambda's concurrency quotas are
 /// in the thousands (tens of thousands after increases); a million is far
@@ -577,16 +611,6 @@ pub mod attr {
 }
 
 impl Policy {
-    /// The policy as a plain JSON item, `sk` included: its serialisation
-    /// (the inverse of [`super::parse_policy`]).
-    pub fn to_item(&self) -> Value {
-        let mut item = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut item {
-            m.insert(attr::SK.into(), Value::String(POLICY_SK.into()));
-        }
-        item
-    }
-
     /// One line for people: `function:checkout:live: enabled, capacity 1..100, ...`.
     pub fn summary(&self) -> String {
         let mut parts = vec![

@@ -472,6 +472,7 @@ impl Checker {
 
         Some(Policy {
             resource: resource?,
+            sk: PolicySk::Policy,
             enabled: enabled?,
             min_capacity: min?,
             max_capacity: max?,
