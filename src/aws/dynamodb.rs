@@ -1211,7 +1211,7 @@ mod tests {
                 let _ = st.backoff_remaining(now);
                 let _ = st.next_version();
                 if let Some(p) = &st.pending {
-                    let _ = p.lease(now, 120);
+                    let _ = p.lease(now, crate::core::units::Secs(120));
                 }
                 let _ = found_condition(&st.defect.map(|d| d.found).unwrap_or_default());
             }

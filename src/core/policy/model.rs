@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::core::schedule::Schedule;
+use crate::core::units::Secs;
 
 /// A scalable resource, named as Application Auto Scaling names it:
 /// `function:<FunctionName>:<Qualifier>` (alias or published version).
@@ -145,12 +146,12 @@ pub struct TargetTracking {
     pub metric: MetricKind,
     /// Seconds after a scale-out before the next scale-out (a larger need ends it early).
     #[serde(rename = "ScaleOutCooldown", default = "default_scale_out_cooldown")]
-    #[schemars(range(min = COOLDOWN.min, max = COOLDOWN.max))]
-    pub scale_out_cooldown_secs: u64,
+    #[schemars(with = "u64", range(min = COOLDOWN.min, max = COOLDOWN.max))]
+    pub scale_out_cooldown_secs: Secs,
     /// Seconds after any scaling before a scale-in (also the demand look-back for scale-in).
     #[serde(rename = "ScaleInCooldown", default = "default_scale_in_cooldown")]
-    #[schemars(range(min = COOLDOWN.min, max = COOLDOWN.max))]
-    pub scale_in_cooldown_secs: u64,
+    #[schemars(with = "u64", range(min = COOLDOWN.min, max = COOLDOWN.max))]
+    pub scale_in_cooldown_secs: Secs,
     /// Fraction of the excess removed per scale-in step, 0 < v <= 1.
     #[serde(default = "default_scale_in_factor")]
     #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
@@ -166,11 +167,11 @@ pub struct TargetTracking {
     pub cold_starts: Option<ColdStartAware>,
 }
 
-fn default_scale_out_cooldown() -> u64 {
+fn default_scale_out_cooldown() -> Secs {
     DEFAULT_SCALE_OUT_COOLDOWN_SECS
 }
 
-fn default_scale_in_cooldown() -> u64 {
+fn default_scale_in_cooldown() -> Secs {
     DEFAULT_SCALE_IN_COOLDOWN_SECS
 }
 
@@ -404,10 +405,10 @@ pub const MAX_SCHEDULED_ACTIONS: usize = 100;
 pub const MAX_COOLDOWN_SECS: u64 = 86_400;
 
 /// Default `ScaleOutCooldown` (DESIGN.md §2.1).
-pub const DEFAULT_SCALE_OUT_COOLDOWN_SECS: u64 = 0;
+pub const DEFAULT_SCALE_OUT_COOLDOWN_SECS: Secs = Secs(0);
 
 /// Default `ScaleInCooldown` (DESIGN.md §2.1).
-pub const DEFAULT_SCALE_IN_COOLDOWN_SECS: u64 = 600;
+pub const DEFAULT_SCALE_IN_COOLDOWN_SECS: Secs = Secs(600);
 
 /// `ScheduledActions[].Name`: 1-256 characters, as AWS `ScheduledActionName`
 /// (Application Auto Scaling API reference, PutScheduledAction).

@@ -10,6 +10,7 @@ use super::hints::{closest, timezone_hint};
 use super::validate::DESCRIPTORS;
 use super::*;
 use crate::core::schedule::Schedule;
+use crate::core::units::Secs;
 use crate::ddb_json::{from_dynamodb_json, parse_policies, parse_policy_any, to_dynamodb_json};
 use std::str::FromStr;
 
@@ -74,8 +75,8 @@ fn complete_item_is_read_field_by_field() {
     let tt = p.target_tracking.as_ref().expect("target tracking");
     assert_eq!(tt.target_value, 0.7);
     assert_eq!(tt.metric, MetricKind::ProvisionedConcurrencyUtilization);
-    assert_eq!(tt.scale_out_cooldown_secs, 30);
-    assert_eq!(tt.scale_in_cooldown_secs, 900);
+    assert_eq!(tt.scale_out_cooldown_secs, Secs(30));
+    assert_eq!(tt.scale_in_cooldown_secs, Secs(900));
     assert_eq!(tt.scale_in_factor, 0.5);
     assert!(tt.disable_scale_in);
     let a = &p.scheduled_actions[0];
@@ -166,8 +167,8 @@ fn omitted_attributes_take_the_documented_defaults() {
     assert_eq!(p.description, None);
     let tt = p.target_tracking.expect("tt");
     assert_eq!(tt.metric, MetricKind::ConcurrentExecutions);
-    assert_eq!(tt.scale_out_cooldown_secs, 0);
-    assert_eq!(tt.scale_in_cooldown_secs, 600);
+    assert_eq!(tt.scale_out_cooldown_secs, Secs(0));
+    assert_eq!(tt.scale_in_cooldown_secs, Secs(600));
     assert_eq!(tt.scale_in_factor, 1.0);
     assert!(!tt.disable_scale_in);
     let a = &p.scheduled_actions[0];
