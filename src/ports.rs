@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::decide::{CurrentPc, Demand};
 use crate::core::policy::{InvalidPolicy, MetricKind, Policy, ResourceId};
 use crate::core::state::{State, StateDefect};
+use crate::core::units::Secs;
 use crate::core::window::{DEFAULT_PUBLICATION_DELAY_SECS, Horizon};
 
 /// What kind of failure a port call met; drives retry and reporting.
@@ -326,8 +327,8 @@ pub struct ControllerReport {
     pub max_per_function: Option<u32>,
     /// `PCSCALE_QUIET_EVERY_MINUTES`.
     pub quiet_every_minutes: u32,
-    /// The claim lease, seconds.
-    pub claim_lease_secs: i64,
+    /// The claim lease.
+    pub claim_lease_secs: Secs,
     /// `PCSCALE_RECONCILE_MINUTES` (absent in items written before it: 1,
     /// every alias read every tick, as those versions did).
     #[serde(default = "every_tick")]

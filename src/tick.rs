@@ -31,6 +31,7 @@ use crate::core::decide::{
 use crate::core::history;
 use crate::core::policy::{MetricKind, Policy, ResourceId};
 use crate::core::state::{Lease, Pending, ReservedRead, State};
+use crate::core::units::Secs;
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
@@ -55,7 +56,7 @@ pub struct TickOptions {
     /// [`in_flight_grace`]`(deadline)` later, so the tick always returns.
     pub deadline: Option<Duration>,
     /// A claim older than this is considered abandoned and reconciled.
-    pub claim_lease_secs: i64,
+    pub claim_lease_secs: Secs,
     /// Decide a *quiet* resource (no step in the last
     /// [`QUIET_AFTER_SECS`], no claim in flight) only every this many minutes,
     /// staggered by its key (`PCSCALE_QUIET_EVERY_MINUTES`; 1 = every tick).
@@ -80,7 +81,7 @@ pub struct TickOptions {
 }
 
 /// A resource with no capacity change for this long is quiet.
-pub const QUIET_AFTER_SECS: i64 = 30 * 60;
+pub const QUIET_AFTER_SECS: Secs = Secs(30 * 60);
 
 /// The deployed reconcile period, minutes (`PCSCALE_RECONCILE_MINUTES`): a
 /// drift made outside pcscale is found within this long.
@@ -104,7 +105,7 @@ impl Default for TickOptions {
             allowed_functions: None,
             concurrency: 8,
             deadline: None,
-            claim_lease_secs: 120,
+            claim_lease_secs: Secs(120),
             quiet_every_minutes: 1,
             metric_delay: PublicationDelay::default(),
             reconcile_every_minutes: 1,
@@ -460,7 +461,7 @@ where
             Verb::Hold,
             format!(
                 "quiet: no step for {} min, decided every {} min",
-                QUIET_AFTER_SECS / 60,
+                QUIET_AFTER_SECS.get() / 60,
                 opts.quiet_every_minutes
             ),
             None,
@@ -757,7 +758,7 @@ pub fn due(every: u32, key: &str, state: &State, now: DateTime<Utc>) -> bool {
     }
     if state
         .last_change_at()
-        .is_some_and(|t| (now - t).num_seconds() < QUIET_AFTER_SECS)
+        .is_some_and(|t| Secs::since(t, now).is_none_or(|age| age < QUIET_AFTER_SECS))
     {
         return true;
     }
@@ -1534,7 +1535,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             .map(|name| {
                 format!(
                     "state.{name} is more than {} min after this tick's now; set to now",
-                    crate::core::state::FUTURE_TOLERANCE_SECS / 60
+                    crate::core::state::FUTURE_TOLERANCE_SECS.get() / 60
                 )
             })
             .collect();
@@ -1823,7 +1824,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             }
             None => return state,
         };
-        let hold = history::hold_minutes(tt.scale_in_cooldown_secs, self.opts.metric_delay);
+        let hold = history::hold_minutes(tt.scale_in_cooldown_secs.get(), self.opts.metric_delay);
         let forecast = history::forecast(series, cs, hold, history::next_refresh(key, self.now));
         let next = State {
             version: state.next_version(),

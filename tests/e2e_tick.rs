@@ -174,7 +174,11 @@ async fn scale_in_waits_for_the_persisted_cooldown_across_ticks() {
     let r = outcome(&held, &f);
     assert_eq!(r.action.as_str(), "Hold", "{r:#?}");
     let d = r.decision.as_ref().expect("a decision");
-    assert_eq!(d.reason.cooldown_remaining_secs, Some(5), "{d:#?}");
+    assert_eq!(
+        d.reason.cooldown_remaining_secs,
+        Some(pcscale::core::Secs(5)),
+        "{d:#?}"
+    );
     assert_eq!(w.pc(&f).await.map(|c| c.0), Some(20));
 
     let now = w.late(12, 0);

@@ -96,7 +96,7 @@ fn aws_describe_output_keeps_cooldowns_schedules_and_reports_the_statistic() {
         .target_tracking
         .clone()
         .expect("target tracking imported");
-    assert_eq!(tt.scale_in_cooldown_secs, 120);
+    assert_eq!(tt.scale_in_cooldown_secs, pcscale::core::Secs(120));
     assert_eq!(policy.scheduled_actions.len(), 2);
     // 11:45 New York on a winter day = 16:45 UTC: the scale-out floor of 250 holds.
     assert_eq!(
@@ -209,7 +209,7 @@ fn tencent_utilisation_tracking_imports_as_concurrent_executions() {
     let (_, policy) = import_fixture(Vendor::Tencent, "tencent_utilization_tracking");
     let tt = policy.target_tracking.expect("tracking");
     assert_eq!(tt.metric, MetricKind::ConcurrentExecutions);
-    assert_eq!(tt.scale_in_cooldown_secs, 600);
+    assert_eq!(tt.scale_in_cooldown_secs, pcscale::core::Secs(600));
     assert_eq!((policy.min_capacity, policy.max_capacity), (1, 20));
 }
 

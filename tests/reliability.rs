@@ -487,7 +487,7 @@ async fn a_failed_state_write_after_a_successful_put_is_reconciled_on_the_next_t
         r.decision
             .as_ref()
             .and_then(|d| d.reason.cooldown_remaining_secs),
-        Some(5),
+        Some(pcscale::core::Secs(5)),
         "{r:#?}"
     );
     assert_eq!(
@@ -1146,7 +1146,8 @@ fn exercise(doc: &Value, rng: &mut rand_chacha::ChaCha8Rng) {
         ] {
             let Ok(policy) = parsed else { continue };
             assert_eq!(
-                pcscale::core::policy::parse_policy(&policy.to_item()).as_ref(),
+                pcscale::core::policy::parse_policy(&serde_json::to_value(&policy).unwrap())
+                    .as_ref(),
                 Ok(&policy),
                 "a valid policy round-trips through its item"
             );
@@ -2300,7 +2301,10 @@ async fn a_cooldown_timestamp_in_the_future_is_repaired_not_obeyed_forever() {
         .decision
         .as_ref()
         .and_then(|d| d.reason.cooldown_remaining_secs);
-    assert!(remaining.is_some_and(|s| s <= 600), "{r:#?}");
+    assert!(
+        remaining.is_some_and(|s| s <= pcscale::core::Secs(600)),
+        "{r:#?}"
+    );
     assert_eq!(
         w.state(&f).await.expect("state").last_scale_in_at,
         Some(now)

@@ -24,6 +24,7 @@ use crate::core::decide::{
 use crate::core::policy::BandSource;
 use crate::core::policy::{MetricKind, Policy};
 use crate::core::state::State;
+use crate::core::units::Secs;
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
 use crate::tick::{Plan, Reserved, allowed, plan, queries_for};
@@ -389,7 +390,7 @@ async fn observe_and_decide(
     };
     if let Some(p) = &ex.state.pending {
         let age = (ex.now - p.claimed_at).num_seconds();
-        if age < settings.claim_lease_secs {
+        if Secs::since(p.claimed_at, ex.now).is_none_or(|a| a < settings.claim_lease_secs) {
             ex.skip = Some(format!(
                 "another tick claimed a step {} -> {} {age} s ago and has not finished; the next tick skips this resource",
                 p.from, p.to
@@ -725,7 +726,7 @@ fn explanation_json(resource: &str, ex: &Explanation) -> Value {
         "now": ex.now,
         "metric_delay_secs": ex.delay.secs(),
         "valid": true,
-        "policy": ex.policy.to_item(),
+        "policy": ex.policy,
         "state": ex.state,
         "band": band,
         "next_scheduled": next,

@@ -335,7 +335,7 @@ fn validate(path: &Path, output: OutputFormat) -> Result<Exit, CliError> {
                         "index": r.index,
                         "resource": resource,
                         "valid": true,
-                        "policy": p.to_item(),
+                        "policy": p,
                     })),
                     Err(e) => {
                         let problems: Vec<Value> = e

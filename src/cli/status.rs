@@ -150,6 +150,7 @@ pub async fn run(args: &StatusArgs, global: &GlobalOpts) -> Result<Exit, CliErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::units::Secs;
 
     fn report(at: &str) -> ControllerReport {
         ControllerReport {
@@ -158,7 +159,7 @@ mod tests {
             allowed_functions: None,
             max_per_function: None,
             quiet_every_minutes: 1,
-            claim_lease_secs: 120,
+            claim_lease_secs: Secs(120),
             reconcile_minutes: 15,
             lambda_budget: Some(120),
             metric_delay_secs: 180,

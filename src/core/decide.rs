@@ -30,6 +30,7 @@ use super::policy::{
     Band, BandSource, ColdStartAware, MetricKind, Policy, TargetTracking, effective_band,
 };
 use super::state::{Direction, State, Step};
+use super::units::Secs;
 pub use super::window::Series;
 
 /// Observed demand: a series when the metrics call succeeded, or unknown.
@@ -198,8 +199,8 @@ pub struct Reason {
     pub wanted: Option<u32>,
     /// Ceilings that cut it.
     pub clamps: Vec<Clamp>,
-    /// Seconds of cooldown left, when a cooldown held a step back.
-    pub cooldown_remaining_secs: Option<u64>,
+    /// Cooldown left, when a cooldown held a step back.
+    pub cooldown_remaining_secs: Option<Secs>,
     /// The newest minute CloudWatch had published, when metrics were read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_minute: Option<DateTime<Utc>>,
@@ -274,7 +275,7 @@ pub fn lookback_minutes(policy: &Policy) -> u32 {
 
 /// The scale-in window: `ScaleInCooldown` in whole minutes, at least 1.
 fn scale_in_window(tt: &TargetTracking) -> u32 {
-    u32::try_from(tt.scale_in_cooldown_secs.div_ceil(60))
+    u32::try_from(tt.scale_in_cooldown_secs.get().div_ceil(60))
         .unwrap_or(u32::MAX)
         .max(1)
 }
@@ -339,7 +340,7 @@ struct Proposal {
     demand_window_max: Option<f64>,
     utilization: Option<f64>,
     target_value: Option<f64>,
-    cooldown_remaining_secs: Option<u64>,
+    cooldown_remaining_secs: Option<Secs>,
     newest_minute: Option<DateTime<Utc>>,
     unpublished_minutes: u32,
 }
@@ -376,17 +377,17 @@ struct Clock<'a> {
 }
 
 impl Clock<'_> {
-    /// Seconds left of a `cooldown_secs` cooldown that started at `since`;
+    /// What is left of a `cooldown` that started at `since`;
     /// `None` once it has elapsed or when it never started.
     ///
     /// Whole seconds are rounded up, so "1s left" is never shown for a
     /// cooldown that has 0.2 s left but still blocks. A `since` in the future
     /// (clock skew between ticks) counts as "just started": conservative.
-    fn left(&self, since: Option<DateTime<Utc>>, cooldown_secs: u64) -> Option<u64> {
+    fn left(&self, since: Option<DateTime<Utc>>, cooldown: Secs) -> Option<Secs> {
         let since = since?;
         let elapsed_ms = u64::try_from((self.now - since).num_milliseconds()).unwrap_or(0);
-        let cooldown_ms = cooldown_secs.saturating_mul(1000);
-        (elapsed_ms < cooldown_ms).then(|| (cooldown_ms - elapsed_ms).div_ceil(1000))
+        let cooldown_ms = cooldown.get().saturating_mul(1000);
+        (elapsed_ms < cooldown_ms).then(|| Secs((cooldown_ms - elapsed_ms).div_ceil(1000)))
     }
 }
 
@@ -659,7 +660,7 @@ fn utilisation_mode(
 
 /// The target-tracking step shared by both modes.
 fn track(tt: &TargetTracking, s: &Signal, from: u32, clock: &Clock<'_>) -> Proposal {
-    let hold = |detail: String, left: Option<u64>| Proposal {
+    let hold = |detail: String, left: Option<Secs>| Proposal {
         cooldown_remaining_secs: left,
         ..Proposal::new(
             from,
@@ -1006,6 +1007,7 @@ mod tests {
     fn policy(min: u32, max: u32, tt: Option<TargetTracking>) -> Policy {
         Policy {
             resource: "function:checkout:live".parse().unwrap(),
+            sk: Default::default(),
             enabled: true,
             min_capacity: min,
             max_capacity: max,
@@ -1187,7 +1189,7 @@ mod tests {
     #[test]
     fn scale_out_cooldown_is_ended_early_by_a_larger_need() {
         let tt = TargetTracking {
-            scale_out_cooldown_secs: 300,
+            scale_out_cooldown_secs: Secs(300),
             ..demand_tt(0.8)
         };
         let p = policy(0, 1000, Some(tt));
@@ -1199,7 +1201,7 @@ mod tests {
         };
         let d = decide(&p, &st, &obs(known(&[100.0]), 40), now());
         assert_eq!((d.to, d.action), (40, Action::Hold));
-        assert_eq!(d.reason.cooldown_remaining_secs, Some(240));
+        assert_eq!(d.reason.cooldown_remaining_secs, Some(Secs(240)));
         assert!(
             d.reason
                 .summary
@@ -1228,7 +1230,7 @@ mod tests {
         };
         let d = decide(&p, &st, &o, now());
         assert_eq!((d.to, d.action), (100, Action::Hold));
-        assert_eq!(d.reason.cooldown_remaining_secs, Some(240));
+        assert_eq!(d.reason.cooldown_remaining_secs, Some(Secs(240)));
         assert!(
             d.reason
                 .summary
@@ -1238,7 +1240,7 @@ mod tests {
         );
         let d = decide(&p, &st, &o, now() + Duration::seconds(239));
         assert_eq!(d.action, Action::Hold);
-        assert_eq!(d.reason.cooldown_remaining_secs, Some(1));
+        assert_eq!(d.reason.cooldown_remaining_secs, Some(Secs(1)));
         let d = decide(&p, &st, &o, now() + Duration::seconds(240));
         assert_eq!((d.to, d.action), (50, Action::ScaleIn));
         // No timestamps at all: never changed, the cooldown counts as elapsed.
@@ -1722,7 +1724,7 @@ mod tests {
                 0,
                 1,
                 Some(TargetTracking {
-                    scale_in_cooldown_secs: secs,
+                    scale_in_cooldown_secs: Secs(secs),
                     ..demand_tt(0.7)
                 }),
             )
@@ -1747,7 +1749,7 @@ mod tests {
         }
         let ago = |s: i64| Some(now() - Duration::seconds(s));
         let cooling = TargetTracking {
-            scale_out_cooldown_secs: 300,
+            scale_out_cooldown_secs: Secs(300),
             ..demand_tt(0.8)
         };
         let scaled_out_a_minute_ago = State {
@@ -2027,8 +2029,8 @@ mod tests {
                     } else {
                         MetricKind::ConcurrentExecutions
                     },
-                    scale_out_cooldown_secs: out_cd,
-                    scale_in_cooldown_secs: in_cd,
+                    scale_out_cooldown_secs: Secs(out_cd),
+                    scale_in_cooldown_secs: Secs(in_cd),
                     scale_in_factor: factor,
                     disable_scale_in: disable,
                     cold_starts: if util { None } else { cold },
@@ -2146,7 +2148,7 @@ mod tests {
                 let d = decide(&c.policy, &c.state, &c.obs, now());
                 let Some(tt) = &c.policy.target_tracking else { return Ok(()) };
                 let in_cooldown = c.state.last_change_at().is_some_and(|t| {
-                    now() - t < Duration::seconds(i64::try_from(tt.scale_in_cooldown_secs).unwrap())
+                    now() - t < tt.scale_in_cooldown_secs.delta()
                 });
                 if in_cooldown {
                     // Only a ceiling (band max, guard-rail, reserved) may lower it.

@@ -4,6 +4,7 @@
 //! * [`schedule`]: `at()` / `cron()` / `rate()` schedules and the effective band at `now`;
 //! * [`decide`]: the scaling decision and its structured reason;
 //! * [`state`]: what pcscale persists between ticks (cooldown bookkeeping);
+//! * [`units`]: [`Secs`], the one type of a duration in whole seconds;
 //! * [`window`]: what CloudWatch can have published at `now`, and the metric
 //!   window every driver requests and reads.
 
@@ -13,9 +14,11 @@ pub mod history;
 pub mod policy;
 pub mod schedule;
 pub mod state;
+pub mod units;
 pub mod window;
 
 pub use decide::{Action, Decision, Demand, Limits, Observation, Reason, decide};
 pub use policy::{Band, effective_band};
 pub use policy::{Policy, ResourceId};
 pub use state::State;
+pub use units::Secs;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::Forecast;
+use super::units::Secs;
 
 /// The largest `Version` a readable state may carry (2^53: exact in every
 /// JSON reader, and at one write a second it takes 285 million years to
@@ -15,11 +16,11 @@ pub const MAX_VERSION: u64 = 1 << 53;
 /// whose clock is merely off: it is a hand edit (or a tick run with `--now`
 /// in the future) and would hold a cooldown for as long. Such timestamps are
 /// repaired to `now` ([`State::future_timestamps`]).
-pub const FUTURE_TOLERANCE_SECS: i64 = 15 * 60;
+pub const FUTURE_TOLERANCE_SECS: Secs = Secs(15 * 60);
 
 /// The longest a resource whose Lambda writes keep failing waits between
 /// attempts.
-pub const MAX_BACKOFF_SECS: i64 = 60 * 60;
+pub const MAX_BACKOFF_SECS: Secs = Secs(60 * 60);
 
 /// The persisted state of one resource. `Version` guards every write.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,7 +76,7 @@ pub struct State {
 /// How long a read of a function's reserved concurrency is trusted. A
 /// reservation lowered below the provisioned concurrency in the meantime
 /// makes Lambda refuse the Put (counted as a failure, retried after a fresh read).
-pub const RESERVED_CACHE_SECS: i64 = 15 * 60;
+pub const RESERVED_CACHE_SECS: Secs = Secs(15 * 60);
 
 /// One read of a function's reserved concurrency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,8 +90,9 @@ pub struct ReservedRead {
 impl ReservedRead {
     /// The cached value when it is still fresh at `now`.
     pub fn fresh(&self, now: DateTime<Utc>) -> Option<Option<u32>> {
-        let age = (now - self.at).num_seconds();
-        ((0..RESERVED_CACHE_SECS).contains(&age)).then_some(self.value)
+        Secs::since(self.at, now)
+            .is_some_and(|age| age < RESERVED_CACHE_SECS)
+            .then_some(self.value)
     }
 }
 
@@ -169,23 +171,23 @@ pub enum Lease {
     /// No tick has noted it yet, or the note is implausibly far in the
     /// future: the judging tick notes `now` and leaves the claim alone.
     Unseen,
-    /// Seen unsettled for this many seconds, under the lease.
-    Held(i64),
-    /// Seen unsettled for this many seconds, at or beyond the lease: the
+    /// Seen unsettled for this long, under the lease.
+    Held(Secs),
+    /// Seen unsettled for this long, at or beyond the lease: the
     /// claimant is gone, and the claim is released.
-    Expired(i64),
+    Expired(Secs),
 }
 
 impl Pending {
     /// The lease of this claim at `now` (the judging tick's clock), measured
     /// from [`Pending::seen_at`] only.
-    pub fn lease(&self, now: DateTime<Utc>, lease_secs: i64) -> Lease {
+    pub fn lease(&self, now: DateTime<Utc>, lease: Secs) -> Lease {
         match self.seen_at {
             None => Lease::Unseen,
-            Some(t) if (t - now).num_seconds() > FUTURE_TOLERANCE_SECS => Lease::Unseen,
+            Some(t) if Secs::elapsed(now, t) > FUTURE_TOLERANCE_SECS => Lease::Unseen,
             Some(t) => {
-                let age = (now - t).num_seconds().max(0);
-                if age >= lease_secs {
+                let age = Secs::elapsed(t, now);
+                if age >= lease {
                     Lease::Expired(age)
                 } else {
                     Lease::Held(age)
@@ -209,7 +211,7 @@ impl State {
         let mut fixed = self.clone();
         let mut names = Vec::new();
         let ahead = |t: Option<DateTime<Utc>>| {
-            t.is_some_and(|t| (t - now).num_seconds() > FUTURE_TOLERANCE_SECS)
+            t.is_some_and(|t| Secs::elapsed(now, t) > FUTURE_TOLERANCE_SECS)
         };
         if ahead(self.last_scale_out_at) {
             names.push("LastScaleOutAt");
@@ -282,20 +284,20 @@ impl State {
         }
     }
 
-    /// Seconds left before a resource whose writes keep being refused may
+    /// The time left before a resource whose writes keep being refused may
     /// try again: after `n` refusals in a row it waits about `2^(n-1)`
     /// minutes (ticks at one a minute: retried at once after the first,
     /// then after 2, 4, 8, ... minutes, at most [`MAX_BACKOFF_SECS`]),
     /// counted from the last refusal (`LastDecisionAt`).
-    pub fn backoff_remaining(&self, now: DateTime<Utc>) -> Option<i64> {
+    pub fn backoff_remaining(&self, now: DateTime<Utc>) -> Option<Secs> {
         if self.failures == 0 {
             return None;
         }
         let doublings = self.failures.min(8) - 1;
         // Half a minute less, so that a tick a little early still retries.
-        let wait = (60_i64 << doublings).min(MAX_BACKOFF_SECS) - 30;
-        let since = (now - self.last_decision_at?).num_seconds().max(0);
-        (since < wait).then_some(wait - since)
+        let wait = Secs((60_u64 << doublings).min(MAX_BACKOFF_SECS.get()) - 30);
+        let since = Secs::elapsed(self.last_decision_at?, now);
+        (since < wait).then_some(wait.saturating_sub(since))
     }
 
     /// The state to write when the claimed step failed: cooldowns untouched.
@@ -341,7 +343,10 @@ mod tests {
             last_decision_at: Some(now),
             ..State::default()
         };
-        assert_eq!(s.backoff_remaining(now), Some(MAX_BACKOFF_SECS - 30));
+        assert_eq!(
+            s.backoff_remaining(now),
+            Some(Secs(MAX_BACKOFF_SECS.get() - 30))
+        );
     }
 
     #[test]
@@ -364,17 +369,17 @@ mod tests {
             claimed_at: now - TimeDelta::minutes(3),
             seen_at: None,
         };
-        assert_eq!(p.lease(now, 120), Lease::Unseen);
+        assert_eq!(p.lease(now, Secs(120)), Lease::Unseen);
         p.seen_at = Some(now - TimeDelta::seconds(60));
-        assert_eq!(p.lease(now, 120), Lease::Held(60));
+        assert_eq!(p.lease(now, Secs(120)), Lease::Held(Secs(60)));
         p.seen_at = Some(now - TimeDelta::seconds(121));
-        assert_eq!(p.lease(now, 120), Lease::Expired(121));
+        assert_eq!(p.lease(now, Secs(120)), Lease::Expired(Secs(121)));
         // Noted by a tick a little ahead: held, never negative.
         p.seen_at = Some(now + TimeDelta::seconds(30));
-        assert_eq!(p.lease(now, 120), Lease::Held(0));
+        assert_eq!(p.lease(now, Secs(120)), Lease::Held(Secs(0)));
         // Noted by a tick run with `--now` a year ahead: noted again.
         p.seen_at = Some(now + TimeDelta::days(365));
-        assert_eq!(p.lease(now, 120), Lease::Unseen);
+        assert_eq!(p.lease(now, Secs(120)), Lease::Unseen);
     }
 
     #[test]

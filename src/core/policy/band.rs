@@ -126,6 +126,7 @@ mod tests {
     fn policy(min: u32, max: u32, actions: Vec<ScheduledAction>) -> Policy {
         Policy {
             resource: "function:f:live".parse().expect("valid resource id"),
+            sk: Default::default(),
             enabled: true,
             min_capacity: min,
             max_capacity: max,

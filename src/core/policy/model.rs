@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::core::schedule::Schedule;
+use crate::core::units::Secs;
 
 /// A scalable resource, named as Application Auto Scaling names it:
 /// `function:<FunctionName>:<Qualifier>` (alias or published version).
@@ -146,12 +146,12 @@ pub struct TargetTracking {
     pub metric: MetricKind,
     /// Seconds after a scale-out before the next scale-out (a larger need ends it early).
     #[serde(rename = "ScaleOutCooldown", default = "default_scale_out_cooldown")]
-    #[schemars(range(min = COOLDOWN.min, max = COOLDOWN.max))]
-    pub scale_out_cooldown_secs: u64,
+    #[schemars(with = "u64", range(min = COOLDOWN.min, max = COOLDOWN.max))]
+    pub scale_out_cooldown_secs: Secs,
     /// Seconds after any scaling before a scale-in (also the demand look-back for scale-in).
     #[serde(rename = "ScaleInCooldown", default = "default_scale_in_cooldown")]
-    #[schemars(range(min = COOLDOWN.min, max = COOLDOWN.max))]
-    pub scale_in_cooldown_secs: u64,
+    #[schemars(with = "u64", range(min = COOLDOWN.min, max = COOLDOWN.max))]
+    pub scale_in_cooldown_secs: Secs,
     /// Fraction of the excess removed per scale-in step, 0 < v <= 1.
     #[serde(default = "default_scale_in_factor")]
     #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
@@ -167,11 +167,11 @@ pub struct TargetTracking {
     pub cold_starts: Option<ColdStartAware>,
 }
 
-fn default_scale_out_cooldown() -> u64 {
+fn default_scale_out_cooldown() -> Secs {
     DEFAULT_SCALE_OUT_COOLDOWN_SECS
 }
 
-fn default_scale_in_cooldown() -> u64 {
+fn default_scale_in_cooldown() -> Secs {
     DEFAULT_SCALE_IN_COOLDOWN_SECS
 }
 
@@ -215,6 +215,10 @@ pub struct Policy {
     /// function:<FunctionName>:<Qualifier> (alias or published version; $LATEST is refused).
     #[serde(rename = "pk")]
     pub resource: ResourceId,
+    /// Sort key: always "policy" for a policy item.
+    #[serde(rename = "sk", default)]
+    #[schemars(transform = without_default)]
+    pub sk: PolicySk,
     /// false: pcscale leaves the resource alone.
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -351,6 +355,37 @@ impl ScheduledAction {
 /// The `sk` value of a policy item.
 pub const POLICY_SK: &str = "policy";
 
+/// The sort key of a policy item, which is always [`POLICY_SK`]: a field of
+/// [`Policy`] so that the policy serialises as the whole item (`sk`
+/// included) and `serde_json::to_value(&policy)` is the item as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum PolicySk {
+    /// `"policy"`.
+    #[default]
+    #[serde(rename = "policy")]
+    Policy,
+}
+
+/// The schema of `sk` names its one value, not a default: an item is
+/// written with its `sk`.
+fn without_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
+}
+
+impl JsonSchema for PolicySk {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PolicySk".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "const": POLICY_SK})
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
 /// Capacities are whole numbers up to this. Lambda's concurrency quotas are
 /// in the thousands (tens of thousands after increases); a million is far
 /// above any real account, so a larger value is a typo (or an extra zero).
@@ -370,10 +405,10 @@ pub const MAX_SCHEDULED_ACTIONS: usize = 100;
 pub const MAX_COOLDOWN_SECS: u64 = 86_400;
 
 /// Default `ScaleOutCooldown` (DESIGN.md §2.1).
-pub const DEFAULT_SCALE_OUT_COOLDOWN_SECS: u64 = 0;
+pub const DEFAULT_SCALE_OUT_COOLDOWN_SECS: Secs = Secs(0);
 
 /// Default `ScaleInCooldown` (DESIGN.md §2.1).
-pub const DEFAULT_SCALE_IN_COOLDOWN_SECS: u64 = 600;
+pub const DEFAULT_SCALE_IN_COOLDOWN_SECS: Secs = Secs(600);
 
 /// `ScheduledActions[].Name`: 1-256 characters, as AWS `ScheduledActionName`
 /// (Application Auto Scaling API reference, PutScheduledAction).
@@ -577,16 +612,6 @@ pub mod attr {
 }
 
 impl Policy {
-    /// The policy as a plain JSON item, `sk` included: its serialisation
-    /// (the inverse of [`super::parse_policy`]).
-    pub fn to_item(&self) -> Value {
-        let mut item = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut item {
-            m.insert(attr::SK.into(), Value::String(POLICY_SK.into()));
-        }
-        item
-    }
-
     /// One line for people: `function:checkout:live: enabled, capacity 1..100, ...`.
     pub fn summary(&self) -> String {
         let mut parts = vec![

@@ -6,9 +6,9 @@
 //! MaxCapacity >= MinCapacity).
 
 use schemars::generate::SchemaSettings;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::model::{POLICY_SK, Policy, attr};
+use super::model::Policy;
 
 /// The JSON Schema (draft 2020-12) of a plain-JSON policy item.
 ///
@@ -17,17 +17,5 @@ use super::model::{POLICY_SK, Policy, attr};
 /// `Option` fields give the schema of their value (`schemars(with = ..)`).
 pub fn json_schema() -> Value {
     let generator = SchemaSettings::draft2020_12().into_generator();
-    let mut schema = generator.into_root_schema_for::<Policy>().to_value();
-    // The sort key is part of the item, not of the model.
-    if let Some(Value::Object(props)) = schema.get_mut("properties") {
-        props.insert(
-            attr::SK.into(),
-            json!({
-                "description": "Sort key: always \"policy\" for a policy item.",
-                "type": "string",
-                "const": POLICY_SK,
-            }),
-        );
-    }
-    schema
+    generator.into_root_schema_for::<Policy>().to_value()
 }

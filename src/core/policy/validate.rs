@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::hints::*;
 use super::model::*;
 use crate::core::schedule::Schedule;
+use crate::core::units::Secs;
 
 /// One validation problem: the attribute path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -472,6 +473,7 @@ impl Checker {
 
         Some(Policy {
             resource: resource?,
+            sk: PolicySk::Policy,
             enabled: enabled?,
             min_capacity: min?,
             max_capacity: max?,
@@ -559,11 +561,15 @@ impl Checker {
         };
         let scale_out = match obj.get(attr::SCALE_OUT_COOLDOWN) {
             None => Some(DEFAULT_SCALE_OUT_COOLDOWN_SECS),
-            Some(v) => self.whole(v, &p(attr::SCALE_OUT_COOLDOWN), &COOLDOWN),
+            Some(v) => self
+                .whole(v, &p(attr::SCALE_OUT_COOLDOWN), &COOLDOWN)
+                .map(Secs),
         };
         let scale_in = match obj.get(attr::SCALE_IN_COOLDOWN) {
             None => Some(DEFAULT_SCALE_IN_COOLDOWN_SECS),
-            Some(v) => self.whole(v, &p(attr::SCALE_IN_COOLDOWN), &COOLDOWN),
+            Some(v) => self
+                .whole(v, &p(attr::SCALE_IN_COOLDOWN), &COOLDOWN)
+                .map(Secs),
         };
         let factor = match obj.get(attr::SCALE_IN_FACTOR) {
             None => Some(TargetTracking::default().scale_in_factor),
