@@ -30,7 +30,7 @@ use crate::core::decide::{
 };
 use crate::core::history;
 use crate::core::policy::{MetricKind, Policy, ResourceId};
-use crate::core::state::{Lease, Pending, ReservedRead, State};
+use crate::core::state::{ClaimVerdict, Pending, ReservedRead, State};
 use crate::core::units::Secs;
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{
@@ -1132,10 +1132,9 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         // from the first sighting on the judging ticks' clocks only,
         // decides when the claimant is gone: the claimant's clock never
         // enters (see `Pending::lease`).
-        let shown = observed == p.to;
         let claim = format!("another tick's claim {} -> {}", p.from, p.to);
-        match p.lease(self.now, self.opts.claim_lease_secs) {
-            Lease::Unseen => {
+        match p.verdict(self.now, self.opts.claim_lease_secs, observed) {
+            ClaimVerdict::FirstSighting { applied } => {
                 let seen = State {
                     pending: Some(Pending {
                         seen_at: Some(self.now),
@@ -1147,7 +1146,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 self.write_state(key, state.version, &seen, calls)
                     .await
                     .ok();
-                let why = if shown {
+                let why = if applied {
                     format!("{claim} is applied; its claimant commits it")
                 } else {
                     format!("{claim} is in flight")
@@ -1160,7 +1159,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     dry_run,
                 )));
             }
-            Lease::Held(age) if !shown => {
+            ClaimVerdict::InFlight(age) => {
                 return Err(Box::new(outcome_without_decision(
                     key,
                     Verb::Skip,
@@ -1169,7 +1168,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                     dry_run,
                 )));
             }
-            Lease::Held(_) | Lease::Expired(_) => {}
+            ClaimVerdict::Settle => {}
         }
         match self.reconcile(key, state, observed, calls).await {
             Some(settled) => Ok(settled),

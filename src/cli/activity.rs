@@ -23,8 +23,7 @@ use crate::core::decide::{
 };
 use crate::core::policy::BandSource;
 use crate::core::policy::{MetricKind, Policy};
-use crate::core::state::State;
-use crate::core::units::Secs;
+use crate::core::state::{ClaimVerdict, State};
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
 use crate::tick::{Plan, Reserved, allowed, plan, queries_for};
@@ -389,20 +388,29 @@ async fn observe_and_decide(
         }
     };
     if let Some(p) = &ex.state.pending {
-        let age = (ex.now - p.claimed_at).num_seconds();
-        if Secs::since(p.claimed_at, ex.now).is_none_or(|a| a < settings.claim_lease_secs) {
-            ex.skip = Some(format!(
-                "another tick claimed a step {} -> {} {age} s ago and has not finished; the next tick skips this resource",
-                p.from, p.to
-            ));
-            return;
+        // The tick's own rule for another tick's claim (`Pending::verdict`).
+        let observed = current.as_ref().map_or(0, |c| c.requested);
+        let claim = format!("another tick's claim {} -> {}", p.from, p.to);
+        match p.verdict(ex.now, settings.claim_lease_secs, observed) {
+            ClaimVerdict::FirstSighting { applied } => {
+                let what = if applied { "is applied" } else { "is in flight" };
+                ex.skip = Some(format!(
+                    "{claim} (claimed at {}) {what}; the next tick notes its first sighting and skips this resource",
+                    rfc3339(p.claimed_at)
+                ));
+                return;
+            }
+            ClaimVerdict::InFlight(age) => {
+                ex.skip = Some(format!(
+                    "{claim} is in flight (seen unsettled for {age}s); the next tick skips this resource"
+                ));
+                return;
+            }
+            ClaimVerdict::Settle => ex.errors.push(format!(
+                "{claim} claimed at {} is applied or abandoned; the next tick first reconciles it from what Lambda reports (the decision below uses the stored state)",
+                rfc3339(p.claimed_at)
+            )),
         }
-        ex.errors.push(format!(
-            "a step {} -> {} claimed at {} was abandoned; the next tick first reconciles it from what Lambda reports (the decision below uses the stored state)",
-            p.from,
-            p.to,
-            rfc3339(p.claimed_at)
-        ));
     }
     let mut obs = Observation {
         demand: answer(MetricKind::ConcurrentExecutions),

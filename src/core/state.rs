@@ -178,7 +178,38 @@ pub enum Lease {
     Expired(Secs),
 }
 
+/// What a tick does with another tick's claim ([`Pending::verdict`]): the
+/// one rule the tick applies and `explain` predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimVerdict {
+    /// First sighting: the tick notes `now` as [`Pending::seen_at`] and
+    /// leaves the claim to its claimant, which may be about to commit it
+    /// (`applied`: Lambda already shows the claimed capacity).
+    FirstSighting {
+        /// Lambda already shows the claimed capacity.
+        applied: bool,
+    },
+    /// Seen unsettled for this long, under the lease, and Lambda does not
+    /// show it yet: the claimant is still working; skip the resource.
+    InFlight(Secs),
+    /// Lambda shows the step (a commit that failed after a successful
+    /// Put), or the lease ran out: settle the claim from what Lambda reports.
+    Settle,
+}
+
 impl Pending {
+    /// What the tick judging this claim at `now` does with it, Lambda
+    /// showing `observed` units requested. The claimant's clock never
+    /// enters: the lease is measured from the first sighting.
+    pub fn verdict(&self, now: DateTime<Utc>, lease: Secs, observed: u32) -> ClaimVerdict {
+        let applied = observed == self.to;
+        match self.lease(now, lease) {
+            Lease::Unseen => ClaimVerdict::FirstSighting { applied },
+            Lease::Held(age) if !applied => ClaimVerdict::InFlight(age),
+            Lease::Held(_) | Lease::Expired(_) => ClaimVerdict::Settle,
+        }
+    }
+
     /// The lease of this claim at `now` (the judging tick's clock), measured
     /// from [`Pending::seen_at`] only.
     pub fn lease(&self, now: DateTime<Utc>, lease: Secs) -> Lease {
@@ -380,6 +411,32 @@ mod tests {
         // Noted by a tick run with `--now` a year ahead: noted again.
         p.seen_at = Some(now + TimeDelta::days(365));
         assert_eq!(p.lease(now, Secs(120)), Lease::Unseen);
+    }
+
+    #[test]
+    fn a_claim_is_left_to_its_claimant_once_then_waited_for_then_settled() {
+        let now = t0();
+        let mut p = Pending {
+            from: 2,
+            to: 20,
+            claimed_at: now,
+            seen_at: None,
+        };
+        let lease = Secs(120);
+        assert_eq!(
+            p.verdict(now, lease, 2),
+            ClaimVerdict::FirstSighting { applied: false }
+        );
+        assert_eq!(
+            p.verdict(now, lease, 20),
+            ClaimVerdict::FirstSighting { applied: true }
+        );
+        p.seen_at = Some(now - TimeDelta::seconds(60));
+        assert_eq!(p.verdict(now, lease, 2), ClaimVerdict::InFlight(Secs(60)));
+        // Seen before and shown by Lambda: a commit that failed after its Put.
+        assert_eq!(p.verdict(now, lease, 20), ClaimVerdict::Settle);
+        p.seen_at = Some(now - TimeDelta::seconds(120));
+        assert_eq!(p.verdict(now, lease, 2), ClaimVerdict::Settle);
     }
 
     #[test]
