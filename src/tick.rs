@@ -28,10 +28,10 @@ use crate::core::decide::{
     Action, Ceiling, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide,
     lookback_minutes,
 };
-use crate::core::history;
 use crate::core::policy::{MetricKind, Policy, ResourceId};
-use crate::core::state::{Lease, Pending, ReservedRead, State};
+use crate::core::state::{Lease, MemoryRead, Pending, ReservedRead, State};
 use crate::core::window::{Horizon, PublicationDelay};
+use crate::core::{coldstart, history};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
     PortError, Ports, Segment, StoredResource, WriteOutcome,
@@ -234,6 +234,10 @@ pub struct ApiCalls {
     /// `GetAlias` + `ListTags` (rare: see [`crate::alias`]).
     #[serde(default)]
     pub aliases: usize,
+    /// `GetFunctionConfiguration` (the function's memory, read once a day
+    /// per alias with a cold-start level: see [`crate::core::state::MemoryRead`]).
+    #[serde(default)]
+    pub function_config: usize,
     /// State and activity writes.
     pub store_writes: usize,
 }
@@ -247,13 +251,14 @@ impl ApiCalls {
         self.delete_config += other.delete_config;
         self.limits += other.limits;
         self.aliases += other.aliases;
+        self.function_config += other.function_config;
         self.store_writes += other.store_writes;
     }
 
     /// Lambda control-plane requests (what the account's 15 requests/s
     /// quota and [`TickOptions::lambda_budget`] count), SDK retries aside.
     pub fn control_plane(&self) -> usize {
-        self.get_config + self.put_config + self.delete_config + self.limits
+        self.get_config + self.put_config + self.delete_config + self.limits + self.function_config
     }
 }
 
@@ -561,6 +566,18 @@ impl Budget {
         self.0.as_ref().is_none_or(|left| {
             left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(n))
                 .is_ok()
+        })
+    }
+
+    /// Takes `n` requests only if at least `keep` more stay in the budget
+    /// (a read that can wait never takes what writes and confirmations may
+    /// need); always with no budget.
+    fn take_spare(&self, n: u32, keep: u32) -> bool {
+        self.0.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                (l >= n.saturating_add(keep)).then(|| l - n)
+            })
+            .is_ok()
         })
     }
 
@@ -1018,11 +1035,10 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         calls: &mut ApiCalls,
     ) -> Result<Observed, Stop> {
         if read == Read::Trusted {
-            let state = self
-                .refresh_forecast(&v.key, &v.policy, v.state.clone(), calls)
-                .await;
+            let state = self.refresh_memory(&v.policy, v.state.clone(), calls).await;
+            let state = self.refresh_forecast(&v.key, &v.policy, state, calls).await;
             return Ok(Observed {
-                dirty: state.forecast != v.state.forecast,
+                dirty: state.forecast != v.state.forecast || state.memory != v.state.memory,
                 current: trusted_current(&v.state),
                 state,
                 failed: None,
@@ -1069,12 +1085,13 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         state = self
             .note_platform(&v.policy.resource, state, current.as_ref(), dry_run, calls)
             .await;
-        let forecast_before = state.forecast.clone();
+        let (forecast_before, memory_before) = (state.forecast.clone(), state.memory);
+        state = self.refresh_memory(&v.policy, state, calls).await;
         state = self.refresh_forecast(&v.key, &v.policy, state, calls).await;
 
         // Recorded with the next state write: the claim when a step
         // follows, otherwise [`Ctx::persist`].
-        let mut dirty = state.forecast != forecast_before;
+        let mut dirty = state.forecast != forecast_before || state.memory != memory_before;
         if self.remembers_observations(v) {
             // Confirmed once Lambda shows pcscale's capacity READY (a
             // drift was adopted above, so the capacities agree).
@@ -1185,8 +1202,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     }
 
     /// What the tick observed for `policy`, `current` aside: its metric
-    /// answers, the guard-rail and the account headroom.
-    fn observation(&self, policy: &Policy, current: Option<CurrentPc>) -> Observation {
+    /// answers, the guard-rail, the account headroom and the function's
+    /// memory as `state` last read it.
+    fn observation(
+        &self,
+        policy: &Policy,
+        state: &State,
+        current: Option<CurrentPc>,
+    ) -> Observation {
         Observation {
             demand: self.answer(policy, MetricKind::ConcurrentExecutions),
             utilization: policy
@@ -1200,6 +1223,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 reserved: None,
                 unreserved: self.unreserved,
             },
+            memory_mb: state.memory.and_then(|m| m.mb),
         }
     }
 
@@ -1222,7 +1246,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         if !policy.enabled || !allowed(self.opts, &policy.resource.function) {
             return false;
         }
-        let obs = self.observation(policy, trusted_current(&r.state));
+        let obs = self.observation(policy, &r.state, trusted_current(&r.state));
         match plan(
             policy,
             &r.state,
@@ -1245,7 +1269,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         dirty: bool,
         calls: &mut ApiCalls,
     ) -> Result<(State, Decision, bool), Stop> {
-        let obs = self.observation(&v.policy, current);
+        let obs = self.observation(&v.policy, &state, current);
         let cached = self.reserved_known(&state);
         let first = match plan(&v.policy, &state, &obs, cached, self.now) {
             Plan::Decided(d) => return Ok((state, d, dirty)),
@@ -1768,6 +1792,41 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         }
     }
 
+    /// The memory step: a policy with a cold-start level prices its units by
+    /// the function's memory ([`crate::core::coldstart::unit_price`]), read
+    /// with `GetFunctionConfiguration` when the state has no read younger
+    /// than a day ([`MemoryRead::due`]) and kept in the state (`MemoryMB`,
+    /// `MemoryAt`; written with the tick's next state write). The read is a
+    /// control-plane request: it spends the budget, and only what the budget
+    /// can spare (at least half of it left for writes and confirmations);
+    /// one that does not fit waits for a later tick, with the memory
+    /// unknown meanwhile (the policy's fallback price). A failed read keeps
+    /// what an earlier one said and is asked again a day later.
+    async fn refresh_memory(&self, policy: &Policy, state: State, calls: &mut ApiCalls) -> State {
+        let priced = policy.target_tracking.as_ref().is_some_and(|tt| {
+            tt.metric == MetricKind::ConcurrentExecutions && tt.cold_starts.is_some()
+        });
+        if !priced || !MemoryRead::due(state.memory.as_ref(), self.now) {
+            return state;
+        }
+        let keep = self.opts.lambda_budget.map_or(0, |b| b.div_ceil(2));
+        if !self.budget.take_spare(1, keep) {
+            return state;
+        }
+        calls.function_config += 1;
+        let mb = match self.ports.lambda.function_memory(&policy.resource).await {
+            Ok(mb) => mb,
+            Err(e) => {
+                warn!(error = %e, "function memory unavailable; the cold-start level uses its fallback price");
+                state.memory.and_then(|m| m.mb)
+            }
+        };
+        State {
+            memory: Some(MemoryRead { mb, at: self.now }),
+            ..state
+        }
+    }
+
     /// The history step (`HistoryDays`, see [`crate::core::history`]): when
     /// the alias's daily refresh is due (once a day, at a minute fixed by its
     /// key), one `GetMetricData` query of its `HistoryDays` days of 1-minute
@@ -1824,7 +1883,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             None => return state,
         };
         let hold = history::hold_minutes(tt.scale_in_cooldown_secs, self.opts.metric_delay);
-        let forecast = history::forecast(series, cs, hold, history::next_refresh(key, self.now));
+        let per_hour = coldstart::unit_price(cs, state.memory.and_then(|m| m.mb)).per_hour;
+        let forecast = history::forecast(
+            series,
+            cs,
+            per_hour,
+            hold,
+            history::next_refresh(key, self.now),
+        );
         let next = State {
             version: state.next_version(),
             forecast: Some(forecast),
@@ -2355,6 +2421,7 @@ mod schedule_tests {
             utilization: None,
             current: trusted_current(&seen(0)),
             limits: Limits::default(),
+            memory_mb: None,
         };
         let state = seen(0);
         // 10 wants 20 > 4: the reservation matters.

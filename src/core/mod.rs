@@ -5,12 +5,14 @@
 //! * [`decide`]: the scaling decision and its structured reason;
 //! * [`state`]: what pcscale persists between ticks (cooldown bookkeeping);
 //! * [`window`]: what CloudWatch can have published at `now`, and the metric
-//!   window every driver requests and reads.
+//!   window every driver requests and reads;
+//! * [`price`]: the Lambda list prices (what a PC unit of a given memory costs).
 
 pub mod coldstart;
 pub mod decide;
 pub mod history;
 pub mod policy;
+pub mod price;
 pub mod schedule;
 pub mod state;
 pub mod window;
