@@ -2447,3 +2447,209 @@ mod schedule_tests {
         assert_eq!(d.action, Action::Hold);
     }
 }
+
+#[cfg(test)]
+mod memory_tests {
+    //! The function's memory through the tick: read with
+    //! `GetFunctionConfiguration` within the spare budget, kept a day in the
+    //! state, and pricing the cold-start level (a 3 GB function keeps fewer
+    //! units than the same demand at an unknown memory).
+
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+    use crate::core::policy::parse_policy;
+    use crate::ports::AliasTarget;
+
+    const KEY: &str = "function:big:live";
+
+    struct World {
+        state: Mutex<State>,
+        /// What `GetFunctionConfiguration` answers (`None`: it fails).
+        memory: Option<u32>,
+        memory_reads: AtomicUsize,
+    }
+
+    fn policy() -> Policy {
+        parse_policy(&serde_json::json!({
+            "pk": KEY, "MinCapacity": 0, "MaxCapacity": 100,
+            "TargetTracking": {"TargetValue": 0.7, "ColdStarts": {
+                "PreWarmPeriodic": false, "HistoryDays": 0}}
+        }))
+        .expect("valid")
+    }
+
+    impl PolicyStore for World {
+        async fn load(&self, _segment: Option<Segment>) -> Result<Vec<StoredResource>, PortError> {
+            Ok(vec![StoredResource {
+                key: KEY.into(),
+                policy: Ok(policy()),
+                state: self.state.lock().expect("lock").clone(),
+            }])
+        }
+        async fn write_state(
+            &self,
+            _resource: &str,
+            expected_version: u64,
+            next: &State,
+        ) -> Result<WriteOutcome, PortError> {
+            let mut s = self.state.lock().expect("lock");
+            if s.version != expected_version {
+                return Ok(WriteOutcome::Conflict);
+            }
+            *s = next.clone();
+            Ok(WriteOutcome::Written)
+        }
+        async fn record(&self, _activity: &Activity) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    /// Base 2 with spikes to 12 every 20 minutes: 3 cold starts an hour for
+    /// units 3..12, which pay at 1.5 an hour (1 GB, or memory unknown) and
+    /// not at 4.5 (3 GB).
+    impl MetricsSource for World {
+        async fn fetch(&self, queries: &[MetricQuery], horizon: Horizon) -> MetricAnswers {
+            queries
+                .iter()
+                .map(|q| {
+                    let w = horizon.window(q.minutes);
+                    let newest = w.settled - TimeDelta::minutes(1);
+                    let points = (0..600i64).map(|back| {
+                        let v = if back % 20 == 10 { 12.0 } else { 2.0 };
+                        ((newest - TimeDelta::minutes(back)).timestamp(), v)
+                    });
+                    (q.clone(), Demand::Known(w.series(points, None)))
+                })
+                .collect()
+        }
+    }
+
+    impl ConcurrencyApi for World {
+        async fn get_config(&self, _r: &ResourceId) -> Result<Option<CurrentPc>, PortError> {
+            Ok(None)
+        }
+        async fn put_config(&self, _r: &ResourceId, _c: u32) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn delete_config(&self, _r: &ResourceId) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn reserved_concurrency(&self, _f: &str) -> Result<Option<u32>, PortError> {
+            Ok(None)
+        }
+        async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
+            Ok(10_000)
+        }
+        async fn alias_target(&self, _f: &str, _a: &str) -> Result<Option<AliasTarget>, PortError> {
+            Ok(None)
+        }
+        async fn function_memory(&self, r: &ResourceId) -> Result<Option<u32>, PortError> {
+            self.memory_reads.fetch_add(1, Ordering::SeqCst);
+            self.memory.map(Some).ok_or_else(|| {
+                PortError::new(
+                    "GetFunctionConfiguration",
+                    Some(r.to_string()),
+                    ErrorKind::AccessDenied,
+                    "not authorized to perform lambda:GetFunctionConfiguration",
+                )
+            })
+        }
+        async fn cloudformation_stack(&self, _arn: &str) -> Result<Option<String>, PortError> {
+            Ok(None)
+        }
+    }
+
+    fn world(memory: Option<u32>) -> World {
+        World {
+            state: Mutex::new(State::default()),
+            memory,
+            memory_reads: AtomicUsize::new(0),
+        }
+    }
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 5).unwrap() + TimeDelta::minutes(minute)
+    }
+
+    /// One tick at `now` with the deployed schedule and `budget`: the
+    /// resource's outcome and the tick's calls.
+    fn tick(w: &World, now: DateTime<Utc>, budget: Option<u32>) -> (ResourceOutcome, ApiCalls) {
+        let opts = TickOptions {
+            reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
+            lambda_budget: budget,
+            dry_run: true,
+            ..TickOptions::default()
+        };
+        let ports = Ports {
+            store: w,
+            metrics: w,
+            lambda: w,
+        };
+        let s = futures::executor::block_on(run_tick(ports, now, &opts)).expect("tick");
+        (s.resources[0].clone(), s.api_calls)
+    }
+
+    #[test]
+    fn the_memory_is_read_once_a_day_within_the_budget_and_prices_the_level() {
+        let w = world(Some(3072));
+        let (first, calls) = tick(&w, at(0), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(w.memory_reads.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            w.state.lock().expect("lock").memory,
+            Some(MemoryRead {
+                mb: Some(3072),
+                at: at(0)
+            })
+        );
+        // 3 GB: 4.5 cold starts a unit-hour; the spikes do not pay.
+        assert_eq!(first.to, Some(0), "{first:?}");
+        assert!(first.reason.contains("3072 MB"), "{}", first.reason);
+        // Cached: no read for the rest of the day, then one more.
+        for m in [1, 2, 60, 1439] {
+            let (_, calls) = tick(&w, at(m), Some(DEFAULT_LAMBDA_BUDGET));
+            assert_eq!(calls.function_config, 0, "minute {m}");
+        }
+        let (_, calls) = tick(&w, at(1440), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(calls.control_plane(), calls.get_config + calls.limits + 1);
+        assert_eq!(w.memory_reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_read_the_budget_cannot_spare_waits_and_the_level_uses_todays_price() {
+        // Budget 5: the account settings, the config read and the write
+        // put aside leave 2, less than the read plus the half (3) kept
+        // for writes and confirmations: no memory read. Memory unknown, the
+        // one price of before (1.5 an hour) keeps the spikes' 12 units.
+        let w = world(Some(3072));
+        let (o, calls) = tick(&w, at(0), Some(5));
+        assert_eq!(
+            (calls.function_config, w.memory_reads.load(Ordering::SeqCst)),
+            (0, 0)
+        );
+        assert_eq!(w.state.lock().expect("lock").memory, None);
+        assert_eq!(o.to, Some(12), "{o:?}");
+        assert!(o.reason.contains("memory unknown"), "{}", o.reason);
+        // A budget of 8 spares it (5 left, 4 kept).
+        let (o, calls) = tick(&w, at(1), Some(8));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(o.to, Some(0), "{o:?}");
+    }
+
+    #[test]
+    fn a_failed_read_is_the_fallback_price_and_is_not_asked_again_that_day() {
+        let w = world(None);
+        let (o, calls) = tick(&w, at(0), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(o.error, None, "{o:?}");
+        assert_eq!(o.to, Some(12), "{o:?}");
+        let (_, calls) = tick(&w, at(1), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 0);
+        assert_eq!(w.memory_reads.load(Ordering::SeqCst), 1);
+    }
+}
