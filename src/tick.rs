@@ -2509,8 +2509,8 @@ mod memory_tests {
     }
 
     /// Base 2 with spikes to 12 every 20 minutes: 3 cold starts an hour for
-    /// units 3..12, which pay at 1.5 an hour (1 GB, or memory unknown) and
-    /// not at 4.5 (3 GB).
+    /// units 3..12, which pay at 1.5 an hour (memory unknown) and not at 32
+    /// (3 GB at the default $0.0014 a cold start).
     impl MetricsSource for World {
         async fn fetch(&self, queries: &[MetricQuery], horizon: Horizon) -> MetricAnswers {
             queries
@@ -2606,7 +2606,8 @@ mod memory_tests {
                 at: at(0)
             })
         );
-        // 3 GB: 4.5 cold starts a unit-hour; the spikes do not pay.
+        // 3 GB: 32 cold starts a unit-hour at the default $0.0014; the
+        // spikes' 3 an hour do not pay.
         assert_eq!(first.to, Some(0), "{first:?}");
         assert!(first.reason.contains("3072 MB"), "{}", first.reason);
         // Cached: no read for the rest of the day, then one more.

@@ -75,26 +75,28 @@
 //!
 //! A PC unit costs its function's memory times the PC price per GB-s: a unit
 //! of a 3 GB function costs three of a 1 GB one. With the policy's
-//! `DollarsPerColdStart` `V` (default $0.01) and the function's memory `M`
+//! `DollarsPerColdStart` `V` (default $0.0014) and the function's memory `M`
 //! (an observation: `GetFunctionConfiguration`, cached a day in the state),
 //!
 //! ```text
 //!     T = PC price per unit-hour at M / V = 0.0000041667 x 3600 x M_GB / V
 //! ```
 //!
-//! so the default asks 1.5 avoided cold starts per unit-hour at 1 GB (today's
-//! one price, tuned on the bundled day), 0.19 at 128 MB (where the
-//! [`MIN_EVENTS`] rule, 2 in the 8-hour look-back = 0.25 an hour, is the
-//! binding one) and 15 at 10 GB (more than a unit can avoid with a 5-minute
-//! keep-alive, 60 / 6 = 10 an hour: such a unit is kept only for its busy
-//! time, the utilisation credit below, or by a pre-warm). Which price applies
+//! so the default asks 1.49 avoided cold starts per unit-hour at 142 MB (the
+//! bundled day's median memory, where today's one price of 1.5 was tuned),
+//! 1.34 at 128 MB, 10.7 at 1 GB and 107 at 10 GB (more than a unit can avoid
+//! with a 5-minute keep-alive, 60 / 6 = 10 an hour: such a unit is kept only
+//! for its busy time, the utilisation credit below, or by a periodic
+//! pre-warm). At $0.01 a cold start: 0.19 at 128 MB (where the [`MIN_EVENTS`]
+//! rule, 2 in the 8-hour look-back = 0.25 an hour, binds), 1.5 at 1 GB, 15 at
+//! 10 GB. Which price applies
 //! ([`PriceBasis`]):
 //!
 //! 1. `DollarsPerColdStart` set and the memory known: by memory;
 //! 2. `MinColdStartsPerInstanceHour` set: that one price (set alone, it
 //!    overrides pricing by memory; beside `DollarsPerColdStart`, it is the
 //!    price while the memory is unknown);
-//! 3. neither set, the memory known: by memory at the default $0.01;
+//! 3. neither set, the memory known: by memory at the default $0.0014;
 //! 4. otherwise 1.5 ([`DEFAULT_MIN_COLD_STARTS_PER_INSTANCE_HOUR`]), the one
 //!    price before pricing by memory: no memory, today's decisions exactly.
 //!
@@ -198,7 +200,8 @@ impl UnitPrice {
 /// known) under `cfg`, in cold starts per unit-hour; see the module docs.
 /// Bounded by `MinColdStartsPerInstanceHour`'s range (0 to 3,600).
 ///
-/// Example: 3,072 MB at the default $0.01: `0.015 x 3 / 0.01 = 4.5`.
+/// Example: 3,072 MB at $0.01 a cold start: `0.015 x 3 / 0.01 = 4.5`; at
+/// the default $0.0014, 32.1.
 pub fn unit_price(cfg: &ColdStartAware, memory_mb: Option<u32>) -> UnitPrice {
     let explicit = cfg.min_per_instance_hour.filter(|t| t.is_finite());
     let money = match (cfg.dollars_per_cold_start, explicit, memory_mb) {
@@ -678,6 +681,7 @@ mod tests {
             })
             .collect();
         let c = ColdStartAware {
+            dollars_per_cold_start: Some(0.01),
             pre_warm_periodic: false,
             history_days: 0,
             ..ColdStartAware::default()
@@ -699,11 +703,17 @@ mod tests {
         assert_eq!(at_memory(&d, &c, Some(3072)), 0);
         // 128 MB: 0.19 an hour: the rare spikes pay too.
         assert_eq!(at_memory(&d, &c, Some(128)), 20);
-        // The default's prices across Lambda's range.
-        let t = |mb| unit_price(&c, Some(mb)).per_hour;
-        assert!((t(1024) - 1.5).abs() < 1e-4, "{}", t(1024));
-        assert!((t(128) - 0.1875).abs() < 1e-4, "{}", t(128));
-        assert!((t(10_240) - 15.0).abs() < 1e-3, "{}", t(10_240));
+        // $0.01's prices across Lambda's range.
+        let t = |c: &ColdStartAware, mb| unit_price(c, Some(mb)).per_hour;
+        assert!((t(&c, 1024) - 1.5).abs() < 1e-4, "{}", t(&c, 1024));
+        assert!((t(&c, 128) - 0.1875).abs() < 1e-4, "{}", t(&c, 128));
+        assert!((t(&c, 10_240) - 15.0).abs() < 1e-3, "{}", t(&c, 10_240));
+        // The default's: today's 1.5 at the bundled day's median 142 MB.
+        let d0 = ColdStartAware::default();
+        assert!((t(&d0, 142) - 1.5).abs() < 0.02, "{}", t(&d0, 142));
+        assert!((t(&d0, 128) - 1.34).abs() < 0.01, "{}", t(&d0, 128));
+        assert!((t(&d0, 1024) - 10.7).abs() < 0.02, "{}", t(&d0, 1024));
+        assert!((t(&d0, 10_240) - 107.1).abs() < 0.1, "{}", t(&d0, 10_240));
         // Twice the value of a cold start: half the price.
         let twice = ColdStartAware {
             dollars_per_cold_start: Some(0.02),
@@ -717,6 +727,10 @@ mod tests {
     fn unknown_memory_is_todays_price_and_the_old_attribute_still_works() {
         let (d, c) = two_spike_kinds();
         // No memory: exactly the one price of before (1.5), same level.
+        let c = ColdStartAware {
+            dollars_per_cold_start: None,
+            ..c
+        };
         let unknown = unit_price(&c, None);
         assert_eq!(unknown.per_hour, 1.5);
         assert_eq!(unknown.basis, PriceBasis::MemoryUnknown);

@@ -644,12 +644,17 @@ mod tests {
         let mon2 = sat + TimeDelta::days(9);
         let h = history(sat, mon2 + TimeDelta::hours(3), nine_am(sat, 20, weekdays));
         let at = mon2 + TimeDelta::hours(9) - TimeDelta::minutes(5);
-        let held = |mb: Option<u32>| {
-            let t = crate::core::coldstart::unit_price(&cfg(), mb).per_hour;
-            due_at(&forecast(&h, &cfg(), t, 11, mon2 + TimeDelta::days(1)), at)
+        let cent = ColdStartAware {
+            dollars_per_cold_start: Some(0.01),
+            ..cfg()
         };
-        // 1 GB (0.28 a hold) and unknown memory (1.5: today's price) hold
-        // it; 10 GB (15 an hour: 2.75 a hold) does not.
+        let held = |mb: Option<u32>| {
+            let t = crate::core::coldstart::unit_price(&cent, mb).per_hour;
+            due_at(&forecast(&h, &cent, t, 11, mon2 + TimeDelta::days(1)), at)
+        };
+        // At $0.01 a cold start, 1 GB (1.5 an hour: 0.28 a hold) and unknown
+        // memory (1.5: today's price) hold it; 10 GB (15 an hour: 2.75 a
+        // hold) does not.
         assert_eq!(held(Some(1024)), Some(20));
         assert_eq!(held(None), Some(20));
         assert_eq!(held(Some(10_240)), None);

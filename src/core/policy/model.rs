@@ -249,8 +249,9 @@ pub struct ColdStartAware {
     /// What one avoided cold start is worth, in US dollars: a PC unit is kept
     /// if the cold starts it avoids are worth what it costs, priced by the
     /// function's memory (us-east-1 x86_64 list prices: $0.015 per unit-hour
-    /// at 1 GB, so $0.01 per cold start asks 1.5 avoided an hour at 1 GB,
-    /// 0.19 at 128 MB, 15 at 10 GB). Absent: $0.01, unless
+    /// at 1 GB, so the default $0.0014 per cold start asks 1.34 avoided an
+    /// hour at 128 MB, 1.49 at 142 MB, 10.7 at 1 GB, 107 at 10 GB; $0.01
+    /// asks 0.19, 1.5 and 15). Absent: $0.0014, unless
     /// MinColdStartsPerInstanceHour is set (then that one price, whatever the
     /// memory). Used whenever the function's memory is known; otherwise
     /// MinColdStartsPerInstanceHour (or 1.5) is.
@@ -322,7 +323,7 @@ impl Default for ColdStartAware {
 }
 
 impl ColdStartAware {
-    /// How the policy prices a unit, for people: `$0.01 per cold start`,
+    /// How the policy prices a unit, for people: `$0.0014 per cold start`,
     /// `$0.02 per cold start (1.2 per unit-hour while memory is unknown)` or
     /// `1.5 cold starts per unit-hour`.
     pub fn price_summary(&self) -> String {
@@ -527,11 +528,18 @@ pub const DEFAULT_MIN_COLD_STARTS_PER_INSTANCE_HOUR: f64 = 1.5;
 pub const DOLLARS_PER_COLD_START: Span = Span { min: 0, max: 10 };
 
 /// `ColdStarts.DollarsPerColdStart` when the policy says neither it nor
-/// `MinColdStartsPerInstanceHour`: one cent, the value today's default
-/// threshold implied at 1 GB (a unit-hour at 1,024 MB costs $0.0150 at the
-/// x86_64 list price, and 0.0150 / 0.01 = 1.5 cold starts an hour; see
-/// [`crate::core::coldstart::unit_price`]).
-pub const DEFAULT_DOLLARS_PER_COLD_START: f64 = 0.01;
+/// `MinColdStartsPerInstanceHour`: the value of a cold start that the one
+/// price of before (1.5 cold starts per unit-hour) implied on the day it was
+/// tuned on (`bench/RESULTS.md`, the frontier on the bundled Azure day, whose
+/// functions bill 128 to 994 MB, median 142 MB): a unit-hour at 142 MB costs
+/// $0.0021 at the x86_64 list price, and 0.0021 / 1.5 = $0.0014. So the
+/// default keeps the bundled day's decisions about where they were (1.34 an
+/// hour at 128 MB, 1.49 at 142 MB) and asks a 1 GB unit for 10.7, a 10 GB one
+/// for 107: a big function keeps PC for its busy units and pre-warms, not
+/// for rare rises. `bench/RESULTS.md` measures $0.0025, $0.005 and $0.01
+/// too: on the bundled day each extra avoided cold start costs about the
+/// value set. See [`crate::core::coldstart::unit_price`].
+pub const DEFAULT_DOLLARS_PER_COLD_START: f64 = 0.0014;
 
 /// `ColdStarts.BaseLoadFactor`: 0 (off) to twice the lowest peak.
 pub const BASE_LOAD_FACTOR: Span = Span { min: 0, max: 2 };
