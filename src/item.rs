@@ -59,7 +59,8 @@ fn ts(t: DateTime<Utc>) -> Attr {
 /// The state item of `resource` (DESIGN.md §2.2). Attribute names:
 /// `Version`, `Capacity`, `LastScaleOutAt`, `LastScaleInAt`,
 /// `LastDecisionAt`, `LastReason`, `Failures`, `Pending` (`From`, `To`,
-/// `ClaimedAt`, `SeenAt`), `AliasCheck` (`Alias`, `Version`, `Stack`, `At`).
+/// `ClaimedAt`, `SeenAt`), `AliasCheck` (`Alias`, `Version`, `Stack`, `At`),
+/// `MemoryMB` and `MemoryAt` (the function's memory and when it was read).
 pub fn state_to_item(resource: &str, state: &State) -> Item {
     let mut item = Item::new();
     item.insert("pk".into(), s(resource));
@@ -93,6 +94,12 @@ pub fn state_to_item(resource: &str, state: &State) -> Item {
         item.insert("ReservedAt".into(), ts(r.at));
         if let Some(v) = r.value {
             item.insert("Reserved".into(), n(v));
+        }
+    }
+    if let Some(m) = &state.memory {
+        item.insert("MemoryAt".into(), ts(m.at));
+        if let Some(mb) = m.mb {
+            item.insert("MemoryMB".into(), n(mb));
         }
     }
     if let Some(p) = &state.pending {

@@ -274,6 +274,15 @@ pub trait ConcurrencyApi: Send + Sync {
         alias: &str,
     ) -> impl Future<Output = Result<Option<AliasTarget>, PortError>> + Send;
 
+    /// `GetFunctionConfiguration` of the resource (its alias or version):
+    /// its `MemorySize`, MB (`None`: Lambda gave none). Read at most once a
+    /// day per resource, for the cold-start level's price
+    /// ([`crate::core::state::MEMORY_RECHECK_SECS`]).
+    fn function_memory(
+        &self,
+        resource: &ResourceId,
+    ) -> impl Future<Output = Result<Option<u32>, PortError>> + Send;
+
     /// `ListTags` on a function: its tag `aws:cloudformation:stack-name`,
     /// the stack that manages it (`None`: not managed by CloudFormation).
     fn cloudformation_stack(

@@ -28,11 +28,11 @@ use crate::core::decide::{
     Action, Ceiling, CurrentPc, Decision, Demand, Limits, Observation, PcStatus, decide,
     lookback_minutes,
 };
-use crate::core::history;
 use crate::core::policy::{MetricKind, Policy, ResourceId};
-use crate::core::state::{ClaimVerdict, Pending, ReservedRead, State};
+use crate::core::state::{ClaimVerdict, MemoryRead, Pending, ReservedRead, State};
 use crate::core::units::Secs;
 use crate::core::window::{Horizon, PublicationDelay};
+use crate::core::{coldstart, history};
 use crate::ports::{
     Activity, ConcurrencyApi, ErrorKind, MetricAnswers, MetricQuery, MetricsSource, PolicyStore,
     PortError, Ports, Segment, StoredResource, WriteOutcome,
@@ -235,6 +235,10 @@ pub struct ApiCalls {
     /// `GetAlias` + `ListTags` (rare: see [`crate::alias`]).
     #[serde(default)]
     pub aliases: usize,
+    /// `GetFunctionConfiguration` (the function's memory, read once a day
+    /// per alias with a cold-start level: see [`crate::core::state::MemoryRead`]).
+    #[serde(default)]
+    pub function_config: usize,
     /// State and activity writes.
     pub store_writes: usize,
 }
@@ -248,13 +252,14 @@ impl ApiCalls {
         self.delete_config += other.delete_config;
         self.limits += other.limits;
         self.aliases += other.aliases;
+        self.function_config += other.function_config;
         self.store_writes += other.store_writes;
     }
 
     /// Lambda control-plane requests (what the account's 15 requests/s
     /// quota and [`TickOptions::lambda_budget`] count), SDK retries aside.
     pub fn control_plane(&self) -> usize {
-        self.get_config + self.put_config + self.delete_config + self.limits
+        self.get_config + self.put_config + self.delete_config + self.limits + self.function_config
     }
 }
 
@@ -562,6 +567,18 @@ impl Budget {
         self.0.as_ref().is_none_or(|left| {
             left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(n))
                 .is_ok()
+        })
+    }
+
+    /// Takes `n` requests only if at least `keep` more stay in the budget
+    /// (a read that can wait never takes what writes and confirmations may
+    /// need); always with no budget.
+    fn take_spare(&self, n: u32, keep: u32) -> bool {
+        self.0.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                (l >= n.saturating_add(keep)).then(|| l - n)
+            })
+            .is_ok()
         })
     }
 
@@ -1019,11 +1036,10 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         calls: &mut ApiCalls,
     ) -> Result<Observed, Stop> {
         if read == Read::Trusted {
-            let state = self
-                .refresh_forecast(&v.key, &v.policy, v.state.clone(), calls)
-                .await;
+            let state = self.refresh_memory(&v.policy, v.state.clone(), calls).await;
+            let state = self.refresh_forecast(&v.key, &v.policy, state, calls).await;
             return Ok(Observed {
-                dirty: state.forecast != v.state.forecast,
+                dirty: state.forecast != v.state.forecast || state.memory != v.state.memory,
                 current: trusted_current(&v.state),
                 state,
                 failed: None,
@@ -1070,12 +1086,13 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         state = self
             .note_platform(&v.policy.resource, state, current.as_ref(), dry_run, calls)
             .await;
-        let forecast_before = state.forecast.clone();
+        let (forecast_before, memory_before) = (state.forecast.clone(), state.memory);
+        state = self.refresh_memory(&v.policy, state, calls).await;
         state = self.refresh_forecast(&v.key, &v.policy, state, calls).await;
 
         // Recorded with the next state write: the claim when a step
         // follows, otherwise [`Ctx::persist`].
-        let mut dirty = state.forecast != forecast_before;
+        let mut dirty = state.forecast != forecast_before || state.memory != memory_before;
         if self.remembers_observations(v) {
             // Confirmed once Lambda shows pcscale's capacity READY (a
             // drift was adopted above, so the capacities agree).
@@ -1185,8 +1202,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
     }
 
     /// What the tick observed for `policy`, `current` aside: its metric
-    /// answers, the guard-rail and the account headroom.
-    fn observation(&self, policy: &Policy, current: Option<CurrentPc>) -> Observation {
+    /// answers, the guard-rail, the account headroom and the function's
+    /// memory as `state` last read it.
+    fn observation(
+        &self,
+        policy: &Policy,
+        state: &State,
+        current: Option<CurrentPc>,
+    ) -> Observation {
         Observation {
             demand: self.answer(policy, MetricKind::ConcurrentExecutions),
             utilization: policy
@@ -1200,6 +1223,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
                 reserved: None,
                 unreserved: self.unreserved,
             },
+            memory_mb: state.memory.and_then(|m| m.mb),
         }
     }
 
@@ -1222,7 +1246,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         if !policy.enabled || !allowed(self.opts, &policy.resource.function) {
             return false;
         }
-        let obs = self.observation(policy, trusted_current(&r.state));
+        let obs = self.observation(policy, &r.state, trusted_current(&r.state));
         match plan(
             policy,
             &r.state,
@@ -1245,7 +1269,7 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         dirty: bool,
         calls: &mut ApiCalls,
     ) -> Result<(State, Decision, bool), Stop> {
-        let obs = self.observation(&v.policy, current);
+        let obs = self.observation(&v.policy, &state, current);
         let cached = self.reserved_known(&state);
         let first = match plan(&v.policy, &state, &obs, cached, self.now) {
             Plan::Decided(d) => return Ok((state, d, dirty)),
@@ -1768,6 +1792,41 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
         }
     }
 
+    /// The memory step: a policy with a cold-start level prices its units by
+    /// the function's memory ([`crate::core::coldstart::unit_price`]), read
+    /// with `GetFunctionConfiguration` when the state has no read younger
+    /// than a day ([`MemoryRead::due`]) and kept in the state (`MemoryMB`,
+    /// `MemoryAt`; written with the tick's next state write). The read is a
+    /// control-plane request: it spends the budget, and only what the budget
+    /// can spare (at least half of it left for writes and confirmations);
+    /// one that does not fit waits for a later tick, with the memory
+    /// unknown meanwhile (the policy's fallback price). A failed read keeps
+    /// what an earlier one said and is asked again a day later.
+    async fn refresh_memory(&self, policy: &Policy, state: State, calls: &mut ApiCalls) -> State {
+        let priced = policy.target_tracking.as_ref().is_some_and(|tt| {
+            tt.metric == MetricKind::ConcurrentExecutions && tt.cold_starts.is_some()
+        });
+        if !priced || !MemoryRead::due(state.memory.as_ref(), self.now) {
+            return state;
+        }
+        let keep = self.opts.lambda_budget.map_or(0, |b| b.div_ceil(2));
+        if !self.budget.take_spare(1, keep) {
+            return state;
+        }
+        calls.function_config += 1;
+        let mb = match self.ports.lambda.function_memory(&policy.resource).await {
+            Ok(mb) => mb,
+            Err(e) => {
+                warn!(error = %e, "function memory unavailable; the cold-start level uses its fallback price");
+                state.memory.and_then(|m| m.mb)
+            }
+        };
+        State {
+            memory: Some(MemoryRead { mb, at: self.now }),
+            ..state
+        }
+    }
+
     /// The history step (`HistoryDays`, see [`crate::core::history`]): when
     /// the alias's daily refresh is due (once a day, at a minute fixed by its
     /// key), one `GetMetricData` query of its `HistoryDays` days of 1-minute
@@ -1824,7 +1883,14 @@ impl<S: PolicyStore, M: MetricsSource, C: ConcurrencyApi> Ctx<'_, '_, S, M, C> {
             None => return state,
         };
         let hold = history::hold_minutes(tt.scale_in_cooldown_secs.get(), self.opts.metric_delay);
-        let forecast = history::forecast(series, cs, hold, history::next_refresh(key, self.now));
+        let per_hour = coldstart::unit_price(cs, state.memory.and_then(|m| m.mb)).per_hour;
+        let forecast = history::forecast(
+            series,
+            cs,
+            per_hour,
+            hold,
+            history::next_refresh(key, self.now),
+        );
         let next = State {
             version: state.next_version(),
             forecast: Some(forecast),
@@ -2355,6 +2421,7 @@ mod schedule_tests {
             utilization: None,
             current: trusted_current(&seen(0)),
             limits: Limits::default(),
+            memory_mb: None,
         };
         let state = seen(0);
         // 10 wants 20 > 4: the reservation matters.
@@ -2378,5 +2445,212 @@ mod schedule_tests {
             panic!("a hold needs no reservation");
         };
         assert_eq!(d.action, Action::Hold);
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    //! The function's memory through the tick: read with
+    //! `GetFunctionConfiguration` within the spare budget, kept a day in the
+    //! state, and pricing the cold-start level (a 3 GB function keeps fewer
+    //! units than the same demand at an unknown memory).
+
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use chrono::{TimeDelta, TimeZone};
+
+    use super::*;
+    use crate::core::policy::parse_policy;
+    use crate::ports::AliasTarget;
+
+    const KEY: &str = "function:big:live";
+
+    struct World {
+        state: Mutex<State>,
+        /// What `GetFunctionConfiguration` answers (`None`: it fails).
+        memory: Option<u32>,
+        memory_reads: AtomicUsize,
+    }
+
+    fn policy() -> Policy {
+        parse_policy(&serde_json::json!({
+            "pk": KEY, "MinCapacity": 0, "MaxCapacity": 100,
+            "TargetTracking": {"TargetValue": 0.7, "ColdStarts": {
+                "PreWarmPeriodic": false, "HistoryDays": 0}}
+        }))
+        .expect("valid")
+    }
+
+    impl PolicyStore for World {
+        async fn load(&self, _segment: Option<Segment>) -> Result<Vec<StoredResource>, PortError> {
+            Ok(vec![StoredResource {
+                key: KEY.into(),
+                policy: Ok(policy()),
+                state: self.state.lock().expect("lock").clone(),
+            }])
+        }
+        async fn write_state(
+            &self,
+            _resource: &str,
+            expected_version: u64,
+            next: &State,
+        ) -> Result<WriteOutcome, PortError> {
+            let mut s = self.state.lock().expect("lock");
+            if s.version != expected_version {
+                return Ok(WriteOutcome::Conflict);
+            }
+            *s = next.clone();
+            Ok(WriteOutcome::Written)
+        }
+        async fn record(&self, _activity: &Activity) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    /// Base 2 with spikes to 12 every 20 minutes: 3 cold starts an hour for
+    /// units 3..12, which pay at 1.5 an hour (memory unknown) and not at 32
+    /// (3 GB at the default $0.0014 a cold start).
+    impl MetricsSource for World {
+        async fn fetch(&self, queries: &[MetricQuery], horizon: Horizon) -> MetricAnswers {
+            queries
+                .iter()
+                .map(|q| {
+                    let w = horizon.window(q.minutes);
+                    let newest = w.settled - TimeDelta::minutes(1);
+                    let points = (0..600i64).map(|back| {
+                        let v = if back % 20 == 10 { 12.0 } else { 2.0 };
+                        ((newest - TimeDelta::minutes(back)).timestamp(), v)
+                    });
+                    (q.clone(), Demand::Known(w.series(points, None)))
+                })
+                .collect()
+        }
+    }
+
+    impl ConcurrencyApi for World {
+        async fn get_config(&self, _r: &ResourceId) -> Result<Option<CurrentPc>, PortError> {
+            Ok(None)
+        }
+        async fn put_config(&self, _r: &ResourceId, _c: u32) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn delete_config(&self, _r: &ResourceId) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn reserved_concurrency(&self, _f: &str) -> Result<Option<u32>, PortError> {
+            Ok(None)
+        }
+        async fn unreserved_concurrency(&self) -> Result<u32, PortError> {
+            Ok(10_000)
+        }
+        async fn alias_target(&self, _f: &str, _a: &str) -> Result<Option<AliasTarget>, PortError> {
+            Ok(None)
+        }
+        async fn function_memory(&self, r: &ResourceId) -> Result<Option<u32>, PortError> {
+            self.memory_reads.fetch_add(1, Ordering::SeqCst);
+            self.memory.map(Some).ok_or_else(|| {
+                PortError::new(
+                    "GetFunctionConfiguration",
+                    Some(r.to_string()),
+                    ErrorKind::AccessDenied,
+                    "not authorized to perform lambda:GetFunctionConfiguration",
+                )
+            })
+        }
+        async fn cloudformation_stack(&self, _arn: &str) -> Result<Option<String>, PortError> {
+            Ok(None)
+        }
+    }
+
+    fn world(memory: Option<u32>) -> World {
+        World {
+            state: Mutex::new(State::default()),
+            memory,
+            memory_reads: AtomicUsize::new(0),
+        }
+    }
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 5).unwrap() + TimeDelta::minutes(minute)
+    }
+
+    /// One tick at `now` with the deployed schedule and `budget`: the
+    /// resource's outcome and the tick's calls.
+    fn tick(w: &World, now: DateTime<Utc>, budget: Option<u32>) -> (ResourceOutcome, ApiCalls) {
+        let opts = TickOptions {
+            reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
+            lambda_budget: budget,
+            dry_run: true,
+            ..TickOptions::default()
+        };
+        let ports = Ports {
+            store: w,
+            metrics: w,
+            lambda: w,
+        };
+        let s = futures::executor::block_on(run_tick(ports, now, &opts)).expect("tick");
+        (s.resources[0].clone(), s.api_calls)
+    }
+
+    #[test]
+    fn the_memory_is_read_once_a_day_within_the_budget_and_prices_the_level() {
+        let w = world(Some(3072));
+        let (first, calls) = tick(&w, at(0), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(w.memory_reads.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            w.state.lock().expect("lock").memory,
+            Some(MemoryRead {
+                mb: Some(3072),
+                at: at(0)
+            })
+        );
+        // 3 GB: 32 cold starts a unit-hour at the default $0.0014; the
+        // spikes' 3 an hour do not pay.
+        assert_eq!(first.to, Some(0), "{first:?}");
+        assert!(first.reason.contains("3072 MB"), "{}", first.reason);
+        // Cached: no read for the rest of the day, then one more.
+        for m in [1, 2, 60, 1439] {
+            let (_, calls) = tick(&w, at(m), Some(DEFAULT_LAMBDA_BUDGET));
+            assert_eq!(calls.function_config, 0, "minute {m}");
+        }
+        let (_, calls) = tick(&w, at(1440), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(calls.control_plane(), calls.get_config + calls.limits + 1);
+        assert_eq!(w.memory_reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_read_the_budget_cannot_spare_waits_and_the_level_uses_todays_price() {
+        // Budget 5: the account settings, the config read and the write
+        // put aside leave 2, less than the read plus the half (3) kept
+        // for writes and confirmations: no memory read. Memory unknown, the
+        // one price of before (1.5 an hour) keeps the spikes' 12 units.
+        let w = world(Some(3072));
+        let (o, calls) = tick(&w, at(0), Some(5));
+        assert_eq!(
+            (calls.function_config, w.memory_reads.load(Ordering::SeqCst)),
+            (0, 0)
+        );
+        assert_eq!(w.state.lock().expect("lock").memory, None);
+        assert_eq!(o.to, Some(12), "{o:?}");
+        assert!(o.reason.contains("memory unknown"), "{}", o.reason);
+        // A budget of 8 spares it (5 left, 4 kept).
+        let (o, calls) = tick(&w, at(1), Some(8));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(o.to, Some(0), "{o:?}");
+    }
+
+    #[test]
+    fn a_failed_read_is_the_fallback_price_and_is_not_asked_again_that_day() {
+        let w = world(None);
+        let (o, calls) = tick(&w, at(0), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 1);
+        assert_eq!(o.error, None, "{o:?}");
+        assert_eq!(o.to, Some(12), "{o:?}");
+        let (_, calls) = tick(&w, at(1), Some(DEFAULT_LAMBDA_BUDGET));
+        assert_eq!(calls.function_config, 0);
+        assert_eq!(w.memory_reads.load(Ordering::SeqCst), 1);
     }
 }

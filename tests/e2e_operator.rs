@@ -1247,6 +1247,7 @@ fn explain_and_tick_read_reserved_concurrency_when_the_account_headroom_holds_a_
             unreserved: Some(100),
             ..Limits::default()
         },
+        memory_mb: None,
     };
     let d = decide(&policy, &State::default(), &obs, Utc::now());
     assert_eq!(d.to, d.from, "{d:?}");

@@ -446,6 +446,9 @@ impl ConcurrencyApi for FakeLambda {
     ) -> Result<Option<AliasTarget>, PortError> {
         Ok(None)
     }
+    async fn function_memory(&self, _resource: &ResourceId) -> Result<Option<u32>, PortError> {
+        Ok(Some(1024))
+    }
     async fn cloudformation_stack(&self, _function_arn: &str) -> Result<Option<String>, PortError> {
         Ok(None)
     }

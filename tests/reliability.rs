@@ -1180,6 +1180,7 @@ fn exercise(doc: &Value, rng: &mut rand_chacha::ChaCha8Rng) {
                     reserved: rng.random_bool(0.3).then(|| rng.random_range(0..3_000)),
                     unreserved: rng.random_bool(0.5).then(|| rng.random_range(0..3_000)),
                 },
+                memory_mb: rng.random_bool(0.5).then(|| rng.random_range(0..20_000)),
             };
             let state = State {
                 version: rng.random_range(0..10),

@@ -54,8 +54,13 @@ fn trickle(minutes: std::ops::Range<u32>, secs: f64) -> Vec<Invocation> {
 }
 
 fn run(ctl: &mut dyn Controller, w: &Workload) -> (RunStats, Vec<MinuteRecord>) {
+    run_at(ctl, w, 1.0)
+}
+
+/// [`run`] for a function of `memory_gb`.
+fn run_at(ctl: &mut dyn Controller, w: &Workload, memory_gb: f64) -> (RunStats, Vec<MinuteRecord>) {
     let c = cfg();
-    let (stats, tl) = run_policy(ctl, w, &c, 1.0, true, 0.0);
+    let (stats, tl) = run_policy(ctl, w, &c, memory_gb, true, 0.0);
     (stats, tl.unwrap_or_default())
 }
 
@@ -899,12 +904,20 @@ fn a_daily_job_is_pre_warmed_from_its_second_day_through_the_real_tick() {
     {
         c.history_days = 0;
     }
-    let (on, tl) = run(&mut Pcscale::new(policy, epoch), &w);
-    let (off, _) = run(&mut Pcscale::new(off_policy, epoch), &w);
+    // A 128 MB function: at the default $0.0014 a cold start, a unit held
+    // 11 minutes costs 0.25 cold starts, and each day's rise earns 1/2 then
+    // 2/3 a unit.
+    let (on, tl) = run_at(&mut Pcscale::new(policy.clone(), epoch), &w, 0.125);
+    let (off, _) = run_at(&mut Pcscale::new(off_policy, epoch), &w, 0.125);
     // Without history every run starts cold (a period of a day is beyond
     // the 8-hour look-back); with it, only the first day's.
     assert_eq!(off.cold, 9);
     assert_eq!(on.cold, 3, "days 2 and 3 are pre-warmed");
+    // A 10 GB function: the same hold costs 20 cold starts a unit, more
+    // than the rise can earn; the memory, read through the tick's port,
+    // prices the pre-warm out.
+    let (big, _) = run_at(&mut Pcscale::new(policy, epoch), &w, 10.0);
+    assert_eq!(big.cold, 9, "not worth pre-warming at 10 GB");
     for day in 1..3usize {
         let nine = day * 1440 + 540;
         assert!(

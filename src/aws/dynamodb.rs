@@ -29,7 +29,9 @@ use tracing::{Instrument, debug, info_span, warn};
 use super::Service;
 use crate::controller::{CONTROLLER_KEY, ControllerReport};
 use crate::core::policy::{InvalidPolicy, Problem, parse_policy};
-use crate::core::state::{AliasCheck, MAX_VERSION, Pending, ReservedRead, State, StateDefect};
+use crate::core::state::{
+    AliasCheck, MAX_VERSION, MemoryRead, Pending, ReservedRead, State, StateDefect,
+};
 use crate::item::Attr;
 use crate::ports::{
     Activity, ErrorKind, PolicyStore, PortError, Segment, StoredResource, WriteOutcome,
@@ -863,6 +865,10 @@ pub fn state_from_item(item: &Item) -> State {
             value: get_u32("Reserved", item),
             at,
         }),
+        memory: get_ts("MemoryAt", item).map(|at| MemoryRead {
+            mb: get_u32("MemoryMB", item),
+            at,
+        }),
         forecast: match item.get("Forecast") {
             Some(AttributeValue::S(json)) => serde_json::from_str(json)
                 .map_err(|e| warn!(error = %e, "unreadable Forecast ignored; refreshed"))
@@ -1024,6 +1030,10 @@ mod tests {
                 value: Some(40),
                 at: t("2025-03-01T10:01:00Z"),
             }),
+            memory: Some(MemoryRead {
+                mb: Some(3008),
+                at: t("2025-03-01T09:30:00Z"),
+            }),
             forecast: Some(crate::core::history::Forecast {
                 history_days: 14,
                 newest: Some(t("2025-03-01T10:03:00Z")),
@@ -1059,6 +1069,7 @@ mod tests {
             item["LastScaleOutAt"],
             AttributeValue::S("2025-03-01T10:00:00Z".into())
         );
+        assert_eq!(item["MemoryMB"], AttributeValue::N("3008".into()));
         assert_eq!(state_from_item(&item), state);
     }
 

@@ -348,6 +348,29 @@ impl ConcurrencyApi for LambdaApi {
         })
     }
 
+    fn function_memory(
+        &self,
+        resource: &ResourceId,
+    ) -> impl Future<Output = Result<Option<u32>, PortError>> + Send {
+        Box::pin(async move {
+            let key = resource.to_string();
+            async {
+                self.limiter.acquire().await;
+                let out = self
+                    .client
+                    .get_function_configuration()
+                    .function_name(&resource.function)
+                    .qualifier(&resource.qualifier)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("GetFunctionConfiguration", Some(&key), &e))?;
+                Ok(out.memory_size.and_then(|m| u32::try_from(m).ok()))
+            }
+            .instrument(info_span!("lambda.function_memory", resource = %key))
+            .await
+        })
+    }
+
     fn cloudformation_stack(
         &self,
         function_arn: &str,

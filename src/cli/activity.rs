@@ -23,7 +23,7 @@ use crate::core::decide::{
 };
 use crate::core::policy::BandSource;
 use crate::core::policy::{MetricKind, Policy};
-use crate::core::state::{ClaimVerdict, State};
+use crate::core::state::{ClaimVerdict, MemoryRead, State};
 use crate::core::window::{Horizon, PublicationDelay};
 use crate::ports::{ConcurrencyApi, MetricQuery, MetricsSource};
 use crate::tick::{Plan, Reserved, allowed, plan, queries_for};
@@ -355,6 +355,7 @@ async fn observe_and_decide(
     ports: &crate::aws::AwsPorts,
     settings: &crate::tick::TickOptions,
 ) {
+    let memory_mb = explained_memory(ex, ports).await;
     let policy = &ex.policy;
     let queries = queries_for(policy);
     let horizon = Horizon {
@@ -425,6 +426,7 @@ async fn observe_and_decide(
             reserved: None,
             unreserved,
         },
+        memory_mb,
     };
     // The tick's own plan; reserved concurrency read fresh when it matters
     // (the tick may use its cached read, at most RESERVED_CACHE_SECS old).
@@ -455,6 +457,31 @@ async fn observe_and_decide(
     };
     ex.observation = Some(obs);
     ex.decision = Some(decision);
+}
+
+/// The function's memory as the tick prices the cold-start level with it:
+/// the state's read while it is fresh (a day), otherwise read now (only for
+/// a policy with a cold-start level, the one that uses it).
+async fn explained_memory(ex: &mut Explanation, ports: &crate::aws::AwsPorts) -> Option<u32> {
+    let cached = ex.state.memory;
+    if !MemoryRead::due(cached.as_ref(), ex.now) {
+        return cached.and_then(|m| m.mb);
+    }
+    let priced = ex.policy.target_tracking.as_ref().is_some_and(|tt| {
+        tt.metric == MetricKind::ConcurrentExecutions && tt.cold_starts.is_some()
+    });
+    if !priced {
+        return None;
+    }
+    match ports.lambda.function_memory(&ex.policy.resource).await {
+        Ok(mb) => mb,
+        Err(e) => {
+            ex.errors.push(format!(
+                "the function's memory is unreadable ({e}): the cold-start level uses its fallback price"
+            ));
+            cached.and_then(|m| m.mb)
+        }
+    }
 }
 
 fn source_text(s: &BandSource) -> String {

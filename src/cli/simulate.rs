@@ -78,7 +78,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub cost_plot: Option<PathBuf>,
     /// Also run pcscale with its policy's `ColdStarts.MinColdStartsPerInstanceHour`
-    /// at each of these values (comma-separated) and report the frontier.
+    /// at each of these values (comma-separated; one price whatever the
+    /// function's memory, `DollarsPerColdStart` removed) and report the frontier.
     #[arg(long, value_name = "T1,T2,...", value_delimiter = ',')]
     pub frontier: Vec<f64>,
     /// The function to plot (trace id, a prefix of it, or name; default: the
@@ -448,7 +449,10 @@ fn frontier_point(
             "--frontier sweeps TargetTracking.ColdStarts.MinColdStartsPerInstanceHour: the policy has no ColdStarts",
         ));
     };
-    cs.min_per_instance_hour = t;
+    // One price whatever the memory (MinColdStartsPerInstanceHour alone
+    // overrides DollarsPerColdStart's pricing by memory).
+    cs.dollars_per_cold_start = None;
+    cs.min_per_instance_hour = Some(t);
     let o = SimOptions {
         policies: vec![PolicyKind::Pcscale],
         plot_function: None,

@@ -31,8 +31,9 @@
 //!     sum_{k <= P} (N_k - T x hours)
 //! ```
 //!
-//! where `T` is the policy's `MinColdStartsPerInstanceHour`: a unit is worth
-//! its price if it avoided at least `T` cold starts per hour it was kept.
+//! where `T` is the unit's price in cold starts per hour ([`unit_price`]): a
+//! unit is worth its price if it avoided at least `T` cold starts per hour it
+//! was kept.
 //! That price gets a utilisation credit: a unit whose level was reached in a
 //! share `b` of the minutes costs `T x (1 - b / 0.6)` (nothing from `b = 0.6`
 //! on, where busy time billed at PC prices repays the idle time; see
@@ -70,13 +71,49 @@
 //! the series predict 280; the tick whose latest datapoint is minute 275
 //! keeps 4 units.
 //!
+//! # The price of a unit, in money
+//!
+//! A PC unit costs its function's memory times the PC price per GB-s: a unit
+//! of a 3 GB function costs three of a 1 GB one. With the policy's
+//! `DollarsPerColdStart` `V` (default $0.0014) and the function's memory `M`
+//! (an observation: `GetFunctionConfiguration`, cached a day in the state),
+//!
+//! ```text
+//!     T = PC price per unit-hour at M / V = 0.0000041667 x 3600 x M_GB / V
+//! ```
+//!
+//! so the default asks 1.49 avoided cold starts per unit-hour at 142 MB (the
+//! bundled day's median memory, where today's one price of 1.5 was tuned),
+//! 1.34 at 128 MB, 10.7 at 1 GB and 107 at 10 GB (more than a unit can avoid
+//! with a 5-minute keep-alive, 60 / 6 = 10 an hour: such a unit is kept only
+//! for its busy time, the utilisation credit below, or by a periodic
+//! pre-warm). At $0.01 a cold start: 0.19 at 128 MB (where the [`MIN_EVENTS`]
+//! rule, 2 in the 8-hour look-back = 0.25 an hour, binds), 1.5 at 1 GB, 15 at
+//! 10 GB. Which price applies
+//! ([`PriceBasis`]):
+//!
+//! 1. `DollarsPerColdStart` set and the memory known: by memory;
+//! 2. `MinColdStartsPerInstanceHour` set: that one price (set alone, it
+//!    overrides pricing by memory; beside `DollarsPerColdStart`, it is the
+//!    price while the memory is unknown);
+//! 3. neither set, the memory known: by memory at the default $0.0014;
+//! 4. otherwise 1.5 ([`DEFAULT_MIN_COLD_STARTS_PER_INSTANCE_HOUR`]), the one
+//!    price before pricing by memory: no memory, today's decisions exactly.
+//!
+//! The utilisation credit is a ratio of prices (the same 0.6 for every
+//! memory and both architectures), so it scales with `T` unchanged.
+//!
 //! The estimate is minute-grained (CloudWatch's resolution), ignores the PC
 //! preparation delay and assumes the past look-back predicts the next
 //! minutes; `pcscale simulate` measures what that costs on real traces.
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::ColdStartAware;
+use super::policy::{
+    COLD_STARTS_PER_HOUR, ColdStartAware, DEFAULT_DOLLARS_PER_COLD_START,
+    DEFAULT_MIN_COLD_STARTS_PER_INSTANCE_HOUR,
+};
+use super::price;
 
 /// The utilisation above which a PC unit costs less than no PC: the PC price
 /// over what PC saves on each busy second. us-east-1, per GB-s: x86
@@ -111,6 +148,88 @@ pub const PREWARM_LEAD_MINUTES: u32 = 5;
 /// it changes no decision, and it bounds every buffer sized by a peak
 /// (about 40 MB at the bound, against the 8 GB a 1e9 datapoint asked for).
 pub const MAX_LEVEL_UNITS: u32 = crate::core::policy::MAX_CAPACITY_VALUE;
+
+/// Where a unit's price came from (see the module docs for the order).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum PriceBasis {
+    /// The function's memory and a dollar value per avoided cold start.
+    Memory {
+        /// The memory read, MB.
+        memory_mb: u32,
+        /// Dollars per avoided cold start (the policy's, or the default).
+        dollars_per_cold_start: f64,
+    },
+    /// The policy's `MinColdStartsPerInstanceHour`, set alone: one price
+    /// whatever the memory.
+    Explicit,
+    /// The memory is unknown: `MinColdStartsPerInstanceHour`, or 1.5.
+    MemoryUnknown,
+}
+
+/// A PC unit's price: the cold starts it must avoid per hour kept.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UnitPrice {
+    /// Cold starts per unit-hour (`T`).
+    pub per_hour: f64,
+    /// Where it came from.
+    pub basis: PriceBasis,
+}
+
+impl UnitPrice {
+    /// For reasons: `price 0.38 per unit-hour ($0.01 per cold start at 256
+    /// MB)`, `price 1.5 per unit-hour (MinColdStartsPerInstanceHour)`,
+    /// `price 1.5 per unit-hour (memory unknown)`.
+    pub fn describe(&self) -> String {
+        let t = (self.per_hour * 100.0).round() / 100.0;
+        match self.basis {
+            PriceBasis::Memory {
+                memory_mb,
+                dollars_per_cold_start,
+            } => format!(
+                "price {t} per unit-hour (${dollars_per_cold_start} per cold start at {memory_mb} MB)"
+            ),
+            PriceBasis::Explicit => {
+                format!("price {t} per unit-hour (MinColdStartsPerInstanceHour)")
+            }
+            PriceBasis::MemoryUnknown => format!("price {t} per unit-hour (memory unknown)"),
+        }
+    }
+}
+
+/// The price of one PC unit of a function with `memory_mb` (`None`: not
+/// known) under `cfg`, in cold starts per unit-hour; see the module docs.
+/// Bounded by `MinColdStartsPerInstanceHour`'s range (0 to 3,600).
+///
+/// Example: 3,072 MB at $0.01 a cold start: `0.015 x 3 / 0.01 = 4.5`; at
+/// the default $0.0014, 32.1.
+pub fn unit_price(cfg: &ColdStartAware, memory_mb: Option<u32>) -> UnitPrice {
+    let explicit = cfg.min_per_instance_hour.filter(|t| t.is_finite());
+    let money = match (cfg.dollars_per_cold_start, explicit, memory_mb) {
+        (Some(d), _, Some(m)) => Some((d, m)),
+        (None, None, Some(m)) => Some((DEFAULT_DOLLARS_PER_COLD_START, m)),
+        _ => None,
+    };
+    let max = f64::from(COLD_STARTS_PER_HOUR.max);
+    match money.filter(|(d, _)| d.is_finite() && *d > 0.0) {
+        Some((d, m)) => UnitPrice {
+            per_hour: (price::pc_unit_hour_dollars(m) / d).min(max),
+            basis: PriceBasis::Memory {
+                memory_mb: m,
+                dollars_per_cold_start: d,
+            },
+        },
+        None => UnitPrice {
+            per_hour: explicit
+                .unwrap_or(DEFAULT_MIN_COLD_STARTS_PER_INSTANCE_HOUR)
+                .clamp(0.0, max),
+            basis: if cfg.dollars_per_cold_start.is_none() && explicit.is_some() {
+                PriceBasis::Explicit
+            } else {
+                PriceBasis::MemoryUnknown
+            },
+        },
+    }
+}
 
 /// The level and the evidence behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -168,17 +287,24 @@ pub fn base_load(minutes: &[Option<f64>], cfg: &ColdStartAware) -> u32 {
 /// the base load, plus the units above it that pay for themselves in
 /// avoided cold starts. `unpublished` is how many minutes the newest entry
 /// is behind the tick's current minute, less one (the series' unpublished
-/// tail): a periodic pre-warm looks that much further ahead.
+/// tail): a periodic pre-warm looks that much further ahead. `per_hour` is
+/// a unit's price in cold starts per unit-hour ([`unit_price`]).
 ///
 /// Every buffer is sized by the highest peak in units, so `cap` bounds the
 /// memory: it is never taken above [`MAX_LEVEL_UNITS`], whatever the caller
 /// passes, so that an outlier datapoint (1e9) cannot abort the tick.
-pub fn level(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, unpublished: u32) -> Level {
+pub fn level(
+    minutes: &[Option<f64>],
+    cfg: &ColdStartAware,
+    per_hour: f64,
+    cap: u32,
+    unpublished: u32,
+) -> Level {
     let cap = cap.min(MAX_LEVEL_UNITS);
     let lookback = usize::try_from(cfg.lookback_minutes).unwrap_or(usize::MAX);
     let recent = &minutes[minutes.len().saturating_sub(lookback)..];
     let d: Vec<u32> = recent.iter().map(|v| units(*v, cap)).collect();
-    let mut lvl = level_above(&d, cfg, cap, base_load(minutes, cfg));
+    let mut lvl = level_above(&d, cfg, per_hour, cap, base_load(minutes, cfg));
     let due = cfg
         .pre_warm_periodic
         .then(|| periodic(&d, cfg, cap, unpublished))
@@ -261,9 +387,9 @@ fn periodic(d: &[u32], cfg: &ColdStartAware, cap: u32, unpublished: u32) -> Opti
 }
 
 /// The level when units `1..=floor` are already paid for: only the units
-/// above the floor are scored against `MinColdStartsPerInstanceHour`. `d`
-/// holds the per-minute peaks in whole units, oldest first.
-fn level_above(d: &[u32], cfg: &ColdStartAware, cap: u32, floor: u32) -> Level {
+/// above the floor are scored against the price `per_hour`. `d` holds the
+/// per-minute peaks in whole units, oldest first.
+fn level_above(d: &[u32], cfg: &ColdStartAware, per_hour: f64, cap: u32, floor: u32) -> Level {
     let k = keep_alive_minutes(cfg);
     let floor = floor.min(cap);
     if d.len() <= k || cap == 0 {
@@ -291,7 +417,7 @@ fn level_above(d: &[u32], cfg: &ColdStartAware, cap: u32, floor: u32) -> Level {
         reach[0] += 1;
     }
     let minutes_read = (d.len() - k) as f64;
-    let full_price = cfg.min_per_instance_hour.max(0.0) * hours;
+    let full_price = per_hour.max(0.0) * hours;
     let mut reached = 0i64;
     let (mut best, mut best_score, mut score, mut running, mut avoided, mut best_avoided) =
         (floor, 0.0f64, 0.0f64, 0i64, 0u64, 0u64);
@@ -344,9 +470,21 @@ fn units(v: Option<f64>, cap: u32) -> u32 {
 mod tests {
     use super::*;
 
+    /// The level at the price `cfg` sets for a function of unknown memory.
+    fn lv(minutes: &[Option<f64>], cfg: &ColdStartAware, cap: u32, unpublished: u32) -> Level {
+        level(
+            minutes,
+            cfg,
+            unit_price(cfg, None).per_hour,
+            cap,
+            unpublished,
+        )
+    }
+
     fn cfg(t: f64) -> ColdStartAware {
         ColdStartAware {
-            min_per_instance_hour: t,
+            dollars_per_cold_start: None,
+            min_per_instance_hour: Some(t),
             lookback_minutes: 60,
             keep_alive_secs: 300,
             follow_demand: false,
@@ -369,7 +507,7 @@ mod tests {
             pre_warm_periodic: true,
             ..cfg(0.0)
         };
-        let lvl = level(&minutes, &with_periodic, u32::MAX, 1);
+        let lvl = lv(&minutes, &with_periodic, u32::MAX, 1);
         assert!(lvl.level <= MAX_LEVEL_UNITS, "{lvl:?}");
     }
 
@@ -390,7 +528,7 @@ mod tests {
             periodic in proptest::bool::ANY,
         ) {
             let c = ColdStartAware { pre_warm_periodic: periodic, base_load_factor: 1.0, ..cfg(0.5) };
-            let lvl = level(&points, &c, u32::MAX, 1);
+            let lvl = lv(&points, &c, u32::MAX, 1);
             proptest::prop_assert!(lvl.level <= MAX_LEVEL_UNITS);
         }
     }
@@ -402,7 +540,7 @@ mod tests {
     #[test]
     fn a_timer_every_ten_minutes_keeps_one_unit() {
         let d: Vec<u32> = (0..65).map(|m| u32::from(m % 10 == 0)).collect();
-        let l = level(&series(&d), &cfg(2.0), 100, 1);
+        let l = lv(&series(&d), &cfg(2.0), 100, 1);
         assert_eq!(l.level, 1);
         assert_eq!(l.avoided, 6);
     }
@@ -410,24 +548,24 @@ mod tests {
     #[test]
     fn a_steady_busy_function_keeps_nothing_because_the_warm_pool_covers_it() {
         let d: Vec<u32> = (0..65).map(|m| 20 + (m % 10)).collect();
-        let l = level(&series(&d), &cfg(0.5), 100, 1);
+        let l = lv(&series(&d), &cfg(0.5), 100, 1);
         // Only the rises above the 5-minute envelope count: 20..29 repeats,
         // so after the first window every minute's max was seen just before.
         assert!(l.level == 0 || l.level >= 20, "{l:?}");
         let d: Vec<u32> = vec![25; 65];
-        assert_eq!(level(&series(&d), &cfg(0.5), 100, 1).level, 0);
+        assert_eq!(lv(&series(&d), &cfg(0.5), 100, 1).level, 0);
     }
 
     #[test]
     fn spikes_above_the_warm_pool_are_kept_when_they_pay_for_the_units_below() {
         // Three spikes an hour from 2 to 12, 20 minutes apart.
         let d: Vec<u32> = (0..65).map(|m| if m % 20 == 10 { 12 } else { 2 }).collect();
-        let l = level(&series(&d), &cfg(2.0), 100, 1);
+        let l = lv(&series(&d), &cfg(2.0), 100, 1);
         assert_eq!(l.level, 12, "{l:?}");
         // Units 3..12 are busy 3 minutes in 60, so they cost 2 x (1 - 0.05 /
         // 0.6) = 1.83 per hour each and earn 3: kept. At 4 per hour
         // (3.67 each) the same spikes are not worth them.
-        assert_eq!(level(&series(&d), &cfg(4.0), 100, 1).level, 0);
+        assert_eq!(lv(&series(&d), &cfg(4.0), 100, 1).level, 0);
     }
 
     #[test]
@@ -443,12 +581,12 @@ mod tests {
             ..cfg(2.0)
         };
         assert_eq!(base_load(&series(&d), &with_base), 20);
-        assert_eq!(level(&series(&d), &with_base, 100, 1).level, 24);
+        assert_eq!(lv(&series(&d), &with_base, 100, 1).level, 24);
         // A steady 20 avoids no cold start: without the base load nothing is
         // kept; with it, the 20 busy units are (they cost less than no PC).
         let steady = vec![20; 65];
-        assert_eq!(level(&series(&steady), &cfg(2.0), 100, 1).level, 0);
-        assert_eq!(level(&series(&steady), &with_base, 100, 1).level, 20);
+        assert_eq!(lv(&series(&steady), &cfg(2.0), 100, 1).level, 0);
+        assert_eq!(lv(&series(&steady), &with_base, 100, 1).level, 20);
         // Too little history: no base load.
         assert_eq!(base_load(&series(&d[..30]), &with_base), 0);
     }
@@ -458,12 +596,12 @@ mod tests {
         // An hour of history with a single burst to 50: one cold start per
         // unit in 0.9 h used to clear T = 1/h and keep all 50 units.
         let d: Vec<u32> = (0..60).map(|m| if m == 20 { 50 } else { 0 }).collect();
-        assert_eq!(level(&series(&d), &cfg(1.0), 100, 1).level, 0);
+        assert_eq!(lv(&series(&d), &cfg(1.0), 100, 1).level, 0);
         // Twice is a rate: two bursts in the hour keep them.
         let d: Vec<u32> = (0..60)
             .map(|m| if m == 20 || m == 40 { 50 } else { 0 })
             .collect();
-        assert_eq!(level(&series(&d), &cfg(1.0), 100, 1).level, 50);
+        assert_eq!(lv(&series(&d), &cfg(1.0), 100, 1).level, 50);
     }
 
     /// A timer that runs at `runs` (minutes) at 3 concurrent, series ending at `latest`.
@@ -488,7 +626,7 @@ mod tests {
         let runs = [20, 80, 140];
         // Next run predicted at 200: due within the lead from 194 on.
         for latest in [194, 197, 199] {
-            let l = level(&timer(&runs, latest), &periodic_cfg(), 100, 1);
+            let l = lv(&timer(&runs, latest), &periodic_cfg(), 100, 1);
             assert_eq!(l.level, 3, "latest {latest}: {l:?}");
             assert_eq!(
                 l.prewarm,
@@ -501,7 +639,7 @@ mod tests {
         }
         // Too early, or the predicted minute has been seen (the timer stopped).
         for latest in [150, 193, 200, 230, 260] {
-            let l = level(&timer(&runs, latest), &periodic_cfg(), 100, 1);
+            let l = lv(&timer(&runs, latest), &periodic_cfg(), 100, 1);
             assert_eq!((l.level, l.prewarm), (0, None), "latest {latest}");
         }
         // Off unless asked for.
@@ -509,32 +647,120 @@ mod tests {
             pre_warm_periodic: false,
             ..periodic_cfg()
         };
-        assert_eq!(level(&timer(&runs, 197), &off, 100, 1).level, 0);
+        assert_eq!(lv(&timer(&runs, 197), &off, 100, 1).level, 0);
     }
 
     #[test]
     fn irregular_or_short_gaps_are_not_a_period() {
         // Gaps 60 and 45: not a timer.
         assert_eq!(
-            level(&timer(&[20, 80, 125], 180), &periodic_cfg(), 100, 1).level,
+            lv(&timer(&[20, 80, 125], 180), &periodic_cfg(), 100, 1).level,
             0
         );
         // Gaps 59 and 60 are (within a minute): period 60 (the rounded
         // mean), next run at 200.
-        let l = level(&timer(&[21, 80, 140], 196), &periodic_cfg(), 100, 1);
+        let l = lv(&timer(&[21, 80, 140], 196), &periodic_cfg(), 100, 1);
         assert_eq!(l.prewarm.map(|p| (p.unit, p.period_minutes)), Some((3, 60)));
         // A 10-minute timer is the level's business (kept all the time when
         // it pays), not a pre-warm that would never switch off.
         assert_eq!(
-            level(&timer(&[20, 30, 40], 45), &periodic_cfg(), 100, 1).prewarm,
+            lv(&timer(&[20, 30, 40], 45), &periodic_cfg(), 100, 1).prewarm,
             None
         );
+    }
+
+    /// The default policy without pre-warms, over 8 hours: base 2, spikes to
+    /// 12 every 20 minutes (3 an hour for units 3..12) and to 20 every two
+    /// hours (0.5 an hour for units 13..20).
+    fn two_spike_kinds() -> (Vec<Option<f64>>, ColdStartAware) {
+        let d: Vec<u32> = (0..485)
+            .map(|m| match (m % 120, m % 20) {
+                (60, _) => 20,
+                (_, 10) => 12,
+                _ => 2,
+            })
+            .collect();
+        let c = ColdStartAware {
+            dollars_per_cold_start: Some(0.01),
+            pre_warm_periodic: false,
+            history_days: 0,
+            ..ColdStartAware::default()
+        };
+        (series(&d), c)
+    }
+
+    fn at_memory(minutes: &[Option<f64>], c: &ColdStartAware, mb: Option<u32>) -> u32 {
+        level(minutes, c, unit_price(c, mb).per_hour, 1000, 1).level
+    }
+
+    #[test]
+    fn a_unit_is_priced_by_the_functions_memory() {
+        let (d, c) = two_spike_kinds();
+        // 1 GB: 1.5 an hour (1.38 after the busy credit) pays for the
+        // 3-an-hour units, not the 0.5-an-hour ones.
+        assert_eq!(at_memory(&d, &c, Some(1024)), 12);
+        // 3 GB: 4.5 an hour: not even the 3-an-hour units pay.
+        assert_eq!(at_memory(&d, &c, Some(3072)), 0);
+        // 128 MB: 0.19 an hour: the rare spikes pay too.
+        assert_eq!(at_memory(&d, &c, Some(128)), 20);
+        // $0.01's prices across Lambda's range.
+        let t = |c: &ColdStartAware, mb| unit_price(c, Some(mb)).per_hour;
+        assert!((t(&c, 1024) - 1.5).abs() < 1e-4, "{}", t(&c, 1024));
+        assert!((t(&c, 128) - 0.1875).abs() < 1e-4, "{}", t(&c, 128));
+        assert!((t(&c, 10_240) - 15.0).abs() < 1e-3, "{}", t(&c, 10_240));
+        // The default's: today's 1.5 at the bundled day's median 142 MB.
+        let d0 = ColdStartAware::default();
+        assert!((t(&d0, 142) - 1.5).abs() < 0.02, "{}", t(&d0, 142));
+        assert!((t(&d0, 128) - 1.34).abs() < 0.01, "{}", t(&d0, 128));
+        assert!((t(&d0, 1024) - 10.7).abs() < 0.02, "{}", t(&d0, 1024));
+        assert!((t(&d0, 10_240) - 107.1).abs() < 0.1, "{}", t(&d0, 10_240));
+        // Twice the value of a cold start: half the price.
+        let twice = ColdStartAware {
+            dollars_per_cold_start: Some(0.02),
+            ..c.clone()
+        };
+        assert!((unit_price(&twice, Some(3072)).per_hour - 2.25).abs() < 1e-4);
+        assert_eq!(at_memory(&d, &twice, Some(3072)), 12);
+    }
+
+    #[test]
+    fn unknown_memory_is_todays_price_and_the_old_attribute_still_works() {
+        let (d, c) = two_spike_kinds();
+        // No memory: exactly the one price of before (1.5), same level.
+        let c = ColdStartAware {
+            dollars_per_cold_start: None,
+            ..c
+        };
+        let unknown = unit_price(&c, None);
+        assert_eq!(unknown.per_hour, 1.5);
+        assert_eq!(unknown.basis, PriceBasis::MemoryUnknown);
+        let before = ColdStartAware {
+            min_per_instance_hour: Some(1.5),
+            ..c.clone()
+        };
+        assert_eq!(lv(&d, &c, 1000, 1), level(&d, &before, 1.5, 1000, 1));
+        // MinColdStartsPerInstanceHour alone: one price whatever the memory.
+        for mb in [None, Some(128), Some(3072), Some(10_240)] {
+            let p = unit_price(&before, mb);
+            assert_eq!((p.per_hour, p.basis), (1.5, PriceBasis::Explicit));
+            assert_eq!(at_memory(&d, &before, mb), 12, "{mb:?}");
+        }
+        // Beside DollarsPerColdStart it is the fallback for unknown memory.
+        let both = ColdStartAware {
+            dollars_per_cold_start: Some(0.01),
+            min_per_instance_hour: Some(0.4),
+            ..c.clone()
+        };
+        assert_eq!(unit_price(&both, None).per_hour, 0.4);
+        assert_eq!(at_memory(&d, &both, None), 20);
+        assert_eq!(at_memory(&d, &both, Some(3072)), 0);
+        assert!(unit_price(&both, Some(1024)).describe().contains("1024 MB"));
     }
 
     #[test]
     fn the_level_never_exceeds_the_cap_and_short_history_gives_zero() {
         let d: Vec<u32> = (0..65).map(|m| if m % 7 == 0 { 50 } else { 0 }).collect();
-        assert!(level(&series(&d), &cfg(0.1), 8, 1).level <= 8);
-        assert_eq!(level(&series(&[5, 0, 5]), &cfg(0.0), 100, 1).level, 0);
+        assert!(lv(&series(&d), &cfg(0.1), 8, 1).level <= 8);
+        assert_eq!(lv(&series(&[5, 0, 5]), &cfg(0.0), 100, 1).level, 0);
     }
 }

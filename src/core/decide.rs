@@ -90,6 +90,11 @@ pub struct Observation {
     pub current: Option<CurrentPc>,
     /// Ceilings from the platform and the operator.
     pub limits: Limits,
+    /// The function's memory (`MemorySize` of the resource's version), MB,
+    /// as last read; `None`: not known. It prices a PC unit of the
+    /// cold-start level ([`super::coldstart::unit_price`]).
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
 }
 
 /// What the tick should do.
@@ -318,7 +323,7 @@ pub fn decide(policy: &Policy, state: &State, obs: &Observation, now: DateTime<U
             let clock = Clock { state, now };
             match tt.metric {
                 MetricKind::ConcurrentExecutions => {
-                    demand_mode(tt, &obs.demand, from, window, &clock)
+                    demand_mode(tt, &obs.demand, obs.memory_mb, from, window, &clock)
                 }
                 MetricKind::ProvisionedConcurrencyUtilization => {
                     utilisation_mode(tt, obs.utilization.as_ref(), from, window, &clock)
@@ -415,6 +420,7 @@ struct Signal {
 fn demand_mode(
     tt: &TargetTracking,
     demand: &Demand,
+    memory_mb: Option<u32>,
     from: u32,
     window: usize,
     clock: &Clock<'_>,
@@ -465,7 +471,8 @@ fn demand_mode(
     };
     if let Some(cs) = &tt.cold_starts {
         let forecast = clock.state.forecast.as_ref();
-        signal = cold_start_signal(cs, series, signal, forecast);
+        let price = coldstart::unit_price(cs, memory_mb);
+        signal = cold_start_signal(cs, &price, series, signal, forecast);
     }
     let mut p = track(tt, &signal, from, clock).read_from(series);
     p.demand_latest = Some(d_latest);
@@ -482,11 +489,18 @@ fn demand_mode(
 /// the level to the units of a rise due within the pre-warm lead.
 fn cold_start_signal(
     cs: &ColdStartAware,
+    price: &coldstart::UnitPrice,
     series: &Series,
     demand: Signal,
     forecast: Option<&Forecast>,
 ) -> Signal {
-    let lvl = coldstart::level(&series.minutes, cs, u32::MAX, series.unpublished);
+    let lvl = coldstart::level(
+        &series.minutes,
+        cs,
+        price.per_hour,
+        u32::MAX,
+        series.unpublished,
+    );
     let lead = coldstart::PREWARM_LEAD_MINUTES.saturating_add(series.unpublished);
     let predicted = match (cs.history_days > 0, forecast, series.newest) {
         (true, Some(f), Some(newest)) => f.due(newest, lead).filter(|h| h.units > lvl.level),
@@ -500,11 +514,11 @@ fn cold_start_signal(
             lvl.level, p.unit, p.period_minutes, p.due_in_minutes
         ),
         (None, None) => format!(
-            "cold-start level {} ({} cold starts avoided over {:.1} h, price {} per unit-hour)",
+            "cold-start level {} ({} cold starts avoided over {:.1} h, {})",
             lvl.level,
             lvl.avoided,
             lvl.hours,
-            num(cs.min_per_instance_hour)
+            price.describe()
         ),
     };
     if !cs.follow_demand {
@@ -1061,6 +1075,7 @@ mod tests {
                 pc(from, PcStatus::Ready)
             },
             limits: Limits::default(),
+            memory_mb: None,
         }
     }
 
@@ -1525,7 +1540,8 @@ mod tests {
         TargetTracking {
             target_value: 1.0,
             cold_starts: Some(ColdStartAware {
-                min_per_instance_hour: per_hour,
+                dollars_per_cold_start: None,
+                min_per_instance_hour: Some(per_hour),
                 lookback_minutes: 120,
                 keep_alive_secs: 300,
                 follow_demand: follow,
@@ -1988,7 +2004,8 @@ mod tests {
         prop_compose! {
             /// The cold-start mode's settings, over the ranges the validator allows.
             fn cold_starts()(
-                per_hour in 0.0f64..10.0,
+                per_hour in prop::option::of(0.0f64..10.0),
+                dollars in prop::option::of(0.0001f64..1.0),
                 lookback in 10u32..=120,
                 keep_alive in 60u32..=900,
                 follow in any::<bool>(),
@@ -1998,6 +2015,7 @@ mod tests {
                 history_days in 0u32..=14,
             ) -> ColdStartAware {
                 ColdStartAware {
+                    dollars_per_cold_start: dollars,
                     min_per_instance_hour: per_hour,
                     lookback_minutes: lookback,
                     keep_alive_secs: keep_alive,
@@ -2053,6 +2071,7 @@ mod tests {
                 guard in prop::option::weighted(0.3, 1u32..400),
                 reserved in prop::option::weighted(0.3, 0u32..400),
                 unreserved in prop::option::weighted(0.5, 0u32..600),
+                memory_mb in prop::option::of(prop_oneof![Just(128u32), 128u32..=10_240]),
             ) -> Case {
                 let max = (min + span).max(1);
                 Case {
@@ -2073,6 +2092,7 @@ mod tests {
                             status_reason: None,
                         }),
                         limits: Limits { guard_rail: guard, reserved, unreserved },
+                        memory_mb,
                     },
                 }
             }

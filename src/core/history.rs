@@ -23,8 +23,9 @@
 //!   an even bet, five of five is 5/6), and 0 when more than one day was
 //!   read and fewer than [`MIN_HITS`] showed it (once is no pattern);
 //! * **whether it pays**: a unit held for the pre-warm costs
-//!   `MinColdStartsPerInstanceHour x hold / 60` (the level's price, for the
-//!   minutes a pre-warm is held: the lead plus the scale-in cooldown) and
+//!   `T x hold / 60` (the level's price `T` per unit-hour, by the function's
+//!   memory as [`super::coldstart::unit_price`] gives it at the refresh, for
+//!   the minutes a pre-warm is held: the lead plus the scale-in cooldown) and
 //!   earns `p_k` avoided cold starts; units are stacked from 1 as in the
 //!   level, and the prefix with the highest total is kept if that total is
 //!   at least [`STEP_COLD_STARTS`] (the steps a pre-warm costs).
@@ -287,11 +288,13 @@ pub fn history_minutes(cfg: &ColdStartAware) -> u32 {
 /// The forecast from `history` (the per-minute Maximum of
 /// `ConcurrentExecutions`, oldest first, ending at the newest published
 /// minute, as [`super::window::MetricWindow::series`] gives it), for a
-/// pre-warm held about `hold_minutes` each time. `next_refresh_at` is stored
-/// as given. Pure: every input is an argument.
+/// pre-warm held about `hold_minutes` each time at `per_hour` cold starts
+/// per unit-hour ([`super::coldstart::unit_price`]). `next_refresh_at` is
+/// stored as given. Pure: every input is an argument.
 pub fn forecast(
     history: &Series,
     cfg: &ColdStartAware,
+    per_hour: f64,
     hold_minutes: u32,
     next_refresh_at: DateTime<Utc>,
 ) -> Forecast {
@@ -340,7 +343,7 @@ pub fn forecast(
     if top == 0 {
         return out;
     }
-    let price = cfg.min_per_instance_hour.max(0.0) * f64::from(hold_minutes) / 60.0;
+    let price = per_hour.max(0.0) * f64::from(hold_minutes) / 60.0;
     let days = i64::from(cfg.history_days.min(MAX_HISTORY_DAYS));
     let tol = MATCH_TOLERANCE_MINUTES;
     let last = n_len - 1;
@@ -582,7 +585,7 @@ mod tests {
         let fri = monday() + TimeDelta::days(4);
         let refresh = fri + TimeDelta::days(1) + TimeDelta::hours(3);
         let h = history(fri, refresh, nine_am(fri, 3, |_| true));
-        let f = forecast(&h, &cfg(), 11, refresh + TimeDelta::days(1));
+        let f = forecast(&h, &cfg(), 1.5, 11, refresh + TimeDelta::days(1));
         let nine = fri + TimeDelta::days(1) + TimeDelta::hours(9);
         let r = f
             .due(nine - TimeDelta::minutes(6), 8)
@@ -598,7 +601,7 @@ mod tests {
         assert_eq!(due_at(&f, nine + TimeDelta::hours(3)), None);
         // No day of history: nothing.
         let first = history(fri, fri + TimeDelta::hours(3), nine_am(fri, 3, |_| true));
-        assert!(forecast(&first, &cfg(), 11, refresh).rises.is_empty());
+        assert!(forecast(&first, &cfg(), 1.5, 11, refresh).rises.is_empty());
     }
 
     #[test]
@@ -610,7 +613,7 @@ mod tests {
         // Refresh on Saturday 20 July at 03:00: Saturday 09:00 is not due.
         let sat2 = sat + TimeDelta::days(7);
         let h = history(sat, sat2 + TimeDelta::hours(3), nine_am(sat, 20, weekdays));
-        let f = forecast(&h, &cfg(), 11, sat2 + TimeDelta::days(1));
+        let f = forecast(&h, &cfg(), 1.5, 11, sat2 + TimeDelta::days(1));
         assert_eq!(
             due_at(&f, sat2 + TimeDelta::hours(9) - TimeDelta::minutes(5)),
             None,
@@ -620,7 +623,7 @@ mod tests {
         // weekdays (the weekends were not read).
         let mon2 = sat + TimeDelta::days(9);
         let h = history(sat, mon2 + TimeDelta::hours(3), nine_am(sat, 20, weekdays));
-        let f = forecast(&h, &cfg(), 11, mon2 + TimeDelta::days(1));
+        let f = forecast(&h, &cfg(), 1.5, 11, mon2 + TimeDelta::days(1));
         let r = f
             .due(mon2 + TimeDelta::hours(9) - TimeDelta::minutes(5), 8)
             .expect("Monday's ramp is due");
@@ -633,6 +636,31 @@ mod tests {
     }
 
     #[test]
+    fn a_rise_is_held_only_where_the_functions_memory_lets_it_pay() {
+        // Five weekdays of 09:00 rises to 20: p = 5/6 a unit, against
+        // T x 11 / 60 for an 11-minute hold.
+        let sat = monday() - TimeDelta::days(2);
+        let weekdays = |t: DateTime<Utc>| DayKind::of(t) == DayKind::Weekday;
+        let mon2 = sat + TimeDelta::days(9);
+        let h = history(sat, mon2 + TimeDelta::hours(3), nine_am(sat, 20, weekdays));
+        let at = mon2 + TimeDelta::hours(9) - TimeDelta::minutes(5);
+        let cent = ColdStartAware {
+            dollars_per_cold_start: Some(0.01),
+            ..cfg()
+        };
+        let held = |mb: Option<u32>| {
+            let t = crate::core::coldstart::unit_price(&cent, mb).per_hour;
+            due_at(&forecast(&h, &cent, t, 11, mon2 + TimeDelta::days(1)), at)
+        };
+        // At $0.01 a cold start, 1 GB (1.5 an hour: 0.28 a hold) and unknown
+        // memory (1.5: today's price) hold it; 10 GB (15 an hour: 2.75 a
+        // hold) does not.
+        assert_eq!(held(Some(1024)), Some(20));
+        assert_eq!(held(None), Some(20));
+        assert_eq!(held(Some(10_240)), None);
+    }
+
+    #[test]
     fn a_pattern_that_stops_costs_at_most_one_pre_warm() {
         // A daily 09:00 job for ten days that stops on day 11; daily refreshes
         // at 03:00 from day 11 on.
@@ -642,7 +670,7 @@ mod tests {
         for day in 10..16 {
             let refresh = start + TimeDelta::days(day) + TimeDelta::hours(3);
             let h = history(start, refresh, nine_am(start, 4, runs));
-            let f = forecast(&h, &cfg(), 11, refresh + TimeDelta::days(1));
+            let f = forecast(&h, &cfg(), 1.5, 11, refresh + TimeDelta::days(1));
             let nine = start + TimeDelta::days(day) + TimeDelta::hours(9);
             if due_at(&f, nine - TimeDelta::minutes(5)).is_some() {
                 prewarms += 1;
@@ -664,13 +692,13 @@ mod tests {
             refresh,
             nine_am(start, 2, |t| t.date_naive() == last.date_naive()),
         );
-        assert!(forecast(&h, &cfg(), 60, refresh).rises.is_empty());
+        assert!(forecast(&h, &cfg(), 1.5, 60, refresh).rises.is_empty());
         // History off: nothing is learnt.
         let off = ColdStartAware {
             history_days: 0,
             ..cfg()
         };
-        assert!(forecast(&h, &off, 11, refresh).rises.is_empty());
+        assert!(forecast(&h, &off, 1.5, 11, refresh).rises.is_empty());
         assert!(!refresh_due(None, &off, "function:f:live", refresh));
         // Without a forecast, due during 10 minutes of every hour.
         let due = (0..60)
@@ -723,15 +751,7 @@ mod tests {
         let h = history(start, refresh, |m| {
             ((m * 7919) % 97) as u32 + if m % 13 == 0 { 500 } else { 0 }
         });
-        let f = forecast(
-            &h,
-            &ColdStartAware {
-                min_per_instance_hour: 0.0,
-                ..cfg()
-            },
-            11,
-            refresh,
-        );
+        let f = forecast(&h, &cfg(), 0.0, 11, refresh);
         assert!(f.rises.len() <= MAX_RISES);
         assert!(f.rises.iter().all(|r| r.units <= MAX_LEVEL_UNITS));
     }

@@ -6,12 +6,14 @@
 //! * [`state`]: what pcscale persists between ticks (cooldown bookkeeping);
 //! * [`units`]: [`Secs`], the one type of a duration in whole seconds;
 //! * [`window`]: what CloudWatch can have published at `now`, and the metric
-//!   window every driver requests and reads.
+//!   window every driver requests and reads;
+//! * [`price`]: the Lambda list prices (what a PC unit of a given memory costs).
 
 pub mod coldstart;
 pub mod decide;
 pub mod history;
 pub mod policy;
+pub mod price;
 pub mod schedule;
 pub mod state;
 pub mod units;

@@ -57,6 +57,10 @@ pub struct State {
     /// [`RESERVED_CACHE_SECS`] (`Reserved`, `ReservedAt`).
     #[serde(default)]
     pub reserved: Option<ReservedRead>,
+    /// The function's memory as last read, for the cold-start level's price
+    /// (`MemoryMB`, `MemoryAt`; see [`MEMORY_RECHECK_SECS`]).
+    #[serde(default)]
+    pub memory: Option<MemoryRead>,
     /// The daily forecast learnt from the days before (`Forecast`; see
     /// [`super::history`]), when `HistoryDays` is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +97,37 @@ impl ReservedRead {
         Secs::since(self.at, now)
             .is_some_and(|age| age < RESERVED_CACHE_SECS)
             .then_some(self.value)
+    }
+}
+
+/// How long a read of a function's memory is trusted: a day. Memory changes
+/// with a deploy (a new version the alias moves to), rarely; a day of the
+/// old price costs little, and one `GetFunctionConfiguration` a day per
+/// alias costs the control plane nothing it would notice. A failed read is
+/// asked again after the same day (a role without the permission must not
+/// cost a refused call every tick).
+pub const MEMORY_RECHECK_SECS: i64 = 86_400;
+
+/// One read of a function's memory (`GetFunctionConfiguration` of the
+/// resource's qualifier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryRead {
+    /// `MemorySize`, MB; `None`: Lambda did not say (the read failed, and
+    /// no earlier one answered).
+    pub mb: Option<u32>,
+    /// When it was asked.
+    pub at: DateTime<Utc>,
+}
+
+impl MemoryRead {
+    /// Whether the memory of a resource whose last read is `read` is to be
+    /// read again at `now`: never read, or read [`MEMORY_RECHECK_SECS`] ago
+    /// or more (or, by a clock ahead, in the future).
+    pub fn due(read: Option<&MemoryRead>, now: DateTime<Utc>) -> bool {
+        read.is_none_or(|r| {
+            let age = (now - r.at).num_seconds();
+            !(0..MEMORY_RECHECK_SECS).contains(&age)
+        })
     }
 }
 

@@ -472,6 +472,11 @@ impl<'c> Platform<'c> {
         self.cfg
     }
 
+    /// The memory the function is billed at, GB.
+    pub fn memory_gb(&self) -> f64 {
+        self.mem_gb
+    }
+
     /// Current simulated time.
     pub fn now(&self) -> f64 {
         self.now

@@ -11,7 +11,7 @@
 //!   published at that moment, read through the same
 //!   [`MetricWindow::series`] as the CloudWatch adapter;
 //! * [`ConcurrencyApi`]: the PC config of the simulated function
-//!   (`IN_PROGRESS` while an increase is being prepared).
+//!   (`IN_PROGRESS` while an increase is being prepared) and its memory.
 //!
 //! The simulated account has no reserved concurrency on the function and a
 //! large unreserved pool (each function is simulated as if alone), so that
@@ -273,6 +273,15 @@ impl ConcurrencyApi for SimWorld<'_, '_> {
         )
     }
 
+    /// The memory the simulation bills the function at (the trace's, raised
+    /// to Lambda's 128 MB floor; 1,024 MB where the trace has none), asked
+    /// and billed like the deployed tick's `GetFunctionConfiguration`.
+    async fn function_memory(&self, resource: &ResourceId) -> Result<Option<u32>, PortError> {
+        self.check("GetFunctionConfiguration", resource)?;
+        let gb = lock(&self.platform).memory_gb();
+        Ok(Some((gb * 1024.0).round() as u32))
+    }
+
     /// Not deployed by CloudFormation.
     async fn cloudformation_stack(&self, _function_arn: &str) -> Result<Option<String>, PortError> {
         Ok(None)
@@ -388,10 +397,13 @@ impl Controller for Pcscale {
                 self.errors += summary.totals.errors as u64;
                 if counted {
                     let c = &summary.api_calls;
-                    platform.count_reads((c.get_config + c.limits) as u64);
+                    platform.count_reads((c.get_config + c.limits + c.function_config) as u64);
                     usage.metrics_requested = c.metric_queries as u64;
-                    usage.lambda_calls =
-                        (c.get_config + c.limits + c.put_config + c.delete_config) as u64;
+                    usage.lambda_calls = (c.get_config
+                        + c.limits
+                        + c.function_config
+                        + c.put_config
+                        + c.delete_config) as u64;
                     usage.scanned_bytes = self.policy_bytes + state_bytes;
                     platform.count_controller(&usage);
                 }

@@ -1,17 +1,10 @@
 //! Lambda list prices (US East, N. Virginia) and the billing arithmetic the
 //! simulator applies.
 //!
-//! Source: <https://aws.amazon.com/lambda/pricing/> (us-east-1, first
-//! on-demand duration tier, which covers the first 6 billion GB-s a month):
-//!
-//! | item | x86_64 | arm64 |
-//! |---|---|---|
-//! | requests | $0.20 per 1M | $0.20 per 1M |
-//! | on-demand duration | $0.0000166667 / GB-s | $0.0000133334 / GB-s |
-//! | provisioned concurrency (configured) | $0.0000041667 / GB-s | $0.0000033334 / GB-s |
-//! | duration on provisioned concurrency | $0.0000097222 / GB-s | $0.0000077778 / GB-s |
-//!
-//! The same page says: "Provisioned Concurrency is calculated from the time
+//! The Lambda list prices (us-east-1, both architectures) are
+//! [`crate::core::price`]'s: the core prices a PC unit with them, and the
+//! simulator bills with the same figures. The pricing page
+//! (<https://aws.amazon.com/lambda/pricing/>) also says: "Provisioned Concurrency is calculated from the time
 //! you enable it on your function until it is disabled, rounded up to the
 //! nearest five minutes" and "Duration is calculated from the time your code
 //! begins executing until it returns or otherwise terminates, rounded up to
@@ -46,11 +39,12 @@
 //! on their platforms (only the provisioned instances are billed), so their
 //! rows have neither component.
 
+use crate::core::price;
 use crate::item::Attr;
 use serde::{Deserialize, Serialize};
 
 /// Lambda's smallest memory setting, in MB.
-pub const MIN_MEMORY_MB: f64 = 128.0;
+pub const MIN_MEMORY_MB: f64 = price::MIN_MEMORY_MB as f64;
 /// Memory assumed when the trace has none for a function, in MB.
 pub const DEFAULT_MEMORY_MB: f64 = 1024.0;
 
@@ -101,21 +95,18 @@ pub struct Prices {
 }
 
 impl Prices {
-    /// The us-east-1 list prices for `arch` (see the module docs).
+    /// The us-east-1 list prices for `arch` (see the module docs), from the
+    /// core's price list ([`crate::core::price`]), the one source of them.
     pub fn us_east_1(arch: Arch) -> Prices {
-        match arch {
-            Arch::X86_64 => Prices {
-                request: 0.20 / 1_000_000.0,
-                on_demand_gb_s: 0.000_016_666_7,
-                pc_gb_s: 0.000_004_166_7,
-                pc_duration_gb_s: 0.000_009_722_2,
-            },
-            Arch::Arm64 => Prices {
-                request: 0.20 / 1_000_000.0,
-                on_demand_gb_s: 0.000_013_333_4,
-                pc_gb_s: 0.000_003_333_4,
-                pc_duration_gb_s: 0.000_007_777_8,
-            },
+        let p = match arch {
+            Arch::X86_64 => price::US_EAST_1_X86_64,
+            Arch::Arm64 => price::US_EAST_1_ARM64,
+        };
+        Prices {
+            request: p.request,
+            on_demand_gb_s: p.on_demand_gb_s,
+            pc_gb_s: p.pc_gb_s,
+            pc_duration_gb_s: p.pc_duration_gb_s,
         }
     }
 }

@@ -250,11 +250,40 @@ pub struct Policy {
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
 #[schemars(title = "ColdStarts")]
 pub struct ColdStartAware {
+    /// What one avoided cold start is worth, in US dollars: a PC unit is kept
+    /// if the cold starts it avoids are worth what it costs, priced by the
+    /// function's memory (us-east-1 x86_64 list prices: $0.015 per unit-hour
+    /// at 1 GB, so the default $0.0014 per cold start asks 1.34 avoided an
+    /// hour at 128 MB, 1.49 at 142 MB, 10.7 at 1 GB, 107 at 10 GB; $0.01
+    /// asks 0.19, 1.5 and 15). Absent: $0.0014, unless
+    /// MinColdStartsPerInstanceHour is set (then that one price, whatever the
+    /// memory). Used whenever the function's memory is known; otherwise
+    /// MinColdStartsPerInstanceHour (or 1.5) is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        with = "f64",
+        range(max = DOLLARS_PER_COLD_START.max),
+        extend("exclusiveMinimum" = DOLLARS_PER_COLD_START.min)
+    )]
+    pub dollars_per_cold_start: Option<f64>,
     /// Keep a PC unit only if it would have avoided at least this many cold
-    /// starts per hour it was kept, over the look-back.
-    #[serde(rename = "MinColdStartsPerInstanceHour")]
-    #[schemars(range(min = COLD_STARTS_PER_HOUR.min, max = COLD_STARTS_PER_HOUR.max))]
-    pub min_per_instance_hour: f64,
+    /// starts per hour it was kept, over the look-back, whatever the
+    /// function's memory. Set alone, it overrides DollarsPerColdStart's
+    /// pricing by memory (policies stored by earlier versions of pcscale,
+    /// which wrote it out, keep their one price); beside DollarsPerColdStart,
+    /// it is the price used
+    /// while the function's memory is unknown. Absent: 1.5 while the memory
+    /// is unknown.
+    #[serde(
+        rename = "MinColdStartsPerInstanceHour",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        with = "f64",
+        range(min = COLD_STARTS_PER_HOUR.min, max = COLD_STARTS_PER_HOUR.max)
+    )]
+    pub min_per_instance_hour: Option<f64>,
     /// Minutes of history the estimate reads.
     #[schemars(range(min = LOOKBACK.min, max = LOOKBACK.max))]
     pub lookback_minutes: u32,
@@ -284,7 +313,8 @@ pub struct ColdStartAware {
 impl Default for ColdStartAware {
     fn default() -> Self {
         ColdStartAware {
-            min_per_instance_hour: 1.5,
+            dollars_per_cold_start: None,
+            min_per_instance_hour: None,
             lookback_minutes: 480,
             keep_alive_secs: 300,
             follow_demand: false,
@@ -292,6 +322,26 @@ impl Default for ColdStartAware {
             base_load_factor: 0.0,
             pre_warm_periodic: true,
             history_days: 14,
+        }
+    }
+}
+
+impl ColdStartAware {
+    /// How the policy prices a unit, for people: `$0.0014 per cold start`,
+    /// `$0.02 per cold start (1.2 per unit-hour while memory is unknown)` or
+    /// `1.5 cold starts per unit-hour`.
+    pub fn price_summary(&self) -> String {
+        match (self.dollars_per_cold_start, self.min_per_instance_hour) {
+            (None, Some(t)) => format!("{t} cold starts per unit-hour"),
+            (d, t) => {
+                let d = d.unwrap_or(DEFAULT_DOLLARS_PER_COLD_START);
+                match t {
+                    Some(t) => {
+                        format!("${d} per cold start ({t} per unit-hour while memory is unknown)")
+                    }
+                    None => format!("${d} per cold start"),
+                }
+            }
         }
     }
 }
@@ -502,6 +552,30 @@ impl Span {
 /// `ColdStarts.MinColdStartsPerInstanceHour`: at most one a second.
 pub const COLD_STARTS_PER_HOUR: Span = Span { min: 0, max: 3600 };
 
+/// `ColdStarts.MinColdStartsPerInstanceHour` when the policy does not say
+/// and the function's memory is unknown (the one price before pricing by
+/// memory; the frontier of `bench/RESULTS.md` tuned it).
+pub const DEFAULT_MIN_COLD_STARTS_PER_INSTANCE_HOUR: f64 = 1.5;
+
+/// `ColdStarts.DollarsPerColdStart`: more than 0 (the minimum is exclusive:
+/// a cold start worth nothing would price every unit out) and at most $10
+/// (a cold start worth more is a typo, or a call for `MinCapacity`).
+pub const DOLLARS_PER_COLD_START: Span = Span { min: 0, max: 10 };
+
+/// `ColdStarts.DollarsPerColdStart` when the policy says neither it nor
+/// `MinColdStartsPerInstanceHour`: the value of a cold start that the one
+/// price of before (1.5 cold starts per unit-hour) implied on the day it was
+/// tuned on (`bench/RESULTS.md`, the frontier on the bundled Azure day, whose
+/// functions bill 128 to 994 MB, median 142 MB): a unit-hour at 142 MB costs
+/// $0.0021 at the x86_64 list price, and 0.0021 / 1.5 = $0.0014. So the
+/// default keeps the bundled day's decisions about where they were (1.34 an
+/// hour at 128 MB, 1.49 at 142 MB) and asks a 1 GB unit for 10.7, a 10 GB one
+/// for 107: a big function keeps PC for its busy units and pre-warms, not
+/// for rare rises. `bench/RESULTS.md` measures $0.0025, $0.005 and $0.01
+/// too: on the bundled day each extra avoided cold start costs about the
+/// value set. See [`crate::core::coldstart::unit_price`].
+pub const DEFAULT_DOLLARS_PER_COLD_START: f64 = 0.0014;
+
 /// `ColdStarts.BaseLoadFactor`: 0 (off) to twice the lowest peak.
 pub const BASE_LOAD_FACTOR: Span = Span { min: 0, max: 2 };
 
@@ -539,6 +613,8 @@ pub mod attr {
     pub const DISABLE_SCALE_IN: &str = "DisableScaleIn";
     /// `TargetTracking.ColdStarts` (M): pcscale's cold-start-aware level.
     pub const COLD_STARTS: &str = "ColdStarts";
+    /// `TargetTracking.ColdStarts.DollarsPerColdStart` (N).
+    pub const DOLLARS_PER_COLD_START: &str = "DollarsPerColdStart";
     /// `TargetTracking.ColdStarts.MinColdStartsPerInstanceHour` (N).
     pub const MIN_COLD_STARTS_PER_INSTANCE_HOUR: &str = "MinColdStartsPerInstanceHour";
     /// `TargetTracking.ColdStarts.LookbackMinutes` (N).
@@ -590,6 +666,7 @@ pub mod attr {
     ];
     /// Every attribute of the `TargetTracking.ColdStarts` map.
     pub const COLD_STARTS_MAP: &[&str] = &[
+        DOLLARS_PER_COLD_START,
         MIN_COLD_STARTS_PER_INSTANCE_HOUR,
         LOOKBACK_MINUTES,
         KEEP_ALIVE_SECONDS,
@@ -621,14 +698,15 @@ impl Policy {
         match &self.target_tracking {
             Some(tt) => match &tt.cold_starts {
                 Some(cs) if !cs.follow_demand => parts.push(format!(
-                    "cold-start level ({} per unit-hour, {} min look-back)",
-                    cs.min_per_instance_hour, cs.lookback_minutes
+                    "cold-start level ({}, {} min look-back)",
+                    cs.price_summary(),
+                    cs.lookback_minutes
                 )),
                 Some(cs) => parts.push(format!(
-                    "target {} of {} over a cold-start level ({} per unit-hour)",
+                    "target {} of {} over a cold-start level ({})",
                     tt.target_value,
                     tt.metric.as_str(),
-                    cs.min_per_instance_hour
+                    cs.price_summary()
                 )),
                 None => parts.push(format!(
                     "target {} of {}",

@@ -103,7 +103,8 @@ fn cold_starts_map_is_read_defaulted_and_round_tripped() {
         .as_ref()
         .and_then(|tt| tt.cold_starts.clone())
         .expect("cold starts");
-    assert_eq!(cs.min_per_instance_hour, 1.5);
+    assert_eq!(cs.min_per_instance_hour, Some(1.5));
+    assert_eq!(cs.dollars_per_cold_start, None);
     assert_eq!(cs.lookback_minutes, 480);
     assert_eq!(cs.keep_alive_secs, 300);
     assert!(!cs.follow_demand);

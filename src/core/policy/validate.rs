@@ -600,12 +600,38 @@ impl Checker {
         self.unknown_keys(obj, &parent, attr::COLD_STARTS_MAP);
         let p = |k: &str| join(&parent, k);
         let d = ColdStartAware::default();
+        let dollars = match obj.get(attr::DOLLARS_PER_COLD_START) {
+            None => Some(d.dollars_per_cold_start),
+            Some(v) => {
+                let path = p(attr::DOLLARS_PER_COLD_START);
+                match v.as_f64() {
+                    Some(x)
+                        if DOLLARS_PER_COLD_START.contains(x)
+                            && x > f64::from(DOLLARS_PER_COLD_START.min) =>
+                    {
+                        Some(Some(x))
+                    }
+                    _ => {
+                        self.problem(
+                            &path,
+                            format!(
+                                "expected US dollars per avoided cold start, more than {} and at most {} (e.g. 0.01), got {}",
+                                DOLLARS_PER_COLD_START.min,
+                                DOLLARS_PER_COLD_START.max,
+                                truncate(&v.to_string(), 40)
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
         let per_hour = match obj.get(attr::MIN_COLD_STARTS_PER_INSTANCE_HOUR) {
             None => Some(d.min_per_instance_hour),
             Some(v) => {
                 let path = p(attr::MIN_COLD_STARTS_PER_INSTANCE_HOUR);
                 match v.as_f64() {
-                    Some(x) if COLD_STARTS_PER_HOUR.contains(x) => Some(x),
+                    Some(x) if COLD_STARTS_PER_HOUR.contains(x) => Some(Some(x)),
                     _ => {
                         self.problem(
                             &path,
@@ -671,6 +697,7 @@ impl Checker {
             pre_warm_periodic: periodic?,
             base_load_window_minutes: u32::try_from(base_window?).ok()?,
             base_load_factor: base_factor?,
+            dollars_per_cold_start: dollars?,
             min_per_instance_hour: per_hour?,
             lookback_minutes: u32::try_from(lookback?).ok()?,
             keep_alive_secs: u32::try_from(keep_alive?).ok()?,
