@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::simulate::{FetchedTrace, sim_error};
+use super::fetched::{FetchedTrace, sim_error};
 use super::{CliError, GlobalOpts};
 use crate::aws::history_fetch::{
     self, AliasHistory, DEFAULT_DAYS, FetchStats, HistoryError, HistoryWindow, MAX_RESOURCES,

@@ -26,6 +26,7 @@
 
 #[cfg(feature = "aws")]
 pub mod activity;
+pub(crate) mod fetched;
 #[cfg(feature = "aws")]
 pub mod from_cloudwatch;
 #[cfg(feature = "aws")]

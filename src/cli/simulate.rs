@@ -13,8 +13,7 @@
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
-
+use super::fetched::{FetchedTrace, sim_error};
 use super::{CliError, Exit, GlobalOpts, OutputFormat, print_json, print_line};
 use crate::core::policy::Policy;
 use crate::core::window::{
@@ -23,9 +22,9 @@ use crate::core::window::{
 use crate::sim::baselines::Statistic;
 use crate::sim::platform::PlatformConfig;
 use crate::sim::pricing::{Arch, PcRounding, Prices};
-use crate::sim::report::{FrontierPoint, SimReport, TimelineWriter};
-use crate::sim::trace::{Companions, Trace, TraceError};
-use crate::sim::{self, FunctionOutcome, PolicyKind, ReplayMode, SimError, SimOptions};
+use crate::sim::report::{FrontierPoint, TimelineWriter};
+use crate::sim::trace::{Companions, Trace};
+use crate::sim::{self, FunctionOutcome, PolicyKind, ReplayMode, SimOptions};
 
 /// Arguments of `pcscale simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -192,38 +191,6 @@ fn invalid(e: impl std::fmt::Display) -> CliError {
 /// A publication delay flag's value (already range-checked by clap).
 fn delay(secs: u32) -> Result<PublicationDelay, CliError> {
     PublicationDelay::from_secs(u64::from(secs)).map_err(invalid)
-}
-
-/// A simulation error as the CLI reports it.
-pub(crate) fn sim_error(e: SimError) -> CliError {
-    match e {
-        SimError::Trace(TraceError::Io { file, source })
-        | SimError::Read { path: file, source } => CliError::Read { path: file, source },
-        SimError::Write { .. } => CliError::Other(e.to_string()),
-        other => invalid(other),
-    }
-}
-
-/// What a trace fetched from AWS adds to a replay (`--from-cloudwatch`,
-/// `super::from_cloudwatch`).
-pub(crate) trait FetchedTrace {
-    /// Wall-clock midnight of the trace's first day (`SimOptions::epoch`).
-    fn epoch(&self) -> DateTime<Utc>;
-    /// `--min-peak` when not given.
-    fn min_peak(&self) -> u32;
-    /// Adds its rows and notes to the report, from every selected
-    /// function's outcome (in trace order).
-    fn finish(
-        &self,
-        report: &mut SimReport,
-        trace: &Trace,
-        opts: &SimOptions,
-        outcomes: &[FunctionOutcome],
-    ) -> Result<(), CliError>;
-    /// Lines printed before the text report.
-    fn lines(&self) -> Vec<String>;
-    /// The `cloudwatch` member of the JSON report.
-    fn json(&self) -> serde_json::Value;
 }
 
 #[cfg(feature = "aws")]
