@@ -21,7 +21,8 @@ cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
 THREADS="${THREADS:-2}"
 MULTI="${MULTI:-../shared/traces/multiday}"
-cargo build --release --bin pcscale >/dev/null 2>&1 || cargo build --release --bin pcscale
+cargo build --release --no-default-features --bin pcscale >/dev/null 2>&1 ||
+  cargo build --release --no-default-features --bin pcscale
 BIN=target/release/pcscale
 POLICIES=8
 tmp=$(mktemp -d)

@@ -401,6 +401,33 @@ fn fast_mode_agrees_with_exact_within_two_percent_on_a_real_slice() {
 }
 
 #[test]
+fn quiet_functions_get_the_exact_modes_very_numbers_in_the_fast_mode() {
+    // The bundled day's functions with no minute served second by second:
+    // the fast mode replays their exact invocations, so every counter and
+    // every cent is the exact mode's.
+    let mut trace = Trace::bundled().expect("bundled");
+    let th = FastThresholds::default();
+    trace.functions.retain(|f| match &f.arrivals {
+        Arrivals::PerMinute(c) => c.iter().all(|&n| n <= th.exact_minute_max),
+        Arrivals::Exact(_) => false,
+    });
+    trace.functions.truncate(150);
+    let policy = default_policy().expect("bundled policy is valid");
+    let run = |mode| {
+        let opts = SimOptions {
+            progress: false,
+            mode,
+            ..SimOptions::default()
+        };
+        simulate(&trace, &policy, &opts, |_| Ok(())).expect("simulates")
+    };
+    let (fast, exact) = (run(ReplayMode::Fast), run(ReplayMode::Exact));
+    assert!(fast.functions_evaluated > 10);
+    assert_eq!(fast.functions_evaluated, exact.functions_evaluated);
+    assert_eq!(fast.policies, exact.policies);
+}
+
+#[test]
 fn the_fast_mode_replays_the_busiest_minutes_a_trace_may_hold() {
     // 4 x 10^9 invocations: the exact mode would need 64 GB to hold them;
     // the fast mode's work grows with minutes only.

@@ -68,6 +68,11 @@ pub const DEPLOYED_QUIET_EVERY_MINUTES: u32 = 3;
 /// `MaxPerFunction` as template.yaml deploys it.
 pub const DEPLOYED_MAX_PER_FUNCTION: u32 = 100;
 
+/// The fast mode replays a function with no minute busier than
+/// [`FastThresholds::exact_minute_max`] from memory, as the exact mode does,
+/// when it has at most this many invocations (16 bytes each).
+pub const QUIET_EXACT_MAX_INVOCATIONS: u64 = 1 << 20;
+
 /// How arrivals are replayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -615,6 +620,15 @@ impl Job<'_> {
             if !out.evaluated {
                 return out;
             }
+        }
+        // A quiet function (no minute served second by second, and few
+        // invocations in all) gets the very invocations and demand profile
+        // in both modes: replaying them from memory is the cheaper way (the
+        // stream would make them once for on-demand and once more for the
+        // other policies), and its memory stays bounded.
+        let total: u64 = counts.iter().map(|&n| u64::from(n)).sum();
+        if shape.is_none() && total <= QUIET_EXACT_MAX_INVOCATIONS {
+            return self.run_exact(index, f);
         }
         let memory_gb = billed_memory_gb(f.memory_mb);
         let reaction = self.reaction(counts.iter().position(|&n| n > 0).map(|m| m as u32));

@@ -233,6 +233,214 @@ impl Ord for Time {
     }
 }
 
+/// In-flight invocations of one kind (on PC, or on on-demand
+/// environments), by end time. An invocation replayed one at a time ends
+/// at its exact time (a heap); a dense second's cohorts end on a grid (the
+/// middle of a tenth of a second, or uniformly within a whole second), kept
+/// in a calendar of seconds (a ring as long as the longest duration, in
+/// seconds), so that a dense second costs a few additions rather than heap
+/// operations, whatever its arrivals.
+#[derive(Debug, Default)]
+struct Ends {
+    exact: BinaryHeap<Reverse<(Time, u32)>>,
+    /// Second `s` is `ring[s & (ring.len() - 1)]` (a power of two long);
+    /// every non-empty second is within `lo .. lo + ring.len()`.
+    ring: Vec<Slot>,
+    /// No second before it has a cohort left (while `count > 0`).
+    lo: i64,
+    /// Nor any after it.
+    hi: i64,
+    /// Cohort members in the ring.
+    count: u64,
+}
+
+/// One second of the calendar.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Ending at the middle of each tenth of the second.
+    tenth: [u32; DurationShape::PER_SECOND],
+    /// Ending uniformly within the second (one by one: at its middle).
+    whole: u32,
+    total: u32,
+}
+
+/// Where a slot's next cohort is.
+#[derive(Debug, Clone, Copy)]
+enum SlotPart {
+    Tenth(usize),
+    Whole,
+}
+
+impl Slot {
+    /// The slot's earliest cohort: its offset in the second and where it is.
+    fn first(&self) -> Option<(f64, SlotPart)> {
+        const R: usize = DurationShape::PER_SECOND;
+        if self.total == 0 {
+            return None;
+        }
+        let tenth = |j: usize| ((j as f64 + 0.5) / R as f64, SlotPart::Tenth(j));
+        if let Some(j) = (0..R / 2).find(|&j| self.tenth[j] > 0) {
+            return Some(tenth(j));
+        }
+        if self.whole > 0 {
+            return Some((0.5, SlotPart::Whole));
+        }
+        (R / 2..R).find(|&j| self.tenth[j] > 0).map(tenth)
+    }
+}
+
+impl Ends {
+    fn push_exact(&mut self, end: f64, n: u32) {
+        self.exact.push(Reverse((Time(end), n)));
+    }
+
+    fn mask(&self) -> i64 {
+        self.ring.len() as i64 - 1
+    }
+
+    /// Makes the ring hold seconds `lo ..= hi` (a superset of the
+    /// current `self.lo ..= self.hi`).
+    fn reserve(&mut self, lo: i64, hi: i64) {
+        let span = (hi - lo + 1).max(1) as usize;
+        if span <= self.ring.len() {
+            return;
+        }
+        let len = span.next_power_of_two().max(16);
+        let mut ring = vec![Slot::default(); len];
+        if self.count > 0 {
+            let (old, new) = (self.mask(), len as i64 - 1);
+            for s in self.lo..=self.hi {
+                ring[(s & new) as usize] = self.ring[(s & old) as usize];
+            }
+        }
+        self.ring = ring;
+    }
+
+    /// Adds the cohorts of the dense second `sec` (which the platform has
+    /// reached) that outlast it: `tail[k]` of them end in the bucket
+    /// `PER_SECOND + k` of [`DurationShape::end_pmf`] (a tenth of the next
+    /// second, then whole seconds).
+    fn push_dense(&mut self, sec: i64, tail: &[u32]) {
+        const R: usize = DurationShape::PER_SECOND;
+        const WHOLE: usize = DurationShape::FINE - R;
+        let Some(last) = tail.iter().rposition(|&n| n > 0) else {
+            return;
+        };
+        let first_sec = sec + 1;
+        let last_sec = first_sec
+            + if last < WHOLE {
+                0
+            } else {
+                (last - WHOLE + 1) as i64
+            };
+        let (lo, hi) = if self.count == 0 {
+            (first_sec, last_sec)
+        } else {
+            (self.lo.min(first_sec), self.hi.max(last_sec))
+        };
+        self.reserve(lo, hi);
+        (self.lo, self.hi) = (lo, hi);
+        let mask = self.mask();
+        let tail = &tail[..=last];
+        let (fine, whole) = tail.split_at(WHOLE.min(tail.len()));
+        let next = &mut self.ring[(first_sec & mask) as usize];
+        let mut added = 0u32;
+        for (t, &n) in next.tenth.iter_mut().zip(fine) {
+            *t += n;
+            added += n;
+        }
+        next.total += added;
+        let mut added = u64::from(added);
+        for (k, &n) in whole.iter().enumerate() {
+            let slot = &mut self.ring[((first_sec + 1 + k as i64) & mask) as usize];
+            slot.whole += n;
+            slot.total += n;
+            added += u64::from(n);
+        }
+        self.count += added;
+    }
+
+    /// Moves `lo` to the first second with a cohort (the ring is not empty).
+    fn settle(&mut self) {
+        let mask = self.mask();
+        while self.ring[(self.lo & mask) as usize].total == 0 {
+            self.lo += 1;
+        }
+    }
+
+    /// The time of the earliest end (infinity: none).
+    fn next(&mut self) -> f64 {
+        let exact = self.exact.peek().map_or(f64::INFINITY, |r| r.0.0.0);
+        if self.count == 0 {
+            return exact;
+        }
+        self.settle();
+        let cal = self.ring[(self.lo & self.mask()) as usize]
+            .first()
+            .map_or(f64::INFINITY, |(off, _)| self.lo as f64 + off);
+        exact.min(cal)
+    }
+
+    /// Removes the earliest cohort: its end time and size.
+    fn pop(&mut self) -> Option<(f64, u32)> {
+        let exact = self.exact.peek().map_or(f64::INFINITY, |r| r.0.0.0);
+        if self.count > 0 {
+            self.settle();
+            let lo = self.lo as f64;
+            let i = (self.lo & self.mask()) as usize;
+            let s = &mut self.ring[i];
+            if let Some((off, part)) = s.first()
+                && lo + off < exact
+            {
+                let n = match part {
+                    SlotPart::Tenth(j) => std::mem::take(&mut s.tenth[j]),
+                    SlotPart::Whole => std::mem::take(&mut s.whole),
+                };
+                s.total -= n;
+                self.count -= u64::from(n);
+                return Some((lo + off, n));
+            }
+        }
+        self.exact.pop().map(|Reverse((Time(t), n))| (t, n))
+    }
+
+    /// Removes every cohort ending within the second `sec` (whose start
+    /// the platform has reached, every earlier end processed): how many
+    /// end by the end of each of its tenths (cumulative), a whole-second
+    /// cohort spread evenly.
+    fn take_second(&mut self, sec: i64) -> [u32; DurationShape::PER_SECOND] {
+        const R: usize = DurationShape::PER_SECOND;
+        let (start, end) = (sec as f64, sec as f64 + 1.0);
+        let mut by = [0u32; R];
+        while let Some(&Reverse((Time(t), n))) = self.exact.peek() {
+            if t >= end {
+                break;
+            }
+            self.exact.pop();
+            let j = (((t - start) * R as f64).ceil().max(1.0) as usize).min(R) - 1;
+            by[j] += n;
+        }
+        if self.count > 0 && self.lo <= sec {
+            let i = (sec & self.mask()) as usize;
+            let s = std::mem::take(&mut self.ring[i]);
+            self.count -= u64::from(s.total);
+            self.lo = sec + 1;
+            let n = u64::from(s.whole);
+            let mut acc = 0u32;
+            for (j, b) in by.iter_mut().enumerate() {
+                let (jj, r) = (j as u64, R as u64);
+                acc += *b + s.tenth[j] + (n * (jj + 1) / r - n * jj / r) as u32;
+                *b = acc;
+            }
+        } else {
+            for j in 1..R {
+                by[j] += by[j - 1];
+            }
+        }
+        by
+    }
+}
+
 /// The platform state of one function under one policy.
 #[derive(Debug)]
 pub struct Platform<'c> {
@@ -248,13 +456,15 @@ pub struct Platform<'c> {
     // Routing.
     pc_busy: u32,
     od_busy: u32,
-    /// In-flight invocations on PC: (end, how many).
-    pc_ends: BinaryHeap<Reverse<(Time, u32)>>,
-    /// In-flight invocations on on-demand environments: (end, how many).
-    od_ends: BinaryHeap<Reverse<(Time, u32)>>,
+    /// In-flight invocations on PC.
+    pc_ends: Ends,
+    /// In-flight invocations on on-demand environments.
+    od_ends: Ends,
     /// Idle warm on-demand environments: (time it became free, how many),
     /// oldest first.
     od_idle: VecDeque<(f64, u32)>,
+    /// The sum of `od_idle`'s counts.
+    idle_total: u32,
     second: i64,
     admitted_in_second: u32,
     // The minute being observed.
@@ -273,8 +483,9 @@ pub struct Platform<'c> {
     stats: RunStats,
     reaction_secs: f64,
     profile: Option<ProfileRecorder>,
-    /// A reused buffer of [`Platform::arrive_dense`].
+    /// Reused buffers of [`Platform::arrive_dense`].
     scratch: Vec<u32>,
+    scratch_od: Vec<u32>,
 }
 
 /// Builds a [`DemandProfile`] from the concurrency the platform sees (on a
@@ -404,7 +615,35 @@ const FLUID_DUST: f64 = 1e-6;
 /// sum to `part` and none exceeds its bucket.
 fn proportional(buckets: &[u32], part: u32, total: u32, out: &mut Vec<u32>) {
     out.clear();
-    let (part, total) = (u64::from(part), u64::from(total.max(1)));
+    // Nothing or everything on PC (most dense seconds): no divisions.
+    if part == 0 {
+        out.resize(buckets.len(), 0);
+        return;
+    }
+    if part >= total {
+        out.extend_from_slice(buckets);
+        return;
+    }
+    if total < 1 << 26 {
+        // Below 2^26, `part x cum` is exact in a double and the correctly
+        // rounded quotient floors to the exact one (its distance to the next
+        // integer, at least 1 / total, exceeds half an ulp): no integer
+        // division, which would dominate a dense second.
+        let (p, t) = (f64::from(part), f64::from(total));
+        let (mut cum, mut prev) = (0u32, 0u32);
+        for &b in buckets {
+            if b == 0 {
+                out.push(0);
+                continue;
+            }
+            cum += b;
+            let upto = (p * f64::from(cum) / t) as u32;
+            out.push(upto - prev);
+            prev = upto;
+        }
+        return;
+    }
+    let (part, total) = (u64::from(part), u64::from(total));
     let (mut cum, mut prev) = (0u64, 0u64);
     for &b in buckets {
         cum += u64::from(b);
@@ -428,9 +667,10 @@ impl<'c> Platform<'c> {
             next_ready: f64::INFINITY,
             pc_busy: 0,
             od_busy: 0,
-            pc_ends: BinaryHeap::new(),
-            od_ends: BinaryHeap::new(),
+            pc_ends: Ends::default(),
+            od_ends: Ends::default(),
             od_idle: VecDeque::new(),
+            idle_total: 0,
             second: i64::MIN,
             admitted_in_second: 0,
             minute: 0,
@@ -447,6 +687,7 @@ impl<'c> Platform<'c> {
             reaction_secs: f64::NEG_INFINITY,
             profile: None,
             scratch: Vec::new(),
+            scratch_od: Vec::new(),
         }
     }
 
@@ -640,8 +881,8 @@ impl<'c> Platform<'c> {
     /// Processes every completion and PC readiness up to `t`.
     pub fn advance(&mut self, t: f64) {
         loop {
-            let pc_next = self.pc_ends.peek().map_or(f64::INFINITY, |r| r.0.0.0);
-            let od_next = self.od_ends.peek().map_or(f64::INFINITY, |r| r.0.0.0);
+            let pc_next = self.pc_ends.next();
+            let od_next = self.od_ends.next();
             let e = pc_next.min(od_next).min(self.next_ready);
             if e > t {
                 break;
@@ -655,10 +896,10 @@ impl<'c> Platform<'c> {
                     p.at(e, level);
                 }
                 if pc_next <= od_next {
-                    if let Some(Reverse((_, n))) = self.pc_ends.pop() {
+                    if let Some((_, n)) = self.pc_ends.pop() {
                         self.pc_busy -= n;
                     }
-                } else if let Some(Reverse((Time(end), n))) = self.od_ends.pop() {
+                } else if let Some((end, n)) = self.od_ends.pop() {
                     self.od_busy -= n;
                     // Time order keeps `od_idle` sorted by the time each became free.
                     self.push_idle(end, n);
@@ -686,6 +927,7 @@ impl<'c> Platform<'c> {
         if n == 0 {
             return;
         }
+        self.idle_total += n;
         match self.od_idle.back_mut() {
             Some(back) if back.0 == free => back.1 += n,
             _ => self.od_idle.push_back((free, n)),
@@ -694,8 +936,12 @@ impl<'c> Platform<'c> {
 
     /// Drops the idle environments that became free before `horizon`.
     fn expire_idle(&mut self, horizon: f64) {
-        while self.od_idle.front().is_some_and(|&(f, _)| f < horizon) {
+        while let Some(&(f, n)) = self.od_idle.front() {
+            if f >= horizon {
+                break;
+            }
             self.od_idle.pop_front();
+            self.idle_total -= n;
         }
     }
 
@@ -715,11 +961,12 @@ impl<'c> Platform<'c> {
                 self.od_idle.pop_back();
             }
         }
+        self.idle_total -= took;
         took
     }
 
     fn idle_count(&self) -> u32 {
-        self.od_idle.iter().map(|&(_, n)| n).sum()
+        self.idle_total
     }
 
     /// Closes the current minute at its end and opens the next one.
@@ -772,7 +1019,7 @@ impl<'c> Platform<'c> {
         if on_pc {
             self.pc_busy += 1;
             self.admitted_in_second += 1;
-            self.pc_ends.push(Reverse((Time(end), 1)));
+            self.pc_ends.push_exact(end, 1);
             if counted {
                 self.stats.on_pc += 1;
                 self.stats.pc_busy_gb_s += inv.duration * self.mem_gb;
@@ -782,7 +1029,7 @@ impl<'c> Platform<'c> {
             self.expire_idle(inv.start - self.cfg.keep_alive_secs);
             let warm = self.take_idle(1) == 1;
             self.od_busy += 1;
-            self.od_ends.push(Reverse((Time(end), 1)));
+            self.od_ends.push_exact(end, 1);
             let rec = &mut self.m_record;
             rec.spill += 1;
             if !warm {
@@ -836,62 +1083,53 @@ impl<'c> Platform<'c> {
         // The running invocations that end within this second: by the end of
         // its j-th tenth, `e_pc[j]` on PC and `e_od[j]` on demand.
         let (b_pc, b_od) = (self.pc_busy, self.od_busy);
-        let ended_by = |heap: &mut BinaryHeap<Reverse<(Time, u32)>>| {
-            let mut by = [0u32; R];
-            while let Some(&Reverse((Time(t), n))) = heap.peek() {
-                if t >= end_of_second {
-                    break;
-                }
-                heap.pop();
-                if t - second == 0.5 {
-                    // A cohort kept to the second: it ends uniformly within it.
-                    for (j, b) in by.iter_mut().enumerate() {
-                        let (j, r, n) = (j as u64, R as u64, u64::from(n));
-                        *b += (n * (j + 1) / r - n * j / r) as u32;
-                    }
-                    continue;
-                }
-                let j = (((t - second) * R as f64).ceil().max(1.0) as usize).min(R) - 1;
-                by[j] += n;
-            }
-            for j in 1..R {
-                by[j] += by[j - 1];
-            }
-            by
-        };
-        let e_pc = ended_by(&mut self.pc_ends);
-        let e_od = ended_by(&mut self.od_ends);
+        let sec = second.floor() as i64;
+        let e_pc = self.pc_ends.take_second(sec);
+        let e_od = self.od_ends.take_second(sec);
         // Tenth by tenth (a fluid: each tenth's arrivals spread over it),
         // PC takes what its free units allow and the rest spills. `w(k)`:
         // how many of one tenth's arrivals are still running `k` tenths
         // after that tenth began, per arrival.
         let u = self.usable;
         let g = |k: usize| if k == 0 { 0.0 } else { shape.g[k - 1] };
-        let w = |k: usize| R as f64 * (g(k) - g(k - 1));
+        let mut wk = [0.0f64; R + 1];
+        for (k, v) in wk.iter_mut().enumerate().skip(1) {
+            *v = R as f64 * (g(k) - g(k - 1));
+        }
+        let w1 = wk[1];
         let cap = f64::from(self.cfg.rps_per_pc.saturating_mul(u));
-        let (mut xs, mut ys) = ([0.0f64; R], [0.0f64; R]);
+        // What the arrivals of earlier tenths still running add to each
+        // tenth, on PC and on demand.
+        let (mut run_pc, mut run_od) = ([0.0f64; R], [0.0f64; R]);
         let mut admitted = 0.0;
         let mut peak_od = f64::from(b_od);
         let mut peak_all = f64::from(b_pc + b_od);
         let mut util_peak = f64::from(b_pc);
         let mut util_sum = f64::from(b_pc) / 2.0;
         for i in 0..R {
-            let t = i + 1;
-            let running = |v: &[f64; R]| (0..i).map(|j| v[j] * w(t - j)).sum::<f64>();
-            let pc_before = f64::from(b_pc) - f64::from(e_pc[i]) + running(&xs);
+            let pc_before = f64::from(b_pc) - f64::from(e_pc[i]) + run_pc[i];
             let alpha = f64::from(tenths[i]);
             let x = alpha
-                .min(((f64::from(u) - pc_before) / w(1)).max(0.0))
+                .min(((f64::from(u) - pc_before) / w1).max(0.0))
                 .min((cap - admitted).max(0.0));
-            xs[i] = x;
-            ys[i] = alpha - x;
+            let y = alpha - x;
             admitted += x;
-            let pc = pc_before + x * w(1);
-            let od = f64::from(b_od) - f64::from(e_od[i]) + running(&ys) + ys[i] * w(1);
+            if x > 0.0 {
+                for k in i + 1..R {
+                    run_pc[k] += x * wk[k - i + 1];
+                }
+            }
+            if y > 0.0 {
+                for k in i + 1..R {
+                    run_od[k] += y * wk[k - i + 1];
+                }
+            }
+            let pc = pc_before + x * w1;
+            let od = f64::from(b_od) - f64::from(e_od[i]) + run_od[i] + y * w1;
             peak_od = peak_od.max(od);
             peak_all = peak_all.max(pc + od);
             util_peak = util_peak.max(pc);
-            util_sum += if t == R { pc / 2.0 } else { pc };
+            util_sum += if i + 1 == R { pc / 2.0 } else { pc };
         }
         let on_pc = ((admitted + FLUID_DUST).floor() as u32).min(a);
         let y = a - on_pc;
@@ -925,18 +1163,21 @@ impl<'c> Platform<'c> {
                 .saturating_sub(busy_after)
                 .saturating_sub(untouched),
         );
-        for (j, (&all, &pc)) in ends.iter().zip(&pc_ends).enumerate().skip(R) {
-            let t = Time(if j < DurationShape::FINE {
-                second + (j as f64 + 0.5) / R as f64
-            } else {
-                second + (j - DurationShape::FINE + 2) as f64 + 0.5
-            });
-            if pc > 0 {
-                self.pc_ends.push(Reverse((t, pc)));
-            }
-            if all > pc {
-                self.od_ends.push(Reverse((t, all - pc)));
-            }
+        if on_pc > 0 {
+            self.pc_ends
+                .push_dense(sec, pc_ends.get(R..).unwrap_or_default());
+        }
+        if y > 0 {
+            let mut od_ends = std::mem::take(&mut self.scratch_od);
+            od_ends.clear();
+            od_ends.extend(
+                ends.iter()
+                    .zip(&pc_ends)
+                    .skip(R)
+                    .map(|(&all, &pc)| all - pc),
+            );
+            self.od_ends.push_dense(sec, &od_ends);
+            self.scratch_od = od_ends;
         }
         self.scratch = pc_ends;
         self.pc_busy = b_pc - e_pc[R - 1] + pc_carry;
@@ -952,7 +1193,7 @@ impl<'c> Platform<'c> {
                 .max(util_peak.min(f64::from(u)) / f64::from(u));
         }
         self.now = end_of_second;
-        self.second = second.floor() as i64;
+        self.second = sec;
         self.admitted_in_second = on_pc;
         if let Some(p) = &mut self.profile {
             p.at(second, level);
@@ -1050,6 +1291,39 @@ mod tests {
 
     fn inv(start: f64, duration: f64) -> Invocation {
         Invocation { start, duration }
+    }
+
+    #[test]
+    fn proportional_shares_are_the_exact_floors_and_sum_to_the_part() {
+        let mut out = Vec::new();
+        let mut x = 12345u64;
+        for _ in 0..2000 {
+            // A small xorshift: bucket sizes up to a few million.
+            let mut next = |m: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % m
+            };
+            let len = 1 + next(40) as usize;
+            let scale = [10, 1000, 5_000_000, 100_000_000][next(4) as usize];
+            let buckets: Vec<u32> = (0..len).map(|_| next(scale) as u32).collect();
+            let total: u32 = buckets.iter().sum();
+            let part = if total == 0 {
+                0
+            } else {
+                next(u64::from(total) + 1) as u32
+            };
+            proportional(&buckets, part, total, &mut out);
+            let (mut cum, mut prev) = (0u64, 0u64);
+            for (k, &b) in buckets.iter().enumerate() {
+                cum += u64::from(b);
+                let upto = u64::from(part) * cum / u64::from(total.max(1));
+                assert_eq!(u64::from(out[k]), upto - prev, "{buckets:?} {part}");
+                prev = upto;
+            }
+            assert_eq!(out.iter().sum::<u32>(), part);
+        }
     }
 
     #[test]
@@ -1235,6 +1509,41 @@ mod tests {
         p.arrive_dense(20.0, &[10; 10], &ends(10), &shape);
         let s = *p.stats();
         assert_eq!((s.cold, s.warm_on_demand), (100, 100), "{s:?}");
+    }
+
+    #[test]
+    fn dense_cohorts_of_every_length_end_once_even_when_the_calendar_grows() {
+        let c = cfg();
+        let short = DurationShape::of(&crate::sim::trace::DurationDist::constant(1.5));
+        let long = DurationShape::of(&crate::sim::trace::DurationDist::constant(100.0));
+        let ends = |shape: &DurationShape, n: u32| -> Vec<u32> {
+            let mut v = vec![0; shape.end_pmf.len()];
+            // Every arrival in the last bucket it can end in.
+            v[shape.end_pmf.len() - 1] = n;
+            v
+        };
+        let mut p = Platform::new(&c, 1.0, 10, false);
+        // 30 of 1.5 s at second 0 (ending in second 2), then 40 of 100 s at
+        // second 1: the calendar grows from a few seconds to more than 100
+        // while the first cohort is still in it; one exact invocation too.
+        p.arrive_dense(0.0, &[3; 10], &ends(&short, 30), &short);
+        p.arrive_dense(1.0, &[4; 10], &ends(&long, 40), &long);
+        p.arrive(&inv(2.3, 50.0));
+        assert_eq!(p.concurrency(), 71);
+        p.advance(3.0);
+        assert_eq!(p.concurrency(), 41, "the short cohort ended in second 2");
+        p.advance(60.0);
+        assert_eq!(p.concurrency(), 40, "the exact one ended at 52.3 s");
+        p.arrive_dense(60.0, &[1; 10], &ends(&short, 10), &short);
+        p.advance(200.0);
+        assert_eq!(p.concurrency(), 0, "every cohort ended");
+        let s = *p.stats();
+        assert_eq!(s.invocations, 81);
+        assert_eq!(
+            u64::from(p.idle_count()),
+            s.cold,
+            "every environment started is idle now"
+        );
     }
 
     #[test]

@@ -153,6 +153,12 @@ pub struct DurationShape {
     /// `G(τ) = E[min(d, τ)]` at `τ` = 0.1, 0.2, ..., 1.0: the expected
     /// concurrency at `τ` of one arrival per second spread over `[0, τ]`.
     pub g: [f64; 10],
+    /// What the fast mode draws a dense second's ends from: `end_pmf` with
+    /// its first [`DurationShape::PER_SECOND`] buckets (ending within the
+    /// second, which only their total matters for) as one.
+    pub draw_pmf: Vec<f64>,
+    /// The running sums of `draw_pmf`.
+    pub draw_cum: Vec<f64>,
     /// Expected duration, seconds.
     pub mean_secs: f64,
     /// Expected billed duration (rounded up to 1 ms), seconds.
@@ -212,8 +218,19 @@ impl DurationShape {
         while end_pmf.len() > 1 && end_pmf.last().is_some_and(|&p| p == 0.0) {
             end_pmf.pop();
         }
+        let mut draw_pmf = vec![end_pmf.iter().take(r).sum::<f64>()];
+        draw_pmf.extend(end_pmf.iter().skip(r));
+        let draw_cum = draw_pmf
+            .iter()
+            .scan(0.0, |c, &p| {
+                *c += p;
+                Some(*c)
+            })
+            .collect();
         DurationShape {
             end_pmf,
+            draw_pmf,
+            draw_cum,
             g,
             mean_secs,
             mean_billed_secs,
@@ -228,10 +245,39 @@ fn binomial(rng: &mut impl Rng, n: u32, q: f64) -> u32 {
     let var = mean * (1.0 - q);
     if var >= 25.0 {
         let z: f64 = rng.sample(StandardNormal);
-        (mean + z * var.sqrt()).round().clamp(0.0, f64::from(n)) as u32
+        // Rounded half up (`as` truncates, saturating: no libm call).
+        let v = mean + z * var.sqrt() + 0.5;
+        if v <= 0.0 { 0 } else { (v as u32).min(n) }
+    } else if mean < 10.0 {
+        binomial_inversion(rng, n, q)
+    } else if f64::from(n) * (1.0 - q) < 10.0 {
+        n - binomial_inversion(rng, n, 1.0 - q)
     } else {
         Binomial::new(u64::from(n), q).map_or(0, |b| rng.sample(b) as u32)
     }
+}
+
+/// A binomial draw by inversion (a search up from 0 through the
+/// probabilities, each from the previous one), for a small mean `n x q`:
+/// one uniform and a few multiplications.
+fn binomial_inversion(rng: &mut impl Rng, n: u32, q: f64) -> u32 {
+    if q <= 0.0 {
+        return 0;
+    }
+    if q >= 1.0 {
+        return n;
+    }
+    let s = q / (1.0 - q);
+    let a = (f64::from(n) + 1.0) * s;
+    let mut r = (f64::from(n) * (-q).ln_1p()).exp();
+    let mut u: f64 = rng.random();
+    let mut x = 0u32;
+    while u > r && x < n {
+        u -= r;
+        x += 1;
+        r *= a / f64::from(x) - s;
+    }
+    x
 }
 
 /// Draws a multinomial sample of `n` over `probs` (summing to about 1) by
@@ -257,6 +303,54 @@ fn multinomial(rng: &mut impl Rng, n: u32, probs: &[f64], out: &mut Vec<u32>) {
         out.push(k.min(left));
         left -= k.min(left);
         mass -= p;
+    }
+    if let Some(last) = out.last_mut() {
+        *last += left;
+    }
+}
+
+/// Below this many draws left, [`multinomial_cum`] places each one by itself.
+const SPARSE_TAIL: u32 = 32;
+
+/// [`multinomial`] over `probs` whose running sums are `cum`: once at most
+/// [`SPARSE_TAIL`] draws are left, each of them is placed by a uniform of
+/// its own (a binary search in `cum` over the categories left), the same
+/// distribution and cheaper than a binomial per remaining category when
+/// those are many and nearly empty (a long duration tail). Pushes at least
+/// one count per category up to the last one drawn.
+fn multinomial_cum(rng: &mut impl Rng, n: u32, probs: &[f64], cum: &[f64], out: &mut Vec<u32>) {
+    let start = out.len();
+    let total = cum.last().copied().unwrap_or(0.0);
+    let mut left = n;
+    for (i, &p) in probs.iter().enumerate() {
+        if left == 0 {
+            return;
+        }
+        let below = if i == 0 { 0.0 } else { cum[i - 1] };
+        if left <= SPARSE_TAIL && i + 1 < probs.len() {
+            for _ in 0..left {
+                let u = below + rng.random::<f64>() * (total - below);
+                let k = (i + cum[i..].partition_point(|&c| c <= u)).min(probs.len() - 1);
+                if out.len() <= start + k {
+                    out.resize(start + k + 1, 0);
+                }
+                out[start + k] += 1;
+            }
+            return;
+        }
+        let mass = total - below;
+        let q = if mass > 0.0 {
+            (p / mass).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let k = if q >= 1.0 {
+            left
+        } else {
+            binomial(rng, left, q)
+        };
+        out.push(k.min(left));
+        left -= k.min(left);
     }
     if let Some(last) = out.last_mut() {
         *last += left;
@@ -323,6 +417,8 @@ pub struct ArrivalStream<'a> {
     starts: Vec<f64>,
     buf: Vec<Invocation>,
     per_second: Vec<u32>,
+    tenth_buf: Vec<u32>,
+    draw_buf: Vec<u32>,
 }
 
 impl<'a> ArrivalStream<'a> {
@@ -352,6 +448,8 @@ impl<'a> ArrivalStream<'a> {
             starts: Vec::new(),
             buf: Vec::new(),
             per_second: Vec::with_capacity(60),
+            tenth_buf: Vec::with_capacity(DurationShape::PER_SECOND),
+            draw_buf: Vec::new(),
         }
     }
 
@@ -410,11 +508,20 @@ impl<'a> ArrivalStream<'a> {
                 }
             } else {
                 let from = self.ends.len();
-                multinomial(&mut self.side, c, &shape.end_pmf, &mut self.ends);
-                let mut t = Vec::with_capacity(DurationShape::PER_SECOND);
-                multinomial(&mut self.side, c, &[0.1; DurationShape::PER_SECOND], &mut t);
+                // Within the second in one bucket, then as `end_pmf`.
+                let d = &mut self.draw_buf;
+                d.clear();
+                multinomial_cum(&mut self.side, c, &shape.draw_pmf, &shape.draw_cum, d);
+                if let Some((&within, later)) = d.split_first() {
+                    self.ends.push(within);
+                    self.ends.extend([0; DurationShape::PER_SECOND - 1]);
+                    self.ends.extend_from_slice(later);
+                }
+                let t = &mut self.tenth_buf;
+                t.clear();
+                multinomial(&mut self.side, c, &[0.1; DurationShape::PER_SECOND], t);
                 let mut tenths = [0; DurationShape::PER_SECOND];
-                for (x, v) in tenths.iter_mut().zip(t) {
+                for (x, &v) in tenths.iter_mut().zip(t.iter()) {
                     *x = v;
                 }
                 self.items.push(Item::Dense {
@@ -671,6 +778,29 @@ mod tests {
     }
 
     #[test]
+    fn binomial_by_inversion_has_the_binomial_mean_and_variance() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for (n, q) in [(1000u32, 0.004), (40, 0.1), (5, 0.5), (100, 0.97)] {
+            let rounds = 20_000;
+            let draws: Vec<f64> = (0..rounds)
+                .map(|_| f64::from(binomial(&mut rng, n, q)))
+                .collect();
+            assert!(draws.iter().all(|&k| k <= f64::from(n)));
+            let mean = draws.iter().sum::<f64>() / f64::from(rounds);
+            let var = draws.iter().map(|k| (k - mean).powi(2)).sum::<f64>() / f64::from(rounds);
+            let (m, v) = (f64::from(n) * q, f64::from(n) * q * (1.0 - q));
+            assert!(
+                (mean - m).abs() < 5.0 * (v / f64::from(rounds)).sqrt(),
+                "{n} {q}: mean {mean}"
+            );
+            assert!(
+                (var - v).abs() < 0.1 * v,
+                "{n} {q}: variance {var} against {v}"
+            );
+        }
+    }
+
+    #[test]
     fn multinomial_places_every_draw() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut out = Vec::new();
@@ -681,6 +811,35 @@ mod tests {
             out.iter().all(|&c| (15_000..18_500).contains(&c)),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn multinomial_with_a_sparse_tail_places_every_draw_with_the_right_means() {
+        let shape = DurationShape::of(&DurationDist::from_percentiles_ms([
+            16.0, 80.0, 362.0, 514.0, 774.0, 3334.0, 10901.0,
+        ]));
+        let (p, cum) = (&shape.draw_pmf, &shape.draw_cum);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (rounds, n) = (4000u32, 500u32);
+        let mut sums = vec![0u64; p.len()];
+        let mut out = Vec::new();
+        for _ in 0..rounds {
+            out.clear();
+            multinomial_cum(&mut rng, n, p, cum, &mut out);
+            assert!(out.len() <= p.len());
+            assert_eq!(out.iter().sum::<u32>(), n);
+            for (s, &k) in sums.iter_mut().zip(&out) {
+                *s += u64::from(k);
+            }
+        }
+        for (k, (&s, &pk)) in sums.iter().zip(p).enumerate() {
+            let want = pk * f64::from(rounds * n);
+            let got = s as f64;
+            assert!(
+                (got - want).abs() <= 5.0 * want.sqrt() + 1.0,
+                "category {k}: {got} against {want}"
+            );
+        }
     }
 
     #[test]
