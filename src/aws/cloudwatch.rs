@@ -36,7 +36,7 @@ use tracing::{Instrument, info_span, warn};
 
 use super::Service;
 use crate::core::decide::Demand;
-use crate::core::policy::MetricKind;
+use crate::core::policy::{MetricKind, ResourceId};
 use crate::core::window::{Horizon, MetricWindow};
 use crate::ports::{MetricAnswers, MetricQuery, MetricsSource};
 
@@ -202,24 +202,32 @@ fn data_query(i: usize, q: &MetricQuery) -> MetricDataQuery {
         MetricKind::ConcurrentExecutions => "Maximum",
         MetricKind::ProvisionedConcurrencyUtilization => "Average",
     };
+    alias_minutes(format!("m{i}"), q.metric.as_str(), stat, &q.resource)
+}
+
+/// The query `id` of an alias's `AWS/Lambda` metric `name` per minute under
+/// `stat`: dimensions `FunctionName` and `Resource` = `function:qualifier`,
+/// as Lambda publishes them for an alias or a version. The tick's batches
+/// and the `simulate --from-cloudwatch` history fetch both ask this way.
+pub(crate) fn alias_minutes(id: String, name: &str, stat: &str, r: &ResourceId) -> MetricDataQuery {
     let metric = Metric::builder()
         .namespace("AWS/Lambda")
-        .metric_name(q.metric.as_str())
+        .metric_name(name)
         .dimensions(
             Dimension::builder()
                 .name("FunctionName")
-                .value(&q.resource.function)
+                .value(&r.function)
                 .build(),
         )
         .dimensions(
             Dimension::builder()
                 .name("Resource")
-                .value(format!("{}:{}", q.resource.function, q.resource.qualifier))
+                .value(format!("{}:{}", r.function, r.qualifier))
                 .build(),
         )
         .build();
     MetricDataQuery::builder()
-        .id(format!("m{i}"))
+        .id(id)
         .metric_stat(
             MetricStat::builder()
                 .metric(metric)

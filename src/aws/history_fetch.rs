@@ -28,14 +28,12 @@
 //! datapoints go straight into per-minute arrays, never into lists.
 
 use aws_sdk_cloudwatch::primitives::DateTime as SmithyDateTime;
-use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
-};
+use aws_sdk_cloudwatch::types::{MetricDataQuery, MetricDataResult, ScanBy, StatusCode};
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use tracing::{Instrument, info_span, warn};
 
 use super::Service;
-use super::cloudwatch::MAX_QUERIES_PER_CALL;
+use super::cloudwatch::{MAX_QUERIES_PER_CALL, alias_minutes};
 use super::lambda::LambdaApi;
 use crate::core::policy::ResourceId;
 use crate::core::window::{DEFAULT_PUBLICATION_DELAY_SECS, minute_start};
@@ -559,33 +557,12 @@ fn place(
 
 /// The query of `metric` for alias number `i` (`Id` = `inv<i>` / `dur<i>`).
 fn data_query(i: usize, metric: HistoryMetric, r: &ResourceId) -> MetricDataQuery {
-    let m = Metric::builder()
-        .namespace("AWS/Lambda")
-        .metric_name(metric.name())
-        .dimensions(
-            Dimension::builder()
-                .name("FunctionName")
-                .value(&r.function)
-                .build(),
-        )
-        .dimensions(
-            Dimension::builder()
-                .name("Resource")
-                .value(format!("{}:{}", r.function, r.qualifier))
-                .build(),
-        )
-        .build();
-    MetricDataQuery::builder()
-        .id(format!("{}{i}", metric.id_prefix()))
-        .metric_stat(
-            MetricStat::builder()
-                .metric(m)
-                .period(60)
-                .stat(metric.statistic())
-                .build(),
-        )
-        .return_data(true)
-        .build()
+    alias_minutes(
+        format!("{}{i}", metric.id_prefix()),
+        metric.name(),
+        metric.statistic(),
+        r,
+    )
 }
 
 /// The trace of `histories`: one per-minute function per alias (id = the
