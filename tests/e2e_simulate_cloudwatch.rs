@@ -12,7 +12,7 @@ mod support;
 
 use std::process::Output;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, TimeDelta, Utc};
 use pcscale::aws::cloudwatch::minute_start;
 use serde_json::Value;
@@ -40,41 +40,16 @@ async fn put(
     at: &[DateTime<Utc>],
     value: f64,
 ) {
-    for chunk in at.chunks(100) {
-        let data: Vec<MetricDatum> = chunk
-            .iter()
-            .map(|t| {
-                MetricDatum::builder()
-                    .metric_name(metric)
-                    .dimensions(
-                        Dimension::builder()
-                            .name("FunctionName")
-                            .value(function)
-                            .build(),
-                    )
-                    .dimensions(
-                        Dimension::builder()
-                            .name("Resource")
-                            .value(format!("{function}:live"))
-                            .build(),
-                    )
-                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-                        t.timestamp(),
-                    ))
-                    .value(value)
-                    .unit(unit.clone())
-                    .build()
-            })
-            .collect();
-        w.direct
-            .cloudwatch
-            .put_metric_data()
-            .namespace("AWS/Lambda")
-            .set_metric_data(Some(data))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PutMetricData {metric} {function}: {e:?}"));
-    }
+    let points: Vec<(DateTime<Utc>, f64)> = at.iter().map(|t| (*t, value)).collect();
+    support::put_lambda_metric(
+        &w.direct.cloudwatch,
+        function,
+        "live",
+        metric,
+        unit,
+        &points,
+    )
+    .await;
 }
 
 /// Seeds the daily pattern over the last [`DAYS`] days (the first busy

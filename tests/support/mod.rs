@@ -584,6 +584,19 @@ pub async fn put_metric(
         Seed::Concurrency => "ConcurrentExecutions",
         Seed::Utilization => "ProvisionedConcurrencyUtilization",
     };
+    put_lambda_metric(cw, function, qualifier, name, StandardUnit::Count, points).await;
+}
+
+/// Seeds per-minute datapoints of any `AWS/Lambda` metric `name` (in
+/// `unit`) for `function:qualifier`, with Lambda's dimensions.
+pub async fn put_lambda_metric(
+    cw: &aws_sdk_cloudwatch::Client,
+    function: &str,
+    qualifier: &str,
+    name: &str,
+    unit: StandardUnit,
+    points: &[(DateTime<Utc>, f64)],
+) {
     for chunk in points.chunks(20) {
         let data: Vec<MetricDatum> = chunk
             .iter()
@@ -606,7 +619,7 @@ pub async fn put_metric(
                         t.timestamp(),
                     ))
                     .value(*v)
-                    .unit(StandardUnit::Count)
+                    .unit(unit.clone())
                     .build()
             })
             .collect();
