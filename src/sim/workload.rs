@@ -290,23 +290,31 @@ fn multinomial(rng: &mut impl Rng, n: u32, probs: &[f64], out: &mut Vec<u32>) {
         if left == 0 {
             return;
         }
-        let q = if mass > 0.0 {
-            (p / mass).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        let k = if q >= 1.0 {
-            left
-        } else {
-            binomial(rng, left, q)
-        };
-        out.push(k.min(left));
-        left -= k.min(left);
+        let k = share(rng, left, p, mass);
+        out.push(k);
+        left -= k;
         mass -= p;
     }
     if let Some(last) = out.last_mut() {
         *last += left;
     }
+}
+
+/// How many of the `left` draws fall in a category of probability `p`,
+/// given that they all fall in categories of total probability `mass`
+/// (this one and the ones after it): a binomial, at most `left`.
+fn share(rng: &mut impl Rng, left: u32, p: f64, mass: f64) -> u32 {
+    let q = if mass > 0.0 {
+        (p / mass).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let k = if q >= 1.0 {
+        left
+    } else {
+        binomial(rng, left, q)
+    };
+    k.min(left)
 }
 
 /// Below this many draws left, [`multinomial_cum`] places each one by itself.
@@ -339,18 +347,9 @@ fn multinomial_cum(rng: &mut impl Rng, n: u32, probs: &[f64], cum: &[f64], out: 
             return;
         }
         let mass = total - below;
-        let q = if mass > 0.0 {
-            (p / mass).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        let k = if q >= 1.0 {
-            left
-        } else {
-            binomial(rng, left, q)
-        };
-        out.push(k.min(left));
-        left -= k.min(left);
+        let k = share(rng, left, p, mass);
+        out.push(k);
+        left -= k;
     }
     if let Some(last) = out.last_mut() {
         *last += left;
